@@ -1,0 +1,113 @@
+"""Tag schemes: IOB2 on disk, IOBES on request, lossless both ways for valid sequences.
+
+Functions work on one sentence (a sequence of tag strings) and report problems by position,
+so the reader can turn a position into a file line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+OUTSIDE = "O"
+IOB2_PREFIXES = frozenset("BI")
+IOBES_PREFIXES = frozenset("BIES")
+SCHEMES = ("IOB2", "IOBES")
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """'B-Gene' -> ('B', 'Gene'); 'O' -> ('O', ''). Types may contain '-' (Regulon-operon)."""
+    if tag == OUTSIDE:
+        return OUTSIDE, ""
+    prefix, sep, entity_type = tag.partition("-")
+    if not sep or len(prefix) != 1 or not entity_type:
+        raise ValueError(f"tag {tag!r} is neither O nor PREFIX-TYPE such as B-Gene")
+    return prefix, entity_type
+
+
+def entity_type(tag: str) -> str:
+    return split_tag(tag)[1]
+
+
+def detect_scheme(tags: Sequence[str]) -> str:
+    """IOBES if any S- or E- tag occurs, else IOB2 (IOB2 tags alone are ambiguous)."""
+    return "IOBES" if any(t[:2] in ("S-", "E-") for t in tags) else "IOB2"
+
+
+def iob2_violation(tags: Sequence[str]) -> int | None:
+    """Index of the first tag that breaks IOB2 (I-X not after B-X or I-X), or None."""
+    previous = OUTSIDE
+    for i, tag in enumerate(tags):
+        prefix, kind = split_tag(tag)
+        if prefix not in IOB2_PREFIXES and prefix != OUTSIDE:
+            return i
+        if prefix == "I" and previous not in (f"B-{kind}", f"I-{kind}"):
+            return i
+        previous = tag
+    return None
+
+
+def iobes_violation(tags: Sequence[str]) -> int | None:
+    """Index of the first tag that breaks IOBES, or None; len(tags) if the last mention is open."""
+    open_type = None  # type of a mention started by B- and not yet closed by E-
+    for i, tag in enumerate(tags):
+        prefix, kind = split_tag(tag)
+        if prefix not in IOBES_PREFIXES and prefix != OUTSIDE:
+            return i
+        inside = prefix in ("I", "E")
+        if inside != (open_type is not None) or (inside and kind != open_type):
+            return i
+        open_type = kind if prefix in ("B", "I") else None
+    return len(tags) if open_type is not None else None
+
+
+def repair_iob2(tags: Sequence[str]) -> tuple[list[str], int]:
+    """Turn every I-X that follows neither B-X nor I-X into B-X; return tags and repair count."""
+    fixed, repairs = [], 0
+    previous = OUTSIDE
+    for tag in tags:
+        prefix, kind = split_tag(tag)
+        if prefix == "I" and previous not in (f"B-{kind}", f"I-{kind}"):
+            tag, repairs = f"B-{kind}", repairs + 1
+        fixed.append(tag)
+        previous = tag
+    return fixed, repairs
+
+
+def iob2_to_iobes(tags: Sequence[str]) -> list[str]:
+    """Single-token mentions become S-, mention ends become E-. Input must be valid IOB2."""
+    out = []
+    for i, tag in enumerate(tags):
+        prefix, kind = split_tag(tag)
+        continues = i + 1 < len(tags) and tags[i + 1] == f"I-{kind}"
+        if prefix == "B":
+            out.append(tag if continues else f"S-{kind}")
+        elif prefix == "I":
+            out.append(tag if continues else f"E-{kind}")
+        else:
+            out.append(tag)
+    return out
+
+
+def iobes_to_iob2(tags: Sequence[str]) -> list[str]:
+    """S- becomes B-, E- becomes I-. Input must be valid IOBES."""
+    mapping = {"S": "B", "E": "I"}
+    out = []
+    for tag in tags:
+        prefix, kind = split_tag(tag)
+        out.append(f"{mapping[prefix]}-{kind}" if prefix in mapping else tag)
+    return out
+
+
+def convert(tags: Sequence[str], scheme: str) -> list[str]:
+    """Convert a valid IOB2 or IOBES sentence to `scheme`, detecting the source scheme."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown tag scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    source = detect_scheme(tags)
+    if source == scheme:
+        return list(tags)
+    return iob2_to_iobes(tags) if scheme == "IOBES" else iobes_to_iob2(tags)
+
+
+def count_mentions(tags: Sequence[str]) -> int:
+    """Mentions start with B- (or S- in IOBES)."""
+    return sum(1 for t in tags if t[:2] in ("B-", "S-"))

@@ -1,0 +1,262 @@
+"""Evaluation metrics for biomedical NER on IOB2 tag sequences.
+
+Two families of scores are reported because the literature uses both:
+
+* mention level (exact span + type match, micro-averaged), the usual CoNLL/BioCreative metric,
+  in seqeval's ``strict`` IOB2 mode (our main score) and its conlleval-like ``default`` mode;
+* token level macro-averaged P/R/F1 over tag labels, as reported by Wang et al. (2019) for
+  multi-task biomedical NER, so numbers can be compared with theirs.
+
+Subword models predict one tag per subword; :func:`word_level_tags` maps those back to words
+before scoring so that all models are evaluated on the same word-level sequences.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from seqeval.metrics.sequence_labeling import get_entities
+from seqeval.scheme import IOB2, Entities
+from sklearn.metrics import precision_recall_fscore_support
+
+logger = logging.getLogger(__name__)
+
+OUTSIDE = "O"
+MENTION_MODES = ("strict", "default")
+WORD_STRATEGIES = ("first", "last")
+
+Tags = Sequence[Sequence[str]]
+# A mention: (sentence index, entity type, start, end exclusive); used only for set matching.
+Mention = tuple[int, str, int, int]
+
+
+@dataclass(frozen=True)
+class TypeScores:
+    """Exact-match scores for one entity type; counts kept so results can be re-aggregated."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    tp: int
+    fp: int
+    fn: int
+
+
+@dataclass(frozen=True)
+class MentionScores:
+    """Micro-averaged exact-match mention scores plus a per-type breakdown."""
+
+    mode: str
+    precision: float
+    recall: float
+    f1: float
+    tp: int
+    fp: int
+    fn: int
+    per_type: dict[str, TypeScores]
+
+    @property
+    def num_gold(self) -> int:
+        return self.tp + self.fn
+
+    @property
+    def num_pred(self) -> int:
+        return self.tp + self.fp
+
+
+@dataclass(frozen=True)
+class TokenScores:
+    """Token-level macro scores over tag labels, plus plain token accuracy."""
+
+    precision: float
+    recall: float
+    f1: float
+    accuracy: float
+    num_tokens: int
+    include_outside: bool
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """All scores for one gold/pred pair, so callers log and compare a single object."""
+
+    strict: MentionScores
+    default: MentionScores
+    token: TokenScores
+
+    @property
+    def f1(self) -> float:
+        """Main model-selection score: strict mention-level F1."""
+        return self.strict.f1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dicts/floats/ints, ready for ``json.dump``."""
+        out = dataclasses.asdict(self)
+        out["token"]["labels"] = list(self.token.labels)
+        out["f1"] = self.f1
+        return out
+
+    def report(self) -> str:
+        """conlleval-like text block for logs and experiment notes."""
+        s, d, t = self.strict, self.default, self.token
+        lines = [
+            f"processed {t.num_tokens} tokens with {s.num_gold} gold mentions; "
+            f"found: {s.num_pred} mentions; correct: {s.tp}.",
+            _score_line("strict", s.precision, s.recall, s.f1, f"; accuracy: {_pct(t.accuracy)}%"),
+            _score_line(
+                "default",
+                d.precision,
+                d.recall,
+                d.f1,
+                f"  (gold {d.num_gold}, found {d.num_pred}, correct {d.tp})",
+            ),
+        ]
+        for name, ts in sorted(s.per_type.items()):
+            lines.append(
+                _score_line(
+                    f"  {name}",
+                    ts.precision,
+                    ts.recall,
+                    ts.f1,
+                    f"  (found {ts.tp + ts.fp}, support {ts.support})",
+                )
+            )
+        which = "incl. O" if t.include_outside else "excl. O"
+        lines.append(_score_line(f"token macro ({which})", t.precision, t.recall, t.f1))
+        return "\n".join(lines)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:6.2f}"
+
+
+def _score_line(name: str, p: float, r: float, f: float, extra: str = "") -> str:
+    return f"{name:>22}: precision: {_pct(p)}%; recall: {_pct(r)}%; FB1: {_pct(f)}{extra}"
+
+
+def _div(num: float, den: float) -> float:
+    """Zero division yields 0.0 silently: empty classes are normal on small dev sets."""
+    return float(num) / den if den else 0.0
+
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p, r = _div(tp, tp + fp), _div(tp, tp + fn)
+    return p, r, _div(2 * p * r, p + r)
+
+
+def _check_lengths(gold: Tags, pred: Tags) -> None:
+    """Fail loudly: silently truncated predictions would give plausible but wrong scores."""
+    if len(gold) != len(pred):
+        raise ValueError(f"gold has {len(gold)} sentences but pred has {len(pred)}")
+    for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
+        if len(g) != len(p):
+            raise ValueError(f"sentence {i}: gold has {len(g)} tags but pred has {len(p)}")
+
+
+def _mentions(seqs: Tags, mode: str) -> set[Mention]:
+    if mode == "strict":
+        entities = Entities([list(s) for s in seqs], IOB2)
+        return {(e.sent_id, e.tag, e.start, e.end) for sent in entities.entities for e in sent}
+    if mode == "default":
+        # Called per sentence: a single flattened call would let sentence ids leak into offsets.
+        return {
+            (i, tag, start, end + 1)
+            for i, s in enumerate(seqs)
+            for tag, start, end in get_entities(list(s))
+        }
+    raise ValueError(f"unknown mode {mode!r}; expected one of {MENTION_MODES}")
+
+
+def _by_type(mentions: set[Mention]) -> Counter[str]:
+    return Counter(m[1] for m in mentions)
+
+
+def mention_scores(gold: Tags, pred: Tags, mode: str = "strict") -> MentionScores:
+    """Exact-match mention P/R/F1; a boundary error costs one FP and one FN, as in CoNLL."""
+    _check_lengths(gold, pred)
+    gold_m, pred_m = _mentions(gold, mode), _mentions(pred, mode)
+    hits = gold_m & pred_m
+    n_gold, n_pred, n_hit = _by_type(gold_m), _by_type(pred_m), _by_type(hits)
+    per_type = {}
+    for name in sorted(n_gold.keys() | n_pred.keys()):
+        tp, fp, fn = n_hit[name], n_pred[name] - n_hit[name], n_gold[name] - n_hit[name]
+        per_type[name] = TypeScores(*_prf(tp, fp, fn), support=n_gold[name], tp=tp, fp=fp, fn=fn)
+    tp, fp, fn = len(hits), len(pred_m) - len(hits), len(gold_m) - len(hits)
+    return MentionScores(mode, *_prf(tp, fp, fn), tp=tp, fp=fp, fn=fn, per_type=per_type)
+
+
+def token_scores(gold: Tags, pred: Tags, include_outside: bool = False) -> TokenScores:
+    """Token-level macro P/R/F1 over tag labels (Wang et al., 2019).
+
+    Each label (``B-Gene``, ``I-Gene``, ...) occurring in gold or pred gets its own P/R/F1 and
+    the three are averaged without weights (F1 is the mean of per-label F1s, as in sklearn).
+    ``O`` is excluded by default: it covers ~90-99% of biomedical tokens and is nearly always
+    right, so including it inflates the macro score and hides entity errors. Pass
+    ``include_outside=True`` to reproduce papers that keep it.
+    """
+    _check_lengths(gold, pred)
+    y_true = [t for s in gold for t in s]
+    y_pred = [t for s in pred for t in s]
+    labels = sorted(set(y_true) | set(y_pred))
+    if not include_outside:
+        labels = [lab for lab in labels if lab != OUTSIDE]
+    accuracy = _div(sum(g == p for g, p in zip(y_true, y_pred, strict=True)), len(y_true))
+    if not labels:
+        return TokenScores(0.0, 0.0, 0.0, accuracy, len(y_true), include_outside, ())
+    p, r, f, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average=None, zero_division=0
+    )
+    return TokenScores(
+        float(p.mean()),
+        float(r.mean()),
+        float(f.mean()),
+        accuracy,
+        len(y_true),
+        include_outside,
+        tuple(labels),
+    )
+
+
+def evaluate(gold: Tags, pred: Tags) -> Evaluation:
+    """All metrics at once; lengths are checked before anything is computed."""
+    _check_lengths(gold, pred)
+    return Evaluation(
+        strict=mention_scores(gold, pred, "strict"),
+        default=mention_scores(gold, pred, "default"),
+        token=token_scores(gold, pred),
+    )
+
+
+def word_level_tags(
+    subword_tags: Sequence[str],
+    word_ids: Sequence[int | None],
+    strategy: str = "first",
+) -> list[str]:
+    """Collapse per-subword tags to one tag per word, so subword models score like word models.
+
+    ``word_ids[i]`` is the word of subword ``i``; ``None`` or a negative id marks special tokens
+    and padding, which are ignored. ``"first"`` takes the first subword's tag (the usual BERT
+    convention, only first subwords are trained); ``"last"`` takes the last (Rodriguez, 2022).
+    """
+    if strategy not in WORD_STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {WORD_STRATEGIES}")
+    if len(subword_tags) != len(word_ids):
+        raise ValueError(f"{len(subword_tags)} subword tags but {len(word_ids)} word ids")
+    chosen: dict[int, str] = {}
+    for tag, wid in zip(subword_tags, word_ids, strict=True):
+        if wid is None or int(wid) < 0:
+            continue
+        if strategy == "last" or int(wid) not in chosen:
+            chosen[int(wid)] = tag
+    n_words = max(chosen, default=-1) + 1
+    missing = [w for w in range(n_words) if w not in chosen]
+    if missing:
+        raise ValueError(f"words {missing} have no subword")
+    return [chosen[w] for w in range(n_words)]
