@@ -80,7 +80,8 @@ def read_blocks(path: str | Path, num_columns: int) -> list[Block]:
             document += 1 if blocks else 0
             continue
         if len(fields) != num_columns:
-            expected = "token<TAB>tag" if num_columns == 2 else f"{num_columns} tab-separated columns"
+            expected = ("token<TAB>tag" if num_columns == 2
+                        else f"{num_columns} tab-separated columns")
             raise InputError(
                 f"{path}:{number}: found {len(fields)} column(s), expected {expected}; "
                 "sentences are separated by one blank line"

@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     convert.add_argument("--out", required=True, help="output directory")
     convert.set_defaults(func=cmd_convert)
     args = parser.parse_args(argv)
-    args.scheme = "IOB2" if getattr(args, "scheme", None) == "IOB" else getattr(args, "scheme", None)
+    if getattr(args, "scheme", None) == "IOB":
+        args.scheme = "IOB2"
     args.func(args)
 
 
