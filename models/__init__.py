@@ -1,0 +1,1 @@
+"""Model families. Each registers a builder by name in models.registry."""

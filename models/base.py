@@ -1,0 +1,57 @@
+"""What every model family shares: one Keras model, one head per task, scores per task.
+
+The harness talks to a model only through this interface, so a family never needs to know
+about schedules, evaluation or results, and tasks are always names, never indices.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from models.heads import SoftmaxHead
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the data side hands a builder: vectors aligned to the word vocabulary, char count."""
+
+    word_vectors: np.ndarray  # [vocab, dim], row 0 padding, row 1 unknown
+    num_chars: int = 0
+
+
+def layer_name(prefix: str, task: str) -> str:
+    """Corpus names may hold characters a layer name should not ('NCBI-disease', paths)."""
+    return f"{prefix}_{re.sub(r'[^0-9A-Za-z_]', '_', task)}"
+
+
+class TaggerModel(keras.Model):
+    """Base class: subclasses build `self.heads` (task -> head) and implement `scores`."""
+
+    # Tasks a family trains before the scheduled ones (the dependent model's POS tagger).
+    pretrain_tasks: tuple[str, ...] = ()
+
+    def __init__(self, tasks: dict[str, int], **kwargs):
+        super().__init__(**kwargs)
+        self.tasks = dict(tasks)  # task name -> number of labels
+
+    def make_heads(self) -> dict[str, SoftmaxHead]:
+        return {t: SoftmaxHead(n, name=layer_name("head", t)) for t, n in self.tasks.items()}
+
+    def scores(self, inputs: dict, task: str, training: bool = False):
+        """Tag scores [B, N, labels] of one task; only that task's branch runs."""
+        raise NotImplementedError(f"{type(self).__name__} must implement scores()")
+
+    def call(self, inputs, training=False):
+        return {task: self.scores(inputs, task, training) for task in self.tasks}
+
+    def task_loss(self, inputs: dict, tags, task: str, training: bool = True):
+        """The loss one batch of `task` contributes; families add structured terms here."""
+        scores = self.scores(inputs, task, training)
+        return self.heads[task].loss(scores, tags, inputs["padding_mask"])
+
+    def log_probs(self, inputs: dict, task: str):
+        return self.heads[task].log_probs(self.scores(inputs, task, training=False))

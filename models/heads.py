@@ -1,0 +1,31 @@
+"""Per-task output heads. Softmax and CRF heads share one interface: scores, masked loss."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class SoftmaxHead(keras.layers.Layer):
+    """A linear layer to one task's tag scores, with a token-level cross-entropy loss."""
+
+    def __init__(self, num_labels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_labels = num_labels
+        self.dense = keras.layers.Dense(num_labels, name="logits")
+
+    def call(self, features):
+        return self.dense(features)
+
+    def loss(self, scores, tags, mask):
+        """Mean cross-entropy over real (unpadded) tokens."""
+        losses = keras.losses.sparse_categorical_crossentropy(tags, scores, from_logits=True)
+        mask = ops.cast(mask, losses.dtype)
+        return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+    def log_probs(self, scores):
+        """Per-token log-probabilities, what the constrained Viterbi decodes."""
+        return ops.log_softmax(ops.cast(scores, "float32"), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "num_labels": self.num_labels}

@@ -1,0 +1,75 @@
+"""Every model variant is a name here; adding one touches only this dictionary.
+
+An entry gives the builder, the family's configuration (paper settings by default), the
+paper's training settings, and the quick preset's smaller settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from data.errors import InputError
+from models import window_cnn
+from training.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    build: Callable  # (family config, {task: num labels}, Features) -> TaggerModel
+    config: Any  # the family's frozen config dataclass, paper settings
+    train: TrainConfig  # the paper's optimiser, batch size and length
+    summary: str
+    quick: dict[str, dict[str, Any]] = field(default_factory=dict)  # model/train/run overrides
+    needs_chars: bool = False
+    pretrain_tasks: tuple[str, ...] = ()  # corpora trained first, before the schedule starts
+
+    def model_config(self, overrides: dict[str, Any]):
+        names = {f.name for f in dataclasses.fields(self.config)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise InputError(f"unknown model option(s) {', '.join(unknown)}; valid: "
+                             f"{', '.join(sorted(names))}")
+        return dataclasses.replace(self.config, **overrides)
+
+
+_WINDOW_QUICK = {
+    "model": {"filters": 50, "hidden": 300, "dropout": 0.5},
+    "train": {"learning_rate": 1e-3, "batch_size": 16, "steps": 600, "eval_every": 150},
+    "run": {"vector_dim": 50, "vector_corpora": "run", "train_fraction": 0.5,
+            "devel_limit": 600},
+}
+
+MODELS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec(
+        window_cnn.build_mlp,
+        window_cnn.WindowConfig(filter_widths=(), hidden=300, dropout=0.0),
+        TrainConfig(optimizer="sgd", learning_rate=0.01, batch_size=2, epochs=10),
+        "CRICHTON MLP baseline: 7-word window -> dense 300 -> softmax per task",
+        quick={**_WINDOW_QUICK, "model": {"hidden": 300},
+               "train": {**_WINDOW_QUICK["train"], "optimizer": "sgd", "learning_rate": 0.1}},
+    ),
+    "window-cnn": ModelSpec(
+        window_cnn.build_window_cnn,
+        window_cnn.WindowConfig(),
+        TrainConfig(),
+        "CRICHTON window CNN: STM with one corpus, multi-output MTM (MO-MTM) with several",
+        quick=_WINDOW_QUICK,
+    ),
+    "dependent-cnn": ModelSpec(
+        window_cnn.build_dependent_cnn,
+        window_cnn.WindowConfig(),
+        TrainConfig(),
+        "CRICHTON dependent MTM (D-MTM): a GENIA POS window CNN feeds its hidden layer",
+        quick={**_WINDOW_QUICK, "train": {**_WINDOW_QUICK["train"], "pretrain_steps": 300}},
+        pretrain_tasks=window_cnn.DependentTagger.pretrain_tasks,
+    ),
+}
+
+
+def get_model(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise InputError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+    return MODELS[name]

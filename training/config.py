@@ -1,0 +1,91 @@
+"""Run configuration: frozen dataclasses; presets and the command line override defaults.
+
+A run's resolved configuration is written with its results, so every number can be traced
+back to the exact settings, seed and data fraction that produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from data.errors import InputError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "adam"  # adam | sgd | rmsprop | adamw
+    learning_rate: float = 1e-4  # CRICHTON's Adam rate
+    batch_size: int = 8  # sentences per batch (~230 tokens, CRICHTON's 200 windows)
+    clipnorm: float | None = None  # WANG clips gradients to norm 5
+    lr_decay: float = 0.0  # per-epoch decay lr / (1 + decay * epoch); WANG 0.03
+    epochs: float | None = 10.0  # epochs of the main corpus; ignored when steps is set
+    steps: int | None = None  # total optimisation steps (overrides epochs)
+    eval_every: int | None = None  # steps between devel evaluations; None = once per epoch
+    patience: int | None = None  # evaluations without devel gain before stopping; None = never
+    pretrain_steps: int = 2000  # steps of a family's pretrain tasks (dependent model's POS)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    main: str
+    aux: tuple[str, ...] = ()  # auxiliary corpora; () is the single-task baseline
+    model: str = "window-cnn"
+    schedule: str = "random"  # see training.schedules.SCHEDULES
+    seed: int = 1
+    train_fraction: float = 1.0  # share of the MAIN corpus's training sentences kept
+    viterbi: bool = True  # decode softmax heads with transitions seen in training
+    tag_scheme: str = "IOBES"  # scheme the heads learn; scores are always reported in IOB2
+    loss_weights: dict[str, float] = field(default_factory=dict)  # task -> weight (default 1)
+    vectors: str = "trained"  # 'trained' (word2vec on the bundled corpora) or a vectors file
+    vector_dim: int = 200  # word2vec size when vectors='trained' (CRICHTON used 200)
+    vector_epochs: int = 5  # word2vec epochs
+    vector_seed: int = 1  # vectors are a shared resource, trained once, not per run seed
+    vector_corpora: str = "bundled"  # 'bundled' (all corpora) or 'run' (this run's corpora)
+    devel_limit: int | None = None  # evaluate on the first N devel sentences (quick preset)
+    model_options: dict[str, Any] = field(default_factory=dict)  # overrides of the family config
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return (self.main, *self.aux)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def replace(obj, **changes):
+    """dataclasses.replace that names the bad key instead of a TypeError traceback."""
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise InputError(f"unknown setting(s) {', '.join(unknown)} for {type(obj).__name__}; "
+                         f"valid: {', '.join(sorted(names))}")
+    return dataclasses.replace(obj, **changes)
+
+
+def coerce(value: str, like: Any) -> Any:
+    """Parse a command-line 'key=value' string into the type of the default it overrides."""
+    if isinstance(like, bool):
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise InputError(f"{value!r} is not a boolean; use true or false")
+    try:
+        if isinstance(like, tuple):
+            return tuple(type(like[0])(v) for v in value.split(",")) if like else tuple(
+                int(v) for v in value.split(",") if v)
+        if isinstance(like, (int, float)):
+            return type(like)(value)
+    except ValueError:
+        raise InputError(f"{value!r} is not a valid {type(like).__name__}") from None
+    if like is None:
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+        return None if value.lower() == "none" else value
+    return value

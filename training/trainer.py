@@ -1,0 +1,299 @@
+"""The one training harness: every model family, every schedule, one code path.
+
+A run is a main corpus plus auxiliary corpora. The harness loads and encodes the data,
+builds the model named in the registry, trains it with the chosen schedule, evaluates the
+main task on devel at a fixed interval, keeps the best weights, and returns one results
+record with devel and test scores (with and without constrained Viterbi).
+
+The loop is our own rather than `fit()` because each step trains one task chosen by the
+schedule; each task gets one compiled step function, and the optimizer sees one model.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from data import corpora
+from data.ablation import check_fraction, subsample
+from data.errors import InputError
+from embeddings import embedding_matrix, load_vectors, train_word2vec
+from models.base import Features, TaggerModel
+from models.registry import get_model
+from training import batches as B
+from training.config import RunConfig
+from training.decoding import Transitions, viterbi_decode
+from training.evaluation import evaluate
+from training.schedules import get_schedule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Task:
+    name: str
+    tagset: B.TagSet
+    transitions: Transitions
+    train: B.EncodedSplit
+    devel: B.EncodedSplit
+    test: B.EncodedSplit
+
+
+def versions() -> dict[str, str]:
+    names = ("tensorflow", "keras", "keras-hub", "numpy", "gensim", "seqeval", "scikit-learn")
+    found = {"python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def check_run(run: RunConfig) -> None:
+    """Stop on impossible combinations before any data is read."""
+    get_model(run.model)
+    get_schedule(run.schedule)
+    check_fraction(run.train_fraction)
+    for name in run.tasks:
+        corpora.spec_for(name)
+    if run.main in run.aux:
+        raise InputError(f"main corpus {run.main} is also listed as its own auxiliary; "
+                         "drop it from --aux")
+    if len(set(run.aux)) != len(run.aux):
+        raise InputError(f"auxiliary corpora listed twice: {', '.join(run.aux)}")
+    unknown = sorted(set(run.loss_weights) - set(run.tasks))
+    if unknown:
+        raise InputError(f"loss weight for {', '.join(unknown)}, which is not a task of this run")
+
+
+def load_tasks(run: RunConfig, names: tuple[str, ...]) -> dict[str, tuple[corpora.Corpus, list]]:
+    """Corpora of the run with the main corpus's training split cut to the fraction."""
+    loaded = {}
+    for name in names:
+        corpus = corpora.load_corpus(name)
+        train = corpus.train
+        if name == run.main:
+            train = subsample(train, run.train_fraction, run.seed)
+        loaded[name] = (corpus, train)
+    return loaded
+
+
+def word_vectors(run: RunConfig, names: tuple[str, ...]):
+    if run.vectors != "trained":
+        return load_vectors(run.vectors)
+    sources = None if run.vector_corpora == "bundled" else list(names)
+    return train_word2vec(sources, dim=run.vector_dim, epochs=run.vector_epochs,
+                          seed=run.vector_seed)
+
+
+class Trainer:
+    """Holds one run: data, model, optimizer, per-task compiled steps."""
+
+    def __init__(self, run: RunConfig, progress: bool = True):
+        check_run(run)
+        self.run, self.progress = run, progress
+        self.spec = get_model(run.model)
+        keras.utils.set_random_seed(run.seed)
+        self.rng = np.random.default_rng(run.seed)
+        self.model_config = self.spec.model_config(run.model_options)
+        pretrain = self._pretrain_tasks()
+        names = (*run.tasks, *pretrain)
+        loaded = load_tasks(run, names)
+        vectors = word_vectors(run, names)
+        self.words = self._word_vocabulary(loaded, vectors)
+        matrix, found = embedding_matrix(list(self.words.items), vectors, seed=run.seed)
+        log.info("word vocabulary %d (%.1f%% with vectors)", len(self.words), 100 * found)
+        self.chars = None
+        if self.spec.needs_chars:
+            self.chars = B.Vocabulary.build(c for corpus, train in loaded.values()
+                                            for s in train for tok in s.tokens for c in tok)
+        self.tasks = {name: self._task(name, corpus, train) for name, (corpus, train)
+                      in loaded.items()}
+        features = Features(matrix, len(self.chars) if self.chars else 0)
+        self.model: TaggerModel = self.spec.build(
+            self.model_config, {n: len(t.tagset.labels) for n, t in self.tasks.items()}, features)
+        self._build_variables()
+        self.optimizer = self._optimizer()
+        self.optimizer.build(self.model.trainable_variables)
+        self._steps = {name: self._compile_step(name) for name in self.tasks}
+        self._log_probs = {name: self._compile_log_probs(name) for name in self.tasks}
+
+    # ----- setup -------------------------------------------------------------------------
+    def _pretrain_tasks(self) -> tuple[str, ...]:
+        return self.spec.pretrain_tasks
+
+    def _word_vocabulary(self, loaded, vectors) -> B.Vocabulary:
+        """Words of every split that have a vector (vectors are pretrained, labels unused), plus
+        training words without one when vectors are trainable."""
+        fixed = getattr(self.model_config, "fixed_vectors", True)
+        train_words = {t for corpus, train in loaded.values() for s in train for t in s.tokens}
+        every = dict.fromkeys(t for corpus, train in loaded.values()
+                              for split in (train, corpus.devel, corpus.test)
+                              for s in split for t in s.tokens)
+        keep = [w for w in every if vectors.lookup(w) is not None
+                or (not fixed and w in train_words)]
+        return B.Vocabulary.build(keep)
+
+    def _task(self, name: str, corpus: corpora.Corpus, train: list) -> Task:
+        if not train:
+            raise InputError(f"{name}: the training split is empty after subsampling")
+        scheme = "plain" if corpus.spec.kind == "pos" else self.run.tag_scheme
+        tagset = B.TagSet.from_sentences(train, scheme)
+        devel = corpus.devel[: self.run.devel_limit] if self.run.devel_limit else corpus.devel
+        encoded = B.encode(train, self.words, tagset, self.chars)
+        return Task(name, tagset, Transitions.from_sequences(encoded.tag_ids, len(tagset.labels)),
+                    encoded, B.encode(devel, self.words, None, self.chars),
+                    B.encode(corpus.test, self.words, None, self.chars))
+
+    def _build_variables(self) -> None:
+        """Create every variable up front (one dummy batch per task) and load the vectors."""
+        for name, task in self.tasks.items():
+            inputs, _ = B.make_batch(task.train, np.arange(min(2, len(task.train.token_ids))))
+            self.model.scores(inputs, name)
+        if hasattr(self.model, "build_with_vectors"):
+            self.model.build_with_vectors()
+
+    def _optimizer(self) -> keras.optimizers.Optimizer:
+        t = self.run.train
+        kinds = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+                 "rmsprop": keras.optimizers.RMSprop, "adamw": keras.optimizers.AdamW}
+        if t.optimizer not in kinds:
+            raise InputError(f"unknown optimizer {t.optimizer!r}; valid: {', '.join(kinds)}")
+        extra = {"rho": 0.95} if t.optimizer == "rmsprop" else {}
+        return kinds[t.optimizer](learning_rate=t.learning_rate, clipnorm=t.clipnorm, **extra)
+
+    def _signature(self) -> dict[str, tf.TensorSpec]:
+        spec = {"token_ids": tf.TensorSpec([None, None], tf.int32),
+                "padding_mask": tf.TensorSpec([None, None], tf.bool)}
+        if self.chars:
+            spec["char_ids"] = tf.TensorSpec([None, None, None], tf.int32)
+        return spec
+
+    def _compile_step(self, task: str):
+        weight = float(self.run.loss_weights.get(task, 1.0))
+        variables = self.model.trainable_variables
+
+        def step(inputs, tags):
+            with tf.GradientTape() as tape:
+                loss = self.model.task_loss(inputs, tags, task, training=True)
+                scaled = loss * weight
+            grads = tape.gradient(scaled, variables)
+            used = [(g, v) for g, v in zip(grads, variables) if g is not None]
+            self.optimizer.apply_gradients(used)
+            return loss
+
+        return tf.function(step, input_signature=[self._signature(),
+                                                  tf.TensorSpec([None, None], tf.int32)])
+
+    def _compile_log_probs(self, task: str):
+        return tf.function(lambda inputs: self.model.log_probs(inputs, task),
+                           input_signature=[self._signature()])
+
+    # ----- training ----------------------------------------------------------------------
+    def fit(self) -> dict:
+        run, t = self.run, self.run.train
+        started = time.perf_counter()
+        streams = {n: B.BatchStream(task.train, t.batch_size, self.rng)
+                   for n, task in self.tasks.items()}
+        pretrain = self._pretrain_tasks()
+        if pretrain:
+            self._pretrain(pretrain, streams)
+        scheduled = {n: streams[n].batches_per_epoch for n in run.tasks}
+        schedule = get_schedule(run.schedule)
+        epoch_len = len(schedule(run.main, scheduled, np.random.default_rng(0)))
+        total = t.steps or max(1, int(round((t.epochs or 1) * epoch_len)))
+        every = t.eval_every or epoch_len
+        best = {"f1": -1.0, "step": 0, "weights": None}
+        history, losses, step, epoch, stale = [], [], 0, 0, 0
+        bar = tqdm(total=total, desc=f"{run.main}+{','.join(run.aux) or '-'}", unit="step",
+                   disable=not self.progress, leave=False)
+        while step < total:
+            self.optimizer.learning_rate = t.learning_rate / (1.0 + t.lr_decay * epoch)
+            for task in schedule(run.main, scheduled, self.rng):
+                inputs, tags = next(streams[task])
+                losses.append(float(self._steps[task](inputs, tags)))
+                step += 1
+                bar.update()
+                if step % every == 0 or step == total:
+                    f1 = self.evaluate(run.main, "devel", run.viterbi).f1
+                    history.append({"step": step, "loss": float(np.mean(losses)), "devel_f1": f1})
+                    bar.set_postfix(loss=f"{np.mean(losses):.3f}", devel_f1=f"{f1:.3f}")
+                    losses = []
+                    if f1 > best["f1"]:
+                        best, stale = {"f1": f1, "step": step,
+                                       "weights": self.model.get_weights()}, 0
+                    else:
+                        stale += 1
+                    if t.patience is not None and stale > t.patience:
+                        total = step
+                if step >= total:
+                    break
+            epoch += 1
+        bar.close()
+        self.model.set_weights(best["weights"])
+        return self._record(best, history, step, time.perf_counter() - started)
+
+    def _pretrain(self, tasks: tuple[str, ...], streams) -> None:
+        steps = self.run.train.pretrain_steps
+        for _ in tqdm(range(steps), desc=f"pretrain {','.join(tasks)}", unit="step",
+                      disable=not self.progress, leave=False):
+            task = tasks[int(self.rng.integers(len(tasks)))]
+            inputs, tags = next(streams[task])
+            self._steps[task](inputs, tags)
+        for task in tasks:
+            log.info("pretrained %s: devel accuracy %.4f", task,
+                     self.evaluate(task, "devel", viterbi=False).token.accuracy)
+
+    # ----- evaluation --------------------------------------------------------------------
+    def predict(self, task: str, split: B.EncodedSplit, viterbi: bool) -> list[list[str]]:
+        """IOB2 tags for every sentence of an encoded split, in the split's order."""
+        info = self.tasks[task]
+        out: list[list[str]] = [[] for _ in split.sentences]
+        for index, inputs in B.eval_batches(split):
+            log_probs = self._log_probs[task](inputs).numpy()
+            lengths = inputs["padding_mask"].sum(axis=1)
+            paths = viterbi_decode(log_probs, lengths, info.transitions if viterbi else None)
+            for row, i in enumerate(index):
+                out[i] = info.tagset.decode(paths[row, : lengths[row]])
+        return out
+
+    def evaluate(self, task: str, split: str, viterbi: bool):
+        encoded = getattr(self.tasks[task], split)
+        gold = [list(s.tags) for s in encoded.sentences]
+        return evaluate(gold, self.predict(task, encoded, viterbi))
+
+    def _record(self, best: dict, history: list, steps: int, seconds: float) -> dict:
+        run = self.run
+        scores = {split: {decoding: self.evaluate(run.main, split, decoding == "viterbi").to_dict()
+                          for decoding in ("viterbi", "argmax")}
+                  for split in ("devel", "test")}
+        decoding = "viterbi" if run.viterbi else "argmax"
+        trainable = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
+        total = int(sum(np.prod(v.shape) for v in self.model.variables))
+        return {
+            "main": run.main, "aux": list(run.aux), "model": run.model, "schedule": run.schedule,
+            "seed": run.seed, "train_fraction": run.train_fraction,
+            "train_sentences": {n: len(t.train.sentences) for n, t in self.tasks.items()},
+            "steps": steps, "best_step": best["step"], "decoding": decoding,
+            "devel_f1": scores["devel"][decoding]["f1"], "test_f1": scores["test"][decoding]["f1"],
+            "test_token_macro_f1": scores["test"][decoding]["token"]["f1"],
+            "scores": scores, "history": history,
+            "parameters": {"trainable": trainable, "total": total},
+            "wall_seconds": round(seconds, 1), "versions": versions(),
+            "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+            "config": run.to_dict(), "model_config": self.model_config.__dict__,
+        }
+
+
+def train(run: RunConfig, progress: bool = True) -> dict:
+    """Train one run and return its results record."""
+    return Trainer(run, progress).fit()
