@@ -215,7 +215,7 @@ class Trainer:
         best = {"f1": -1.0, "step": 0, "weights": None}
         history, losses, step, epoch, stale = [], [], 0, 0, 0
         bar = tqdm(total=total, desc=f"{run.main}+{','.join(run.aux) or '-'}", unit="step",
-                   disable=not self.progress, leave=False)
+                   disable=None if self.progress else True, leave=False)  # None: TTY only
         while step < total:
             self.optimizer.learning_rate = t.learning_rate / (1.0 + t.lr_decay * epoch)
             for task in schedule(run.main, scheduled, self.rng):
@@ -245,7 +245,7 @@ class Trainer:
     def _pretrain(self, tasks: tuple[str, ...], streams) -> None:
         steps = self.run.train.pretrain_steps
         for _ in tqdm(range(steps), desc=f"pretrain {','.join(tasks)}", unit="step",
-                      disable=not self.progress, leave=False):
+                      disable=None if self.progress else True, leave=False):
             task = tasks[int(self.rng.integers(len(tasks)))]
             inputs, tags = next(streams[task])
             self._steps[task](inputs, tags)

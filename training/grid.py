@@ -1,0 +1,38 @@
+"""Run a list of cells (one run each) with resume: finished cells are never recomputed."""
+
+from __future__ import annotations
+
+import logging
+
+from tqdm.auto import tqdm
+
+from training.config import RunConfig
+from training.results import ResultsFile, cell_key
+
+log = logging.getLogger(__name__)
+
+
+def describe(run: RunConfig) -> str:
+    partners = "+".join(run.aux) if run.aux else "single-task"
+    return f"{run.main} [{partners}] {run.model} seed {run.seed}"
+
+
+def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = True,
+              extra: dict | None = None) -> list[dict]:
+    """Train every cell not yet in `results`; return the records of all `runs`, in order."""
+    from training.trainer import train  # TensorFlow loads only when there is work to do
+
+    finished = results.finished()
+    todo = [run for run in runs if cell_key(run) not in finished]
+    if len(todo) < len(runs):
+        log.info("resume: %d of %d cells already finished in %s", len(runs) - len(todo),
+                 len(runs), results.path)
+    for run in tqdm(todo, desc="cells", unit="cell", disable=not progress):
+        record = train(run, progress=progress)
+        record.update(extra or {}, cell=cell_key(run))
+        results.append(record)
+        log.info("%s: test F1 %.2f (devel %.2f, best step %d/%d, %.0f s)", describe(run),
+                 100 * record["test_f1"], 100 * record["devel_f1"], record["best_step"],
+                 record["steps"], record["wall_seconds"])
+    by_cell = {r["cell"]: r for r in results.records() if "cell" in r}
+    return [by_cell[cell_key(run)] for run in runs]
