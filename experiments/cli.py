@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+from data import corpora
 from data.errors import InputError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow C++ chatter (no GPU: cuInit)
 
 
 def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
@@ -24,3 +27,65 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags every training command shares (pairwise, train, ...)."""
+    from training.presets import PRESETS
+    from training.schedules import SCHEDULES
+
+    p.add_argument("--model", default="window-cnn", help="registered model name")
+    p.add_argument("--preset", choices=PRESETS, default="quick",
+                   help="quick: minutes on a CPU; paper: the publication's settings")
+    p.add_argument("--schedule", choices=list(SCHEDULES), help="multi-task batch schedule")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per cell (mean, std, t-test)")
+    p.add_argument("--seed", type=int, default=1, help="first seed")
+    p.add_argument("--train-fraction", type=float, help="share of the main training split")
+    p.add_argument("--steps", type=int, help="training steps per run")
+    p.add_argument("--epochs", type=float, help="epochs of the main corpus per run")
+    p.add_argument("--viterbi", action=argparse.BooleanOptionalAction, default=None,
+                   help="decode with transitions seen in training (default on)")
+    p.add_argument("--tag-scheme", choices=["IOB2", "IOBES"], help="scheme the heads learn")
+    p.add_argument("--vectors", help="word2vec/GloVe file (default: trained on bundled text)")
+    p.add_argument("--aux-weight", type=float, default=1.0, help="loss weight of the partner")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any other setting: a model option (hidden=600), a run field "
+                        "(devel_limit=500) or train.NAME (train.learning_rate=1e-3)")
+    p.add_argument("--resume", action="store_true", help="skip runs already in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def resolve_run(args: argparse.Namespace, main: str):
+    """The RunConfig for one main corpus from the shared flags (preset, then flags)."""
+    from training.presets import parse_settings, resolve
+
+    corpora.spec_for(main)
+    if args.seeds < 1:
+        raise InputError(f"--seeds {args.seeds}: need at least one seed")
+    run_over, train_over, options = parse_settings(args.set or [], args.model)
+    for key in ("schedule", "train_fraction", "viterbi", "tag_scheme", "vectors"):
+        if getattr(args, key) is not None:
+            run_over[key] = getattr(args, key)
+    if args.steps is not None:
+        train_over["steps"] = args.steps
+    if args.epochs is not None:
+        train_over.update(epochs=args.epochs, steps=None)
+    return resolve(main, args.model, args.preset, run=run_over, train=train_over,
+                   model_options=options)
+
+
+def seeded(run_config, args: argparse.Namespace) -> list:
+    from training.config import replace
+
+    return [replace(run_config, seed=s) for s in range(args.seed, args.seed + args.seeds)]
+
+
+def open_results(out: Path, resume: bool):
+    """The run directory's results file; refuses to mix a new grid into an old one."""
+    from training.results import ResultsFile
+
+    results = ResultsFile(out / "results.jsonl")
+    if results.records() and not resume:
+        raise InputError(f"{out} already holds results; pass --resume to continue it or "
+                         "choose another --out")
+    return results

@@ -23,13 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import corpora  # noqa: E402
 from data.errors import InputError  # noqa: E402
-from experiments.cli import run  # noqa: E402
+from experiments.cli import add_run_arguments, open_results, resolve_run, run, seeded  # noqa: E402
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
-from training.presets import PRESETS, parse_settings, resolve  # noqa: E402
-from training.results import ResultsFile  # noqa: E402
-from training.schedules import SCHEDULES  # noqa: E402
 
 log = logging.getLogger("pairwise")
 BASELINE = "(single-task)"
@@ -52,25 +49,14 @@ def partners_for(main: str, args: argparse.Namespace) -> list[str]:
 
 
 def build_runs(args: argparse.Namespace) -> list:
-    run_over, train_over, options = parse_settings(args.set or [], args.model)
-    for key in ("schedule", "train_fraction", "viterbi", "tag_scheme", "vectors"):
-        if getattr(args, key) is not None:
-            run_over[key] = getattr(args, key)
-    if args.steps is not None:
-        train_over["steps"] = args.steps
-    if args.epochs is not None:
-        train_over.update(epochs=args.epochs, steps=None)
     runs = []
     for main in names(args.main):
-        corpora.spec_for(main)
-        base = resolve(main, args.model, args.preset, run=run_over, train=train_over,
-                       model_options=options)
+        base = resolve_run(args, main)
         for partner in [None, *partners_for(main, args)]:
             corpora.spec_for(partner or main)
             aux = (partner,) if partner else ()
             weights = {partner: args.aux_weight} if partner and args.aux_weight != 1 else {}
-            for seed in range(args.seed, args.seed + args.seeds):
-                runs.append(replace(base, aux=aux, seed=seed, loss_weights=weights))
+            runs += seeded(replace(base, aux=aux, loss_weights=weights), args)
     return runs
 
 
@@ -178,40 +164,17 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--aux", help="auxiliary partners A,B (default: every other NER corpus)")
     group.add_argument("--aux-group", help="partners annotating one entity class, e.g. "
                        "Gene/Protein, Chemical, Disease, Species, Cell")
-    p.add_argument("--model", default="window-cnn", help="registered model name")
-    p.add_argument("--preset", choices=PRESETS, default="quick",
-                   help="quick: minutes on a CPU; paper: the publication's settings")
-    p.add_argument("--schedule", choices=list(SCHEDULES), help="multi-task batch schedule")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per cell (mean, std, t-test)")
-    p.add_argument("--seed", type=int, default=1, help="first seed")
-    p.add_argument("--train-fraction", type=float, help="share of the main training split")
-    p.add_argument("--steps", type=int, help="training steps per run")
-    p.add_argument("--epochs", type=float, help="epochs of the main corpus per run")
-    p.add_argument("--viterbi", action=argparse.BooleanOptionalAction, default=None,
-                   help="decode with transitions seen in training (default on)")
-    p.add_argument("--tag-scheme", choices=["IOB2", "IOBES"], help="scheme the heads learn")
-    p.add_argument("--vectors", help="word2vec/GloVe file (default: trained on bundled text)")
-    p.add_argument("--aux-weight", type=float, default=1.0, help="loss weight of the partner")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="any other setting: a model option (hidden=600), a run field "
-                        "(devel_limit=500) or train.NAME (train.learning_rate=1e-3)")
+    add_run_arguments(p)
     p.add_argument("--out", help="run directory (default runs/pairwise-MAIN-MODEL-PRESET)")
-    p.add_argument("--resume", action="store_true", help="skip cells already in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    if args.seeds < 1:
-        raise InputError(f"--seeds {args.seeds}: need at least one seed")
     runs = build_runs(args)
     out = Path(args.out or f"runs/pairwise-{args.main.replace(',', '_')}-{args.model}-"
                           f"{args.preset}")
-    results = ResultsFile(out / "results.jsonl")
-    if results.records() and not args.resume:
-        raise InputError(f"{out} already holds results; pass --resume to continue it or choose "
-                         "another --out")
+    results = open_results(out, args.resume)
     log.info("%d runs (%s preset) into %s", len(runs), args.preset, out)
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset})

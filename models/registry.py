@@ -37,9 +37,12 @@ class ModelSpec:
 
 _WINDOW_QUICK = {
     "model": {"filters": 50, "hidden": 300, "dropout": 0.5},
-    "train": {"learning_rate": 1e-3, "batch_size": 16, "steps": 600, "eval_every": 150},
+    # Two epochs of the main corpus; 'alternate' gives a partner's model the same main
+    # batches as the baseline plus one partner batch after each, a like-for-like comparison.
+    "train": {"learning_rate": 1e-3, "batch_size": 16, "epochs": 2, "eval_every": 200},
     # Same vectors for every cell (bundled text), so a partner's gain is not a vectors effect.
-    "run": {"vector_dim": 50, "train_fraction": 0.5, "devel_limit": 600},
+    "run": {"vector_dim": 50, "train_fraction": 0.5, "devel_limit": 600,
+            "schedule": "alternate"},
 }
 
 MODELS: dict[str, ModelSpec] = {

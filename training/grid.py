@@ -7,6 +7,7 @@ import logging
 from tqdm.auto import tqdm
 
 from training.config import RunConfig
+from training.presets import check_run
 from training.results import ResultsFile, cell_key
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
     """Train every cell not yet in `results`; return the records of all `runs`, in order."""
     from training.trainer import train  # TensorFlow loads only when there is work to do
 
+    for run in runs:  # every mistake surfaces before hours of training, not in the middle
+        check_run(run)
     finished = results.finished()
     todo = [run for run in runs if cell_key(run) not in finished]
     if len(todo) < len(runs):

@@ -9,9 +9,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from data import corpora
+from data.ablation import check_fraction
 from data.errors import InputError
 from models.registry import get_model
 from training.config import RunConfig, TrainConfig, coerce, replace
+from training.schedules import get_schedule
 
 PRESETS = ("quick", "paper")
 
@@ -62,3 +65,20 @@ def parse_settings(pairs: list[str], model: str) -> tuple[dict, dict, dict]:
                              f"or of model {model}; model settings: "
                              f"{', '.join(f.name for f in dataclasses.fields(model_defaults))}")
     return run, train, options
+
+
+def check_run(run: RunConfig) -> None:
+    """Stop on impossible combinations before any data is read."""
+    get_model(run.model)
+    get_schedule(run.schedule)
+    check_fraction(run.train_fraction)
+    for name in run.tasks:
+        corpora.spec_for(name)
+    if run.main in run.aux:
+        raise InputError(f"main corpus {run.main} is also listed as its own auxiliary; "
+                         "drop it from --aux")
+    if len(set(run.aux)) != len(run.aux):
+        raise InputError(f"auxiliary corpora listed twice: {', '.join(run.aux)}")
+    unknown = sorted(set(run.loss_weights) - set(run.tasks))
+    if unknown:
+        raise InputError(f"loss weight for {', '.join(unknown)}, which is not a task of this run")

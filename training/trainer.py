@@ -11,6 +11,7 @@ schedule; each task gets one compiled step function, and the optimizer sees one 
 
 from __future__ import annotations
 
+import functools
 import logging
 import platform
 import time
@@ -23,7 +24,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from data import corpora
-from data.ablation import check_fraction, subsample
+from data.ablation import subsample
 from data.errors import InputError
 from embeddings import embedding_matrix, load_vectors, train_word2vec
 from models.base import Features, TaggerModel
@@ -32,6 +33,7 @@ from training import batches as B
 from training.config import RunConfig
 from training.decoding import Transitions, viterbi_decode
 from training.evaluation import evaluate
+from training.presets import check_run
 from training.schedules import get_schedule
 
 log = logging.getLogger(__name__)
@@ -58,23 +60,6 @@ def versions() -> dict[str, str]:
     return found
 
 
-def check_run(run: RunConfig) -> None:
-    """Stop on impossible combinations before any data is read."""
-    get_model(run.model)
-    get_schedule(run.schedule)
-    check_fraction(run.train_fraction)
-    for name in run.tasks:
-        corpora.spec_for(name)
-    if run.main in run.aux:
-        raise InputError(f"main corpus {run.main} is also listed as its own auxiliary; "
-                         "drop it from --aux")
-    if len(set(run.aux)) != len(run.aux):
-        raise InputError(f"auxiliary corpora listed twice: {', '.join(run.aux)}")
-    unknown = sorted(set(run.loss_weights) - set(run.tasks))
-    if unknown:
-        raise InputError(f"loss weight for {', '.join(unknown)}, which is not a task of this run")
-
-
 def load_tasks(run: RunConfig, names: tuple[str, ...]) -> dict[str, tuple[corpora.Corpus, list]]:
     """Corpora of the run with the main corpus's training split cut to the fraction."""
     loaded = {}
@@ -88,11 +73,18 @@ def load_tasks(run: RunConfig, names: tuple[str, ...]) -> dict[str, tuple[corpor
 
 
 def word_vectors(run: RunConfig, names: tuple[str, ...]):
-    if run.vectors != "trained":
-        return load_vectors(run.vectors)
-    sources = None if run.vector_corpora == "bundled" else list(names)
-    return train_word2vec(sources, dim=run.vector_dim, epochs=run.vector_epochs,
-                          seed=run.vector_seed)
+    sources = None if run.vector_corpora == "bundled" else tuple(sorted(names))
+    return _vectors(run.vectors, sources, run.vector_dim, run.vector_epochs, run.vector_seed)
+
+
+@functools.lru_cache(maxsize=2)
+def _vectors(source: str, corpora_names: tuple[str, ...] | None, dim: int, epochs: int,
+             seed: int):
+    """Memoised: the cells of a grid share their vectors instead of re-reading the cache."""
+    if source != "trained":
+        return load_vectors(source)
+    names = list(corpora_names) if corpora_names else None
+    return train_word2vec(names, dim=dim, epochs=epochs, seed=seed)
 
 
 class Trainer:

@@ -1,0 +1,56 @@
+"""Train one model: a main corpus alone, or with auxiliary corpora in one multi-task model.
+
+    python experiments/train.py --main NCBI-disease                          # single-task
+    python experiments/train.py --main NCBI-disease --aux BC5CDR-disease,BC5CDR-chem
+    python experiments/train.py --main BC2GM --preset paper --epochs 20 --seeds 3
+
+Prints the main corpus's devel and test scores and appends each run's record to
+OUT/results.jsonl (default runs/train-MAIN-MODEL-PRESET).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data import corpora  # noqa: E402
+from experiments.cli import add_run_arguments, open_results, resolve_run, run, seeded  # noqa: E402
+from training import stats  # noqa: E402
+from training.config import replace  # noqa: E402
+from training.grid import run_cells  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--main", required=True, help="main corpus (name or directory)")
+    p.add_argument("--aux", default="", help="auxiliary corpora A,B trained in the same model")
+    p.add_argument("--out", help="run directory (default runs/train-MAIN-MODEL-PRESET)")
+    add_run_arguments(p)
+    args = p.parse_args(argv)
+    aux = tuple(a.strip() for a in args.aux.split(",") if a.strip())
+    for name in aux:
+        corpora.spec_for(name)
+    runs = seeded(replace(resolve_run(args, args.main), aux=aux), args)
+    out = Path(args.out or f"runs/train-{Path(args.main).name}-{args.model}-{args.preset}")
+    records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
+                        extra={"preset": args.preset})
+    for r in records:
+        test = r["scores"]["test"][r["decoding"]]
+        print(f"seed {r['seed']}: devel F1 {100 * r['devel_f1']:.2f}  test F1 "
+              f"{100 * r['test_f1']:.2f} (P {100 * test['strict']['precision']:.2f} "
+              f"R {100 * test['strict']['recall']:.2f}; default mode "
+              f"{100 * test['default']['f1']:.2f}; token macro {100 * test['token']['f1']:.2f})"
+              f"  best step {r['best_step']}/{r['steps']}, {r['wall_seconds']:.0f} s, "
+              f"{r['parameters']['trainable']:,} trainable parameters")
+    if len(records) > 1:
+        mean, std = stats.mean_std([r["test_f1"] for r in records])
+        print(f"test F1 over {len(records)} seeds: {100 * mean:.2f} +- {100 * std:.2f}")
+    print(f"results: {out / 'results.jsonl'}")
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))
