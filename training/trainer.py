@@ -153,6 +153,7 @@ class Trainer:
             self.model.scores(inputs, name)
         if hasattr(self.model, "build_with_vectors"):
             self.model.build_with_vectors()
+        self.model.built = True  # variables exist: saving and summaries work
 
     def _optimizer(self) -> keras.optimizers.Optimizer:
         t = self.run.train
@@ -242,8 +243,7 @@ class Trainer:
             inputs, tags = next(streams[task])
             self._steps[task](inputs, tags)
         for task in tasks:
-            log.info("pretrained %s: devel accuracy %.4f", task,
-                     self.evaluate(task, "devel", viterbi=False).token.accuracy)
+            log.info("pretrained %s: devel accuracy %.4f", task, self.accuracy(task, "devel"))
 
     # ----- evaluation --------------------------------------------------------------------
     def predict(self, task: str, split: B.EncodedSplit, viterbi: bool) -> list[list[str]]:
@@ -257,6 +257,13 @@ class Trainer:
             for row, i in enumerate(index):
                 out[i] = info.tagset.decode(paths[row, : lengths[row]])
         return out
+
+    def accuracy(self, task: str, split: str) -> float:
+        """Token accuracy: the score of plain-label tasks (part of speech), argmax decoded."""
+        encoded = getattr(self.tasks[task], split)
+        pred = self.predict(task, encoded, viterbi=False)
+        pairs = [(g, p) for s, tags in zip(encoded.sentences, pred) for g, p in zip(s.tags, tags)]
+        return sum(g == p for g, p in pairs) / max(1, len(pairs))
 
     def evaluate(self, task: str, split: str, viterbi: bool):
         encoded = getattr(self.tasks[task], split)

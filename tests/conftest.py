@@ -1,0 +1,58 @@
+"""Shared test setup: quiet TensorFlow, a throw-away cache, and tiny run configurations."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+MAIN_TRAIN_SENTENCES = 250  # about this many main-corpus training sentences in a tiny run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bioner_cache(tmp_path_factory):
+    """Word2vec vectors (and any other cache) go to a session temp dir, never to ~/.cache."""
+    path = tmp_path_factory.mktemp("bioner-cache")
+    previous = os.environ.get("BIONER_CACHE")
+    os.environ["BIONER_CACHE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("BIONER_CACHE", None)
+    else:
+        os.environ["BIONER_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def tiny_run():
+    """Factory: tiny_run(main, aux=(), model="window-cnn", steps=300, eval_every=100, **run)
+    -> a RunConfig that trains in seconds on two CPU cores. Keyword arguments naming a
+    TrainConfig field go to `train`, the rest to the RunConfig."""
+    from data.corpora import load_corpus
+    from models.registry import MODELS
+    from training.config import RunConfig, TrainConfig
+
+    train_fields = set(TrainConfig.__dataclass_fields__)
+
+    def make(main: str = "NCBI-disease", aux: tuple[str, ...] = (), model: str = "window-cnn",
+             steps: int = 300, eval_every: int = 100, **changes) -> RunConfig:
+        train = {k: changes.pop(k) for k in list(changes) if k in train_fields}
+        if "train_fraction" not in changes:
+            size = len(load_corpus(main).train)
+            changes["train_fraction"] = min(1.0, round(MAIN_TRAIN_SENTENCES / size, 4))
+        options = ({"hidden": 32, "dropout": 0.0} if model == "mlp"
+                   else {"filters": 8, "hidden": 32, "dropout": 0.1})
+        if model in MODELS:  # keep only the options this family has (other families differ)
+            known = {f.name for f in dataclasses.fields(MODELS[model].config)}
+            options = {k: v for k, v in options.items() if k in known}
+        settings = {"vector_dim": 16, "vector_corpora": "run", "devel_limit": 100,
+                    "model_options": options, **changes}
+        return RunConfig(
+            main=main, aux=tuple(aux), model=model, **settings,
+            train=TrainConfig(**{"optimizer": "adam", "learning_rate": 3e-3, "batch_size": 16,
+                                 "steps": steps, "eval_every": eval_every,
+                                 "pretrain_steps": 30, **train}))
+
+    return make

@@ -1,0 +1,174 @@
+"""The training harness: model selection, the results record, constrained decoding, data
+ablation and one-line errors for impossible runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from data import tags as tagging
+from data.corpora import load_corpus
+from data.errors import InputError
+from training.batches import make_batch
+from training.config import RunConfig, TrainConfig, replace
+from training.trainer import Trainer, train
+
+MAIN, AUX = "NCBI-disease", "Ex-PTM"
+STEPS, EVERY = 300, 30
+
+
+def fit_with_snapshots(trainer: Trainer) -> tuple[dict, list[list[np.ndarray]]]:
+    """fit(), keeping the model's weights as they were at each devel evaluation."""
+    snapshots, evaluate = [], trainer.evaluate
+
+    def spy(task, split, viterbi):
+        snapshots.append(trainer.model.get_weights())
+        return evaluate(task, split, viterbi)
+
+    trainer.evaluate = spy
+    try:
+        record = trainer.fit()
+    finally:
+        del trainer.evaluate
+    return record, snapshots[: len(record["history"])]
+
+
+def same_weights(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_run):
+    trainer = Trainer(tiny_run(MAIN, (AUX,), steps=STEPS, eval_every=EVERY), progress=False)
+    record, snapshots = fit_with_snapshots(trainer)
+    return trainer, record, snapshots
+
+
+def test_best_devel_weights_are_kept(trained):
+    trainer, record, snapshots = trained
+    history = record["history"]
+    assert [h["step"] for h in history] == list(range(EVERY, STEPS + 1, EVERY))
+    best = max(history, key=lambda h: h["devel_f1"])  # the first of equal maxima
+    assert record["devel_f1"] == best["devel_f1"] > 0
+    assert record["best_step"] == best["step"]
+    assert record["steps"] == STEPS
+    assert same_weights(trainer.model.get_weights(), snapshots[history.index(best)])
+    assert trainer.evaluate(MAIN, "devel", viterbi=True).f1 == best["devel_f1"]
+
+
+def test_record_fields(trained):
+    trainer, record, _ = trained
+    for key in ("main", "aux", "model", "schedule", "seed", "train_fraction", "steps",
+                "best_step", "scores", "parameters", "wall_seconds", "versions", "config"):
+        assert key in record, key
+    run = trainer.run
+    assert (record["main"], record["aux"], record["model"]) == (MAIN, [AUX], "window-cnn")
+    assert (record["schedule"], record["seed"]) == (run.schedule, run.seed)
+    assert record["train_fraction"] == run.train_fraction
+    for split in ("devel", "test"):
+        for decoding in ("viterbi", "argmax"):
+            scores = record["scores"][split][decoding]
+            assert {"strict", "default", "token"} <= set(scores), (split, decoding)
+            assert 0 <= scores["strict"]["f1"] <= 1
+    assert record["test_f1"] == record["scores"]["test"]["viterbi"]["f1"]
+    assert 0 < record["parameters"]["trainable"] < record["parameters"]["total"]
+    assert record["wall_seconds"] >= 0
+    assert {"python", "tensorflow", "keras", "numpy"} <= set(record["versions"])
+    assert record["config"]["train"]["steps"] == STEPS
+
+
+def test_record_is_json(trained):
+    _, record, _ = trained
+    again = json.loads(json.dumps(record))
+    assert again["scores"] == record["scores"] and again["history"] == record["history"]
+    assert RunConfig(**{**again["config"], "aux": tuple(again["config"]["aux"]),
+                        "train": TrainConfig(**again["config"]["train"])}) == trained[0].run
+
+
+def test_viterbi_uses_only_training_transitions(trained):
+    trainer = trained[0]
+    task = trainer.tasks[MAIN]
+    predicted = trainer.predict(MAIN, task.devel, viterbi=True)
+    assert [len(p) for p in predicted] == [len(s) for s in task.devel.sentences]
+    assert any(t != "O" for p in predicted for t in p)
+    for tags in predicted:
+        assert tagging.iob2_violation(tags) is None, tags
+        assert task.transitions.allows(task.tagset.ids(tags)), tags
+
+
+def test_patience_stops_and_restores_the_best(tiny_run):
+    trainer = Trainer(tiny_run(MAIN, (AUX,), steps=300, eval_every=10, patience=1),
+                      progress=False)
+    record, snapshots = fit_with_snapshots(trainer)
+    f1s = [h["devel_f1"] for h in record["history"]]
+    assert record["steps"] == 10 * len(f1s)
+    top, stale, stop = -1.0, 0, None  # the rule: stop once 2 evaluations in a row gain nothing
+    for i, f1 in enumerate(f1s):
+        top, stale = (f1, 0) if f1 > top else (top, stale + 1)
+        if stale > 1:
+            stop = i
+            break
+    if stop is None:
+        assert record["steps"] == 300
+    else:
+        assert stop == len(f1s) - 1
+    best = f1s.index(max(f1s))
+    assert record["best_step"] == 10 * (1 + best)
+    assert same_weights(trainer.model.get_weights(), snapshots[best])
+    if best < len(f1s) - 1:  # weights moved after the best evaluation, and were put back
+        assert not same_weights(snapshots[best], snapshots[-1])
+
+
+def test_train_fraction_halves_main_with_a_seeded_subsample(tiny_run):
+    record = train(tiny_run(MAIN, (AUX,), steps=2, eval_every=1, train_fraction=0.5),
+                   progress=False)
+    assert record["train_sentences"] == {MAIN: len(load_corpus(MAIN).train) // 2,
+                                         AUX: len(load_corpus(AUX).train)}
+
+    def kept(seed):
+        run = tiny_run(MAIN, (AUX,), train_fraction=0.5, seed=seed)
+        return Trainer(run, progress=False).tasks[MAIN].train.sentences
+
+    same = kept(1)
+    assert same == kept(1) != kept(2)
+    assert len(same) == record["train_sentences"][MAIN]
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"main": "NCBI-disese"}, "NCBI-disese"),
+    ({"aux": ("Nope",)}, "Nope"),
+    ({"model": "transformer-xl"}, "transformer-xl"),
+    ({"schedule": "zigzag"}, "zigzag"),
+    ({"aux": (MAIN,)}, "own auxiliary"),
+    ({"aux": (AUX, AUX)}, "twice"),
+    ({"train_fraction": 0.0}, "fraction"),
+    ({"train_fraction": 1.5}, "fraction"),
+    ({"loss_weights": {"BC2GM": 2.0}}, "BC2GM"),
+    ({"model_options": {"filterz": 3}}, "filterz"),
+])
+def test_bad_runs_raise_one_line_errors(changes, needle):
+    run = RunConfig(**{"main": MAIN, "aux": (AUX,), **changes})
+    with pytest.raises(InputError) as err:
+        Trainer(run, progress=False)
+    message = str(err.value)
+    assert needle in message and "\n" not in message
+
+
+def test_unknown_optimizer_and_setting(tiny_run):
+    with pytest.raises(InputError, match="adagrad"):
+        Trainer(tiny_run(MAIN, (AUX,), optimizer="adagrad"), progress=False)
+    with pytest.raises(InputError, match="stepz"):
+        replace(TrainConfig(), stepz=3)
+
+
+def test_loss_weights_scale_the_update(tiny_run):
+    """A task weighted 0 is never trained: its steps leave every weight as it was."""
+    trainer = Trainer(tiny_run(MAIN, (AUX,), loss_weights={AUX: 0.0}, optimizer="sgd"),
+                      progress=False)
+    inputs, tags = make_batch(trainer.tasks[AUX].train, np.arange(8))
+    before = [v.numpy().copy() for v in trainer.model.trainable_variables]
+    loss = float(trainer._steps[AUX](inputs, tags))
+    after = [v.numpy() for v in trainer.model.trainable_variables]
+    assert loss > 0 and all(np.array_equal(b, a) for b, a in zip(before, after))
