@@ -70,3 +70,74 @@ class TokenWindows(keras.layers.Layer):
 def gather_windows(features, width: int, length):
     """Stack features[t + o] for o in 0..width-1 -> [B, length, width, F] (windows per token)."""
     return ops.stack([features[:, o:o + length] for o in range(width)], axis=2)
+
+
+class CharCNN(keras.layers.Layer):
+    """Ma & Hovy character features: char embedding -> dropout -> CNN -> max over the word."""
+
+    def __init__(self, num_chars: int, dim: int = 30, filters: int = 30, width: int = 3,
+                 dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_chars, self.dim, self.filters, self.width = num_chars, dim, filters, width
+        self.dropout = dropout
+        self.embedding = keras.layers.Embedding(num_chars, dim, name="chars")
+        self.drop = keras.layers.Dropout(dropout)
+        self.conv = keras.layers.Conv1D(filters, width, padding="same", name="char_conv")
+
+    def call(self, char_ids, training=False):
+        batch, length, chars = ops.shape(char_ids)[0], ops.shape(char_ids)[1], ops.shape(
+            char_ids)[2]
+        flat = ops.reshape(char_ids, (-1, chars))
+        features = self.conv(self.drop(self.embedding(flat), training=training))  # [B*N, C, F]
+        present = ops.expand_dims(ops.not_equal(flat, 0), -1)
+        features = ops.where(present, features, ops.cast(-1e4, features.dtype))
+        pooled = ops.max(features, axis=1)
+        pooled = ops.where(ops.any(present, axis=1), pooled, ops.zeros_like(pooled))
+        return ops.reshape(pooled, (batch, length, self.filters))
+
+    def get_config(self):
+        return {**super().get_config(), "num_chars": self.num_chars, "dim": self.dim,
+                "filters": self.filters, "width": self.width, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="bioner")
+class GradientReversal(keras.layers.Layer):
+    """Identity forward, gradient times -1 backward (adversarial shared features, WANG)."""
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        @tf.custom_gradient
+        def reverse(x):
+            return tf.identity(x), lambda upstream: -upstream
+
+        return reverse(inputs)
+
+
+class GatedCrossSharing(keras.layers.Layer):
+    """WANG's cross-sharing unit for two tasks, main and auxiliary:
+    G_main = P_main * sigmoid(W P_aux + b), G_aux = P_aux * sigmoid(W' P_main + b')."""
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.gate_main = keras.layers.Dense(units, activation="sigmoid", name="gate_main")
+        self.gate_aux = keras.layers.Dense(units, activation="sigmoid", name="gate_aux")
+
+    def call(self, private_main, private_aux):
+        return (private_main * self.gate_main(private_aux),
+                private_aux * self.gate_aux(private_main))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def orthogonality(shared, private, mask):
+    """WANG's L_diff = ||S^T P||_F^2 of a sentence's real tokens, averaged over sentences.
+
+    Zero when every shared feature is orthogonal to every private one; pushes the shared
+    encoder to keep what the private ones do not.
+    """
+    weight = ops.expand_dims(ops.cast(mask, shared.dtype), -1)
+    product = ops.einsum("bns,bnp->bsp", shared * weight, private * weight)
+    return ops.mean(ops.sum(ops.square(product), axis=(1, 2)))

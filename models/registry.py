@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data.errors import InputError
-from models import window_cnn
+from models import bilstm_crf, window_cnn
 from training.config import TrainConfig
 
 
@@ -23,6 +23,7 @@ class ModelSpec:
     train: TrainConfig  # the paper's optimiser, batch size and length
     summary: str
     quick: dict[str, dict[str, Any]] = field(default_factory=dict)  # model/train/run overrides
+    run: dict[str, Any] = field(default_factory=dict)  # the paper's run settings (vectors...)
     needs_chars: bool = False
     pretrain_tasks: tuple[str, ...] = ()  # corpora trained first, before the schedule starts
 
@@ -70,6 +71,32 @@ MODELS: dict[str, ModelSpec] = {
         pretrain_tasks=window_cnn.DependentTagger.pretrain_tasks,
     ),
 }
+
+_WANG_TRAIN = TrainConfig(optimizer="rmsprop", learning_rate=1e-3, batch_size=16, clipnorm=5.0,
+                          lr_decay=0.03, epochs=80)
+_WANG_RUN = {"vector_dim": 100, "schedule": "alternate", "tag_scheme": "IOBES"}
+_BILSTM_QUICK = {
+    "model": {"lstm": 64, "projection": 32, "char_filters": 16, "char_dim": 16},
+    "train": {"batch_size": 16, "epochs": 2, "eval_every": 200},
+    "run": {"vector_dim": 50, "train_fraction": 0.5, "devel_limit": 600},
+}
+
+
+def _bilstm(sharing: str, summary: str) -> ModelSpec:
+    return ModelSpec(bilstm_crf.build_bilstm_crf, bilstm_crf.BiLSTMConfig(sharing=sharing),
+                     _WANG_TRAIN, summary, quick=_BILSTM_QUICK, run=_WANG_RUN, needs_chars=True)
+
+
+MODELS.update({
+    "bilstm-crf": _bilstm("fully-shared", "WANG/Ma & Hovy BiLSTM-CNN-CRF: STM with one corpus, "
+                          "fully-shared MTM (one BiLSTM, a CRF per corpus) with several"),
+    "shared-private": _bilstm("shared-private", "WANG SP-MTM: shared BiLSTM + a private "
+                              "BiLSTM per corpus; CRF_k on [S ; P_k]"),
+    "adversarial": _bilstm("adversarial", "WANG ADV-MTM: SP-MTM + corpus discriminator behind "
+                           "gradient reversal (alpha) + orthogonality loss (beta)"),
+    "cross-sharing": _bilstm("cross-sharing", "WANG CS-MTM: two private BiLSTMs gate each "
+                             "other; CRF_k on [G_k ; S] (main + one auxiliary)"),
+})
 
 
 def get_model(name: str) -> ModelSpec:

@@ -43,7 +43,8 @@ def tiny_run():
             size = len(load_corpus(main).train)
             changes["train_fraction"] = min(1.0, round(MAIN_TRAIN_SENTENCES / size, 4))
         options = ({"hidden": 32, "dropout": 0.0} if model == "mlp"
-                   else {"filters": 8, "hidden": 32, "dropout": 0.1})
+                   else {"filters": 8, "hidden": 32, "dropout": 0.1, "lstm": 16,
+                         "projection": 16, "char_dim": 8, "char_filters": 8})
         if model in MODELS:  # keep only the options this family has (other families differ)
             known = {f.name for f in dataclasses.fields(MODELS[model].config)}
             options = {k: v for k, v in options.items() if k in known}

@@ -30,7 +30,8 @@ def resolve(main: str, model: str, preset: str = "quick", *, run: dict[str, Any]
     options = {**quick.get("model", {}), **(model_options or {})}
     spec.model_config(options)  # names unknown options early
     train_config = replace(spec.train, **{**quick.get("train", {}), **(train or {})})
-    return replace(RunConfig(main=main, model=model), **{**quick.get("run", {}), **(run or {}),
+    return replace(RunConfig(main=main, model=model), **{**spec.run, **quick.get("run", {}),
+                                                        **(run or {}),
                                                         "model_options": options,
                                                         "train": train_config})
 

@@ -117,7 +117,7 @@ class Trainer:
         self.optimizer = self._optimizer()
         self.optimizer.build(self.model.trainable_variables)
         self._steps = {name: self._compile_step(name) for name in self.tasks}
-        self._log_probs = {name: self._compile_log_probs(name) for name in self.tasks}
+        self._decoders = {name: self._compile_decoders(name) for name in self.tasks}
 
     # ----- setup -------------------------------------------------------------------------
     def _pretrain_tasks(self) -> tuple[str, ...]:
@@ -187,9 +187,27 @@ class Trainer:
         return tf.function(step, input_signature=[self._signature(),
                                                   tf.TensorSpec([None, None], tf.int32)])
 
-    def _compile_log_probs(self, task: str):
-        return tf.function(lambda inputs: self.model.log_probs(inputs, task),
-                           input_signature=[self._signature()])
+    def _compile_decoders(self, task: str) -> dict[bool, object]:
+        """constrained -> compiled fn(inputs) giving CRF paths or softmax log-probabilities.
+
+        A CRF head runs its own Viterbi in the graph (with or without the transitions seen
+        in training); a softmax head hands log-probabilities to the numpy Viterbi.
+        """
+        head = self.model.heads[task]
+        signature = [self._signature()]
+        if not getattr(head, "decodes_itself", False):
+            fn = tf.function(lambda inputs: self.model.log_probs(inputs, task),
+                             input_signature=signature)
+            return {True: fn, False: fn}
+        transitions = self.tasks[task].transitions
+        free = Transitions.all_allowed(transitions.num_tags)
+
+        def decoder(allowed):
+            return tf.function(lambda inputs: head.decode(
+                self.model.scores(inputs, task), inputs["padding_mask"], allowed=allowed),
+                input_signature=signature)
+
+        return {True: decoder(transitions), False: decoder(free)}
 
     # ----- training ----------------------------------------------------------------------
     def fit(self) -> dict:
@@ -249,11 +267,13 @@ class Trainer:
     def predict(self, task: str, split: B.EncodedSplit, viterbi: bool) -> list[list[str]]:
         """IOB2 tags for every sentence of an encoded split, in the split's order."""
         info = self.tasks[task]
+        self_decoding = getattr(self.model.heads[task], "decodes_itself", False)
         out: list[list[str]] = [[] for _ in split.sentences]
         for index, inputs in B.eval_batches(split):
-            log_probs = self._log_probs[task](inputs).numpy()
+            result = self._decoders[task][viterbi](inputs).numpy()
             lengths = inputs["padding_mask"].sum(axis=1)
-            paths = viterbi_decode(log_probs, lengths, info.transitions if viterbi else None)
+            paths = result if self_decoding else viterbi_decode(
+                result, lengths, info.transitions if viterbi else None)
             for row, i in enumerate(index):
                 out[i] = info.tagset.decode(paths[row, : lengths[row]])
         return out
@@ -272,10 +292,11 @@ class Trainer:
 
     def _record(self, best: dict, history: list, steps: int, seconds: float) -> dict:
         run = self.run
-        scores = {split: {decoding: self.evaluate(run.main, split, decoding == "viterbi").to_dict()
-                          for decoding in ("viterbi", "argmax")}
+        scores = {split: {decoding: self.evaluate(run.main, split,
+                                                  decoding == "constrained").to_dict()
+                          for decoding in ("constrained", "unconstrained")}
                   for split in ("devel", "test")}
-        decoding = "viterbi" if run.viterbi else "argmax"
+        decoding = "constrained" if run.viterbi else "unconstrained"
         trainable = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
         total = int(sum(np.prod(v.shape) for v in self.model.variables))
         return {

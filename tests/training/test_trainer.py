@@ -68,11 +68,11 @@ def test_record_fields(trained):
     assert (record["schedule"], record["seed"]) == (run.schedule, run.seed)
     assert record["train_fraction"] == run.train_fraction
     for split in ("devel", "test"):
-        for decoding in ("viterbi", "argmax"):
+        for decoding in ("constrained", "unconstrained"):
             scores = record["scores"][split][decoding]
             assert {"strict", "default", "token"} <= set(scores), (split, decoding)
             assert 0 <= scores["strict"]["f1"] <= 1
-    assert record["test_f1"] == record["scores"]["test"]["viterbi"]["f1"]
+    assert record["test_f1"] == record["scores"]["test"]["constrained"]["f1"]
     assert 0 < record["parameters"]["trainable"] < record["parameters"]["total"]
     assert record["wall_seconds"] >= 0
     assert {"python", "tensorflow", "keras", "numpy"} <= set(record["versions"])

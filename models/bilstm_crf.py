@@ -1,0 +1,132 @@
+"""WANG et al. 2019 (after Ma & Hovy 2016): the BiLSTM-CNN-CRF family.
+
+Word vectors and a character CNN feed BiLSTMs; each task has its own linear projection and
+CRF. The variants differ only in which BiLSTMs a task reads:
+
+- fully shared (`bilstm-crf`): one BiLSTM for every task; with one task it is the STM;
+- shared-private: a shared BiLSTM S and a private P_k per task; task k reads [S ; P_k];
+- adversarial: shared-private, plus a corpus discriminator on S behind gradient reversal
+  (alpha) and the orthogonality loss ||S^T P_k||^2 (beta), so S keeps corpus-neutral features;
+- cross-sharing: two tasks, main and auxiliary; both private BiLSTMs run on every sentence and
+  gate each other (G_main = P_main * sigmoid(W P_aux + b)); task k reads [G_k ; S].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import ops
+
+from models.base import Features, TaggerModel, layer_name
+from models.crf import CRFHead
+from models.layers import CharCNN, GatedCrossSharing, GradientReversal, WordEmbedding, orthogonality
+
+SHARINGS = ("fully-shared", "shared-private", "adversarial", "cross-sharing")
+
+
+@dataclass(frozen=True)
+class BiLSTMConfig:
+    sharing: str = "fully-shared"  # one of SHARINGS; the registry names set it
+    char_dim: int = 30  # character embedding size (Ma & Hovy, WANG)
+    char_filters: int = 30  # character CNN filters, width char_width, max-pooled per word
+    char_width: int = 3
+    lstm: int = 256  # BiLSTM hidden size per direction
+    projection: int = 128  # linear layer between the BiLSTM output and the CRF
+    dropout: float = 0.5  # at the CNN input, the BiLSTM input and the BiLSTM output
+    fixed_vectors: bool = False  # WANG fine-tunes the word vectors
+    crf: bool = True  # False: a softmax head (decoded with constrained Viterbi)
+    adversarial_weight: float = 0.01  # alpha of L_adv (adversarial sharing only)
+    orthogonality_weight: float = 0.001  # beta of L_diff (adversarial sharing only)
+
+
+def bilstm(units: int, name: str) -> keras.layers.Layer:
+    return keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True),
+                                      name=name)
+
+
+class BiLSTMTagger(TaggerModel):
+    def __init__(self, config: BiLSTMConfig, tasks: dict[str, int], features: Features,
+                 **kwargs):
+        super().__init__(tasks, **kwargs)
+        if config.sharing not in SHARINGS:
+            raise ValueError(f"sharing {config.sharing!r} is not one of {SHARINGS}")
+        if config.sharing == "cross-sharing" and len(tasks) != 2:
+            raise ValueError(f"cross-sharing gates exactly two tasks (main and auxiliary), "
+                             f"got {len(tasks)}: {', '.join(tasks)}")
+        self.config, self.features = config, features
+        vocab, dim = features.word_vectors.shape
+        self.words = WordEmbedding(vocab, dim, config.fixed_vectors, name="words")
+        self.chars = CharCNN(features.num_chars, config.char_dim, config.char_filters,
+                             config.char_width, config.dropout, name="char_cnn")
+        self.input_dropout = keras.layers.Dropout(config.dropout)
+        self.output_dropout = keras.layers.Dropout(config.dropout)
+        self.shared = bilstm(config.lstm, "shared_bilstm")
+        self.private = ({t: bilstm(config.lstm, layer_name("private_bilstm", t)) for t in tasks}
+                        if config.sharing != "fully-shared" else {})
+        self.projections = {t: keras.layers.Dense(config.projection,
+                                                  name=layer_name("projection", t))
+                            for t in tasks}
+        self.heads = ({t: CRFHead(n, name=layer_name("crf", t)) for t, n in tasks.items()}
+                      if config.crf else self.make_heads())
+        if config.sharing == "adversarial":
+            self.reversal = GradientReversal(name="gradient_reversal")
+            self.discriminator = keras.layers.Dense(len(tasks), name="corpus_discriminator")
+            self.corpus_ids = {t: i for i, t in enumerate(sorted(tasks))}
+        if config.sharing == "cross-sharing":
+            self.main_task, self.aux_task = list(tasks)
+            self.cross = GatedCrossSharing(2 * config.lstm, name="cross_sharing")
+
+    def build_with_vectors(self) -> None:
+        self.words.set_vectors(self.features.word_vectors)
+
+    def embed(self, inputs, training):
+        chars = self.chars(inputs["char_ids"], training=training)
+        words = self.words(inputs["token_ids"])
+        return self.input_dropout(ops.concatenate([words, ops.cast(chars, words.dtype)], -1),
+                                  training=training)
+
+    def encode(self, inputs, task, training):
+        """(features the task's head reads, shared states, private states or None)."""
+        mask = inputs["padding_mask"]
+        x = self.embed(inputs, training)
+        shared = self.shared(x, mask=mask, training=training)
+        if self.config.sharing == "fully-shared":
+            return shared, shared, None
+        if self.config.sharing == "cross-sharing":
+            p_main = self.private[self.main_task](x, mask=mask, training=training)
+            p_aux = self.private[self.aux_task](x, mask=mask, training=training)
+            g_main, g_aux = self.cross(p_main, p_aux)
+            gated = g_main if task == self.main_task else g_aux
+            return ops.concatenate([gated, shared], -1), shared, None
+        private = self.private[task](x, mask=mask, training=training)
+        return ops.concatenate([shared, private], -1), shared, private
+
+    def scores(self, inputs, task, training=False):
+        return self._scores(inputs, task, training)[0]
+
+    def _scores(self, inputs, task, training):
+        features, shared, private = self.encode(inputs, task, training)
+        features = self.output_dropout(features, training=training)
+        return self.heads[task](self.projections[task](features)), shared, private
+
+    def task_loss(self, inputs, tags, task, training=True):
+        scores, shared, private = self._scores(inputs, task, training)
+        mask = inputs["padding_mask"]
+        loss = self.heads[task].loss(scores, tags, mask)
+        if self.config.sharing != "adversarial":
+            return loss
+        # The discriminator guesses the corpus from the shared states' last real token.
+        lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+        last = ops.take_along_axis(shared, ops.reshape(ops.maximum(lengths - 1, 0), (-1, 1, 1)),
+                                   axis=1)[:, 0]
+        logits = self.discriminator(self.reversal(last))
+        target = ops.full((ops.shape(logits)[0],), self.corpus_ids[task], dtype="int32")
+        adversarial = ops.mean(keras.losses.sparse_categorical_crossentropy(
+            target, logits, from_logits=True))
+        return (loss + self.config.adversarial_weight * adversarial
+                + self.config.orthogonality_weight * orthogonality(shared, private, mask))
+
+
+def build_bilstm_crf(config: BiLSTMConfig, tasks: dict[str, int], features: Features):
+    return BiLSTMTagger(config, tasks, features, name=config.sharing.replace("-", "_"))
