@@ -43,6 +43,7 @@ class CRFHead(keras.layers.Layer):
 
     def __init__(self, num_labels: int, **kwargs):
         super().__init__(**kwargs)
+        self.supports_masking = True  # emissions come with the BiLSTM mask; loss takes it
         self.num_labels = num_labels
         self.dense = keras.layers.Dense(num_labels, name="emissions")
         t = num_labels

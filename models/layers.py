@@ -120,6 +120,7 @@ class GatedCrossSharing(keras.layers.Layer):
 
     def __init__(self, units: int, **kwargs):
         super().__init__(**kwargs)
+        self.supports_masking = True
         self.units = units
         self.gate_main = keras.layers.Dense(units, activation="sigmoid", name="gate_main")
         self.gate_aux = keras.layers.Dense(units, activation="sigmoid", name="gate_aux")
