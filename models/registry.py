@@ -40,7 +40,8 @@ _WINDOW_QUICK = {
     "model": {"filters": 50, "hidden": 300, "dropout": 0.5},
     # Two epochs of the main corpus; 'alternate' gives a partner's model the same main
     # batches as the baseline plus one partner batch after each, a like-for-like comparison.
-    "train": {"learning_rate": 1e-3, "batch_size": 16, "epochs": 2, "eval_every": 200},
+    "train": {"learning_rate": 1e-3, "batch_size": 16, "epochs": 2, "min_main_batches": 600,
+              "eval_every": 200},
     # Same vectors for every cell (bundled text), so a partner's gain is not a vectors effect.
     "run": {"vector_dim": 50, "train_fraction": 0.5, "devel_limit": 600,
             "schedule": "alternate"},
@@ -77,7 +78,7 @@ _WANG_TRAIN = TrainConfig(optimizer="rmsprop", learning_rate=1e-3, batch_size=16
 _WANG_RUN = {"vector_dim": 100, "schedule": "alternate", "tag_scheme": "IOBES"}
 _BILSTM_QUICK = {
     "model": {"lstm": 64, "projection": 32, "char_filters": 16, "char_dim": 16},
-    "train": {"batch_size": 16, "epochs": 2, "eval_every": 200},
+    "train": {"batch_size": 16, "epochs": 2, "min_main_batches": 600, "eval_every": 200},
     "run": {"vector_dim": 50, "train_fraction": 0.5, "devel_limit": 600},
 }
 

@@ -22,6 +22,7 @@ class TrainConfig:
     lr_decay: float = 0.0  # per-epoch decay lr / (1 + decay * epoch); WANG 0.03
     epochs: float | None = 10.0  # epochs of the main corpus; ignored when steps is set
     steps: int | None = None  # total optimisation steps (overrides epochs)
+    min_main_batches: int = 0  # with epochs: train at least this many main-corpus batches
     eval_every: int | None = None  # steps between devel evaluations; None = once per epoch
     patience: int | None = None  # evaluations without devel gain before stopping; None = never
     pretrain_steps: int = 2000  # steps of a family's pretrain tasks (dependent model's POS)

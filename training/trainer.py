@@ -221,7 +221,9 @@ class Trainer:
         scheduled = {n: streams[n].batches_per_epoch for n in run.tasks}
         schedule = get_schedule(run.schedule)
         epoch_len = len(schedule(run.main, scheduled, np.random.default_rng(0)))
-        total = t.steps or max(1, int(round((t.epochs or 1) * epoch_len)))
+        # The floor counts main-corpus batches, so partners keep the baseline's main exposure.
+        epochs = max(t.epochs or 1, t.min_main_batches / scheduled[run.main])
+        total = t.steps or max(1, int(round(epochs * epoch_len)))
         every = t.eval_every or epoch_len
         best = {"f1": -1.0, "step": 0, "weights": None}
         history, losses, step, epoch, stale = [], [], 0, 0, 0
