@@ -51,7 +51,12 @@ class TaggerModel(keras.Model):
     def task_loss(self, inputs: dict, tags, task: str, training: bool = True):
         """The loss one batch of `task` contributes; families add structured terms here."""
         scores = self.scores(inputs, task, training)
-        return self.heads[task].loss(scores, tags, inputs["padding_mask"])
+        return self.heads[task].loss(scores, tags, inputs["tag_mask"])
 
     def log_probs(self, inputs: dict, task: str):
         return self.heads[task].log_probs(self.scores(inputs, task, training=False))
+
+    def decode(self, inputs: dict, task: str, allowed):
+        """Graph-side decoding, for heads that decode themselves (CRF)."""
+        scores = self.scores(inputs, task, training=False)
+        return self.heads[task].decode(scores, inputs["tag_mask"], allowed=allowed)

@@ -112,7 +112,7 @@ class BiLSTMTagger(TaggerModel):
 
     def task_loss(self, inputs, tags, task, training=True):
         scores, shared, private = self._scores(inputs, task, training)
-        mask = inputs["padding_mask"]
+        mask = inputs["tag_mask"]
         loss = self.heads[task].loss(scores, tags, mask)
         if self.config.sharing != "adversarial":
             return loss

@@ -25,6 +25,7 @@ class ModelSpec:
     quick: dict[str, dict[str, Any]] = field(default_factory=dict)  # model/train/run overrides
     run: dict[str, Any] = field(default_factory=dict)  # the paper's run settings (vectors...)
     needs_chars: bool = False
+    featurizer: str = "words"  # "words" (vectors, chars) or "subwords" (BERT word pieces)
     pretrain_tasks: tuple[str, ...] = ()  # corpora trained first, before the schedule starts
 
     def model_config(self, overrides: dict[str, Any]):

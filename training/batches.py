@@ -67,6 +67,9 @@ class TagSet:
 
 @dataclass
 class EncodedSplit:
+    """One split as model rows. Word models have one row per sentence; subword models may cut
+    a long sentence into several rows, so a split also says how rows become sentences."""
+
     sentences: list[Sentence]
     token_ids: list[np.ndarray]
     char_ids: list[np.ndarray] | None
@@ -75,6 +78,13 @@ class EncodedSplit:
     @property
     def lengths(self) -> np.ndarray:
         return np.array([len(t) for t in self.token_ids])
+
+    def batch(self, index: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        return make_batch(self, index)
+
+    def assemble(self, rows: list[np.ndarray]) -> list[np.ndarray]:
+        """Per-row tag paths -> per-sentence tag paths (rows are sentences here)."""
+        return rows
 
 
 def char_ids(tokens: Sequence[str], chars: Vocabulary, max_chars: int) -> np.ndarray:
@@ -116,7 +126,7 @@ def make_batch(split: EncodedSplit, index: np.ndarray) -> tuple[dict[str, np.nda
     mask = np.arange(width)[None, :] < lengths[:, None]
     token_ids = np.zeros((len(index), width), dtype=np.int32)
     token_ids[mask] = np.concatenate([split.token_ids[i] for i in index])
-    inputs = {"token_ids": token_ids, "padding_mask": mask}
+    inputs = {"token_ids": token_ids, "padding_mask": mask, "tag_mask": mask}
     if split.char_ids is not None:
         max_chars = split.char_ids[index[0]].shape[1]
         chars = np.zeros((len(index), width, max_chars), dtype=np.int32)
@@ -144,7 +154,7 @@ class BatchStream:
     def __next__(self):
         if not self._pending:
             self._pending = bucketed_batches(self.lengths, self.batch_size, self.rng)
-        return make_batch(self.split, self._pending.pop())
+        return self.split.batch(self._pending.pop())
 
 
 def eval_batches(split: EncodedSplit, batch_size: int = 64) -> Iterator[tuple[np.ndarray, dict]]:
@@ -152,4 +162,4 @@ def eval_batches(split: EncodedSplit, batch_size: int = 64) -> Iterator[tuple[np
     order = np.argsort(split.lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
-        yield index, make_batch(split, index)[0]
+        yield index, split.batch(index)[0]

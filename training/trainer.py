@@ -11,7 +11,6 @@ schedule; each task gets one compiled step function, and the optimizer sees one 
 
 from __future__ import annotations
 
-import functools
 import logging
 import platform
 import time
@@ -26,13 +25,13 @@ from tqdm.auto import tqdm
 from data import corpora
 from data.ablation import subsample
 from data.errors import InputError
-from embeddings import embedding_matrix, load_vectors, train_word2vec
-from models.base import Features, TaggerModel
+from models.base import TaggerModel
 from models.registry import get_model
 from training import batches as B
 from training.config import RunConfig
 from training.decoding import Transitions, viterbi_decode
 from training.evaluation import evaluate
+from training.featurize import WordFeaturizer
 from training.presets import check_run
 from training.schedules import get_schedule
 
@@ -72,19 +71,12 @@ def load_tasks(run: RunConfig, names: tuple[str, ...]) -> dict[str, tuple[corpor
     return loaded
 
 
-def word_vectors(run: RunConfig, names: tuple[str, ...]):
-    sources = None if run.vector_corpora == "bundled" else tuple(sorted(names))
-    return _vectors(run.vectors, sources, run.vector_dim, run.vector_epochs, run.vector_seed)
+def make_featurizer(spec, run: RunConfig, model_config, loaded: dict):
+    if spec.featurizer == "words":
+        return WordFeaturizer(run, model_config, loaded, spec.needs_chars)
+    from training.subword_features import SubwordFeaturizer  # loads the BERT encoder
 
-
-@functools.lru_cache(maxsize=2)
-def _vectors(source: str, corpora_names: tuple[str, ...] | None, dim: int, epochs: int,
-             seed: int):
-    """Memoised: the cells of a grid share their vectors instead of re-reading the cache."""
-    if source != "trained":
-        return load_vectors(source)
-    names = list(corpora_names) if corpora_names else None
-    return train_word2vec(names, dim=dim, epochs=epochs, seed=seed)
+    return SubwordFeaturizer(model_config)
 
 
 class Trainer:
@@ -100,19 +92,12 @@ class Trainer:
         pretrain = self._pretrain_tasks()
         names = (*run.tasks, *pretrain)
         loaded = load_tasks(run, names)
-        vectors = word_vectors(run, names)
-        self.words = self._word_vocabulary(loaded, vectors)
-        matrix, found = embedding_matrix(list(self.words.items), vectors, seed=run.seed)
-        log.info("word vocabulary %d (%.1f%% with vectors)", len(self.words), 100 * found)
-        self.chars = None
-        if self.spec.needs_chars:
-            self.chars = B.Vocabulary.build(c for corpus, train in loaded.values()
-                                            for s in train for tok in s.tokens for c in tok)
+        self.featurizer = make_featurizer(self.spec, run, self.model_config, loaded)
         self.tasks = {name: self._task(name, corpus, train) for name, (corpus, train)
                       in loaded.items()}
-        features = Features(matrix, len(self.chars) if self.chars else 0)
         self.model: TaggerModel = self.spec.build(
-            self.model_config, {n: len(t.tagset.labels) for n, t in self.tasks.items()}, features)
+            self.model_config, {n: len(t.tagset.labels) for n, t in self.tasks.items()},
+            self.featurizer.features)
         self._build_variables()
         self.optimizer = self._optimizer()
         self.optimizer.build(self.model.trainable_variables)
@@ -123,33 +108,23 @@ class Trainer:
     def _pretrain_tasks(self) -> tuple[str, ...]:
         return self.spec.pretrain_tasks
 
-    def _word_vocabulary(self, loaded, vectors) -> B.Vocabulary:
-        """Words of every split that have a vector (vectors are pretrained, labels unused), plus
-        training words without one when vectors are trainable."""
-        fixed = getattr(self.model_config, "fixed_vectors", True)
-        train_words = {t for corpus, train in loaded.values() for s in train for t in s.tokens}
-        every = dict.fromkeys(t for corpus, train in loaded.values()
-                              for split in (train, corpus.devel, corpus.test)
-                              for s in split for t in s.tokens)
-        keep = [w for w in every if vectors.lookup(w) is not None
-                or (not fixed and w in train_words)]
-        return B.Vocabulary.build(keep)
-
     def _task(self, name: str, corpus: corpora.Corpus, train: list) -> Task:
         if not train:
             raise InputError(f"{name}: the training split is empty after subsampling")
         scheme = "plain" if corpus.spec.kind == "pos" else self.run.tag_scheme
         tagset = B.TagSet.from_sentences(train, scheme)
         devel = corpus.devel[: self.run.devel_limit] if self.run.devel_limit else corpus.devel
-        encoded = B.encode(train, self.words, tagset, self.chars)
-        return Task(name, tagset, Transitions.from_sequences(encoded.tag_ids, len(tagset.labels)),
-                    encoded, B.encode(devel, self.words, None, self.chars),
-                    B.encode(corpus.test, self.words, None, self.chars))
+        encode = self.featurizer.encode
+        encoded = encode(train, tagset)
+        transitions = Transitions.from_sequences((tagset.ids(s.tags) for s in train),
+                                                 len(tagset.labels))
+        return Task(name, tagset, transitions, encoded, encode(devel, None),
+                    encode(corpus.test, None))
 
     def _build_variables(self) -> None:
         """Create every variable up front (one dummy batch per task) and load the vectors."""
         for name, task in self.tasks.items():
-            inputs, _ = B.make_batch(task.train, np.arange(min(2, len(task.train.token_ids))))
+            inputs, _ = task.train.batch(np.arange(min(2, len(task.train.token_ids))))
             self.model.scores(inputs, name)
         if hasattr(self.model, "build_with_vectors"):
             self.model.build_with_vectors()
@@ -165,11 +140,11 @@ class Trainer:
         return kinds[t.optimizer](learning_rate=t.learning_rate, clipnorm=t.clipnorm, **extra)
 
     def _signature(self) -> dict[str, tf.TensorSpec]:
-        spec = {"token_ids": tf.TensorSpec([None, None], tf.int32),
-                "padding_mask": tf.TensorSpec([None, None], tf.bool)}
-        if self.chars:
-            spec["char_ids"] = tf.TensorSpec([None, None, None], tf.int32)
-        return spec
+        """Every batch input with unknown sizes: one trace per task, whatever the shapes."""
+        task = next(iter(self.tasks.values()))
+        inputs, _ = task.train.batch(np.arange(1))
+        return {k: tf.TensorSpec([None] * v.ndim, tf.as_dtype(v.dtype)) for k, v in
+                inputs.items()}
 
     def _compile_step(self, task: str):
         weight = float(self.run.loss_weights.get(task, 1.0))
@@ -203,9 +178,8 @@ class Trainer:
         free = Transitions.all_allowed(transitions.num_tags)
 
         def decoder(allowed):
-            return tf.function(lambda inputs: head.decode(
-                self.model.scores(inputs, task), inputs["padding_mask"], allowed=allowed),
-                input_signature=signature)
+            return tf.function(lambda inputs: self.model.decode(inputs, task, allowed),
+                               input_signature=signature)
 
         return {True: decoder(transitions), False: decoder(free)}
 
@@ -270,15 +244,15 @@ class Trainer:
         """IOB2 tags for every sentence of an encoded split, in the split's order."""
         info = self.tasks[task]
         self_decoding = getattr(self.model.heads[task], "decodes_itself", False)
-        out: list[list[str]] = [[] for _ in split.sentences]
+        rows: list[np.ndarray] = [np.zeros(0, np.int32)] * len(split.token_ids)
         for index, inputs in B.eval_batches(split):
             result = self._decoders[task][viterbi](inputs).numpy()
-            lengths = inputs["padding_mask"].sum(axis=1)
+            lengths = inputs["tag_mask"].sum(axis=1)
             paths = result if self_decoding else viterbi_decode(
                 result, lengths, info.transitions if viterbi else None)
             for row, i in enumerate(index):
-                out[i] = info.tagset.decode(paths[row, : lengths[row]])
-        return out
+                rows[i] = paths[row, : lengths[row]]
+        return [info.tagset.decode(path) for path in split.assemble(rows)]
 
     def accuracy(self, task: str, split: str) -> float:
         """Token accuracy: the score of plain-label tasks (part of speech), argmax decoded."""
