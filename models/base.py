@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -19,8 +20,9 @@ from models.heads import SoftmaxHead
 class Features:
     """What the data side hands a builder: vectors aligned to the word vocabulary, char count."""
 
-    word_vectors: np.ndarray  # [vocab, dim], row 0 padding, row 1 unknown
+    word_vectors: np.ndarray | None  # [vocab, dim], row 0 padding, row 1 unknown
     num_chars: int = 0
+    encoder: Any = None  # a loaded BERT encoder (models.bert_encoder.Encoder), subword models
 
 
 def layer_name(prefix: str, task: str) -> str:

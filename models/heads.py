@@ -19,7 +19,8 @@ class SoftmaxHead(keras.layers.Layer):
 
     def loss(self, scores, tags, mask):
         """Mean cross-entropy over real (unpadded) tokens."""
-        losses = keras.losses.sparse_categorical_crossentropy(tags, scores, from_logits=True)
+        losses = keras.losses.sparse_categorical_crossentropy(
+            tags, ops.cast(scores, "float32"), from_logits=True)  # float32 even when mixed
         mask = ops.cast(mask, losses.dtype)
         return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
 

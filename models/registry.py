@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data.errors import InputError
-from models import bilstm_crf, window_cnn
+from models import bert_tagger, bilstm_crf, window_cnn
 from training.config import TrainConfig
 
 
@@ -99,6 +99,20 @@ MODELS.update({
     "cross-sharing": _bilstm("cross-sharing", "WANG CS-MTM: two private BiLSTMs gate each "
                              "other; CRF_k on [G_k ; S] (main + one auxiliary)"),
 })
+
+MODELS["bert"] = ModelSpec(
+    bert_tagger.build_bert, bert_tagger.BertConfig(),
+    TrainConfig(optimizer="adamw", learning_rate=5e-5, weight_decay=0.01, warmup=0.1,
+                clipnorm=1.0, batch_size=32, epochs=3),
+    "KHAN/RODRIGUEZ/TONG BERT multi-head: a shared encoder (MiniLM by default, BioBERT from "
+    "a local directory) and one linear (or CRF) head per corpus; TONG auxiliary heads",
+    quick={"train": {"batch_size": 16, "epochs": 1, "min_main_batches": 150, "eval_every": 75,
+                     "learning_rate": 1e-4},
+           "model": {"max_length": 96},
+           "run": {"train_fraction": 0.3, "devel_limit": 300}},
+    run={"schedule": "shuffled", "tag_scheme": "IOB2"},
+    featurizer="subwords",
+)
 
 
 def get_model(name: str) -> ModelSpec:

@@ -26,10 +26,19 @@ def bioner_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_run():
+def small_bert_dir(tmp_path_factory):
+    """MiniLM cut to two layers (real vocabulary and embeddings), for BERT-family tests."""
+    from tests.helpers import small_bert
+
+    return small_bert(tmp_path_factory.mktemp("small-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(request):
     """Factory: tiny_run(main, aux=(), model="window-cnn", steps=300, eval_every=100, **run)
     -> a RunConfig that trains in seconds on two CPU cores. Keyword arguments naming a
-    TrainConfig field go to `train`, the rest to the RunConfig."""
+    TrainConfig field go to `train`, `model_options` adds to the tiny model options, the rest
+    goes to the RunConfig."""
     from data.corpora import load_corpus
     from models.registry import MODELS
     from training.config import RunConfig, TrainConfig
@@ -48,6 +57,11 @@ def tiny_run():
         if model in MODELS:  # keep only the options this family has (other families differ)
             known = {f.name for f in dataclasses.fields(MODELS[model].config)}
             options = {k: v for k, v in options.items() if k in known}
+        if model in MODELS and MODELS[model].featurizer == "subwords":
+            options.update(encoder=str(request.getfixturevalue("small_bert_dir")),
+                           max_length=64)
+            train = {"optimizer": "adamw", "learning_rate": 3e-4, **train}
+        options.update(changes.pop("model_options", {}))  # a test's own options win
         settings = {"vector_dim": 16, "vector_corpora": "run", "devel_limit": 100,
                     "model_options": options, **changes}
         return RunConfig(

@@ -19,6 +19,8 @@ class TrainConfig:
     learning_rate: float = 1e-4  # CRICHTON's Adam rate
     batch_size: int = 8  # sentences per batch (~230 tokens, CRICHTON's 200 windows)
     clipnorm: float | None = None  # WANG clips gradients to norm 5
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW 0.01 for BERT)
+    warmup: float = 0.0  # share of steps with linear warm-up, then linear decay to 0 (BERT)
     lr_decay: float = 0.0  # per-epoch decay lr / (1 + decay * epoch); WANG 0.03
     epochs: float | None = 10.0  # epochs of the main corpus; ignored when steps is set
     steps: int | None = None  # total optimisation steps (overrides epochs)

@@ -71,6 +71,23 @@ def load_tasks(run: RunConfig, names: tuple[str, ...]) -> dict[str, tuple[corpor
     return loaded
 
 
+class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """BERT's schedule: linear warm-up to the peak rate, then linear decay to zero."""
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
+        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warm = step / max(1, self.warmup_steps)
+        decay = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
+        return self.peak * keras.ops.maximum(0.0, keras.ops.minimum(warm, decay))
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps,
+                "total_steps": self.total_steps}
+
+
 def make_featurizer(spec, run: RunConfig, model_config, loaded: dict):
     if spec.featurizer == "words":
         return WordFeaturizer(run, model_config, loaded, spec.needs_chars)
@@ -99,6 +116,7 @@ class Trainer:
             self.model_config, {n: len(t.tagset.labels) for n, t in self.tasks.items()},
             self.featurizer.features)
         self._build_variables()
+        self.total_steps = self._plan()[2]
         self.optimizer = self._optimizer()
         self.optimizer.build(self.model.trainable_variables)
         self._steps = {name: self._compile_step(name) for name in self.tasks}
@@ -122,10 +140,12 @@ class Trainer:
                     encode(corpus.test, None))
 
     def _build_variables(self) -> None:
-        """Create every variable up front (one dummy batch per task) and load the vectors."""
+        """Create every variable up front through the training loss (one dummy batch per
+        task), so layers only the loss uses (discriminator, auxiliary heads) exist before the
+        optimizer and the compiled steps see the variable list; then load the vectors."""
         for name, task in self.tasks.items():
-            inputs, _ = task.train.batch(np.arange(min(2, len(task.train.token_ids))))
-            self.model.scores(inputs, name)
+            inputs, tags = task.train.batch(np.arange(min(2, len(task.train.token_ids))))
+            self.model.task_loss(inputs, tags, name, training=False)
         if hasattr(self.model, "build_with_vectors"):
             self.model.build_with_vectors()
         self.model.built = True  # variables exist: saving and summaries work
@@ -137,12 +157,33 @@ class Trainer:
         if t.optimizer not in kinds:
             raise InputError(f"unknown optimizer {t.optimizer!r}; valid: {', '.join(kinds)}")
         extra = {"rho": 0.95} if t.optimizer == "rmsprop" else {}
-        return kinds[t.optimizer](learning_rate=t.learning_rate, clipnorm=t.clipnorm, **extra)
+        if t.optimizer == "adamw":
+            extra["weight_decay"] = t.weight_decay
+        rate = t.learning_rate
+        if t.warmup > 0:
+            rate = LinearWarmupDecay(t.learning_rate, int(t.warmup * self.total_steps),
+                                     self.total_steps)
+        optimizer = kinds[t.optimizer](learning_rate=rate, clipnorm=t.clipnorm, **extra)
+        if t.optimizer == "adamw":  # no decay of biases and layer norms, as BERT does
+            optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+        return optimizer
 
-    def _signature(self) -> dict[str, tf.TensorSpec]:
-        """Every batch input with unknown sizes: one trace per task, whatever the shapes."""
+    def _plan(self) -> tuple[dict[str, int], int, int]:
+        """Batches per pass of each scheduled task, steps per epoch, total steps."""
+        t, run = self.run.train, self.run
+        scheduled = {n: -(-len(self.tasks[n].train.token_ids) // t.batch_size)
+                     for n in run.tasks}
+        epoch_len = len(get_schedule(run.schedule)(run.main, scheduled,
+                                                   np.random.default_rng(0)))
+        # The floor counts main-corpus batches, so partners keep the baseline's main exposure.
+        epochs = max(t.epochs or 1, t.min_main_batches / scheduled[run.main])
+        return scheduled, epoch_len, t.steps or max(1, int(round(epochs * epoch_len)))
+
+    def _signature(self, split: str) -> dict[str, tf.TensorSpec]:
+        """Every batch input with unknown sizes: one trace per task, whatever the shapes.
+        Training batches may carry more inputs (auxiliary labels) than evaluation ones."""
         task = next(iter(self.tasks.values()))
-        inputs, _ = task.train.batch(np.arange(1))
+        inputs, _ = getattr(task, split).batch(np.arange(1))
         return {k: tf.TensorSpec([None] * v.ndim, tf.as_dtype(v.dtype)) for k, v in
                 inputs.items()}
 
@@ -159,7 +200,7 @@ class Trainer:
             self.optimizer.apply_gradients(used)
             return loss
 
-        return tf.function(step, input_signature=[self._signature(),
+        return tf.function(step, input_signature=[self._signature("train"),
                                                   tf.TensorSpec([None, None], tf.int32)])
 
     def _compile_decoders(self, task: str) -> dict[bool, object]:
@@ -169,7 +210,7 @@ class Trainer:
         in training); a softmax head hands log-probabilities to the numpy Viterbi.
         """
         head = self.model.heads[task]
-        signature = [self._signature()]
+        signature = [self._signature("devel")]
         if not getattr(head, "decodes_itself", False):
             fn = tf.function(lambda inputs: self.model.log_probs(inputs, task),
                              input_signature=signature)
@@ -192,19 +233,16 @@ class Trainer:
         pretrain = self._pretrain_tasks()
         if pretrain:
             self._pretrain(pretrain, streams)
-        scheduled = {n: streams[n].batches_per_epoch for n in run.tasks}
+        scheduled, epoch_len, total = self._plan()
         schedule = get_schedule(run.schedule)
-        epoch_len = len(schedule(run.main, scheduled, np.random.default_rng(0)))
-        # The floor counts main-corpus batches, so partners keep the baseline's main exposure.
-        epochs = max(t.epochs or 1, t.min_main_batches / scheduled[run.main])
-        total = t.steps or max(1, int(round(epochs * epoch_len)))
         every = t.eval_every or epoch_len
         best = {"f1": -1.0, "step": 0, "weights": None}
         history, losses, step, epoch, stale = [], [], 0, 0, 0
         bar = tqdm(total=total, desc=f"{run.main}+{','.join(run.aux) or '-'}", unit="step",
                    disable=None if self.progress else True, leave=False)  # None: TTY only
         while step < total:
-            self.optimizer.learning_rate = t.learning_rate / (1.0 + t.lr_decay * epoch)
+            if t.lr_decay:  # WANG: lr / (1 + decay * epoch)
+                self.optimizer.learning_rate = t.learning_rate / (1.0 + t.lr_decay * epoch)
             for task in schedule(run.main, scheduled, self.rng):
                 inputs, tags = next(streams[task])
                 losses.append(float(self._steps[task](inputs, tags)))
@@ -245,8 +283,9 @@ class Trainer:
         info = self.tasks[task]
         self_decoding = getattr(self.model.heads[task], "decodes_itself", False)
         rows: list[np.ndarray] = [np.zeros(0, np.int32)] * len(split.token_ids)
+        keys = self._signature("devel").keys()  # a training split also carries labels
         for index, inputs in B.eval_batches(split):
-            result = self._decoders[task][viterbi](inputs).numpy()
+            result = self._decoders[task][viterbi]({k: inputs[k] for k in keys}).numpy()
             lengths = inputs["tag_mask"].sum(axis=1)
             paths = result if self_decoding else viterbi_decode(
                 result, lengths, info.transitions if viterbi else None)

@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ from models.bert_encoder import (
     default_encoder_dir,
     load_encoder,
 )
+from tests.helpers import save_safetensors
 
 TINY = {"vocab_size": 60, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
         "intermediate_size": 32, "max_position_embeddings": 64, "type_vocab_size": 2,
@@ -114,21 +114,6 @@ def hf_name(google: str) -> tuple[str, bool]:
     if name.endswith("_embeddings"):
         return name + ".weight", False
     return name, False
-
-
-def save_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
-    """The safetensors layout by hand: 8-byte header size, JSON header, raw little-endian data."""
-    codes = {np.dtype("float32"): "F32", np.dtype("int64"): "I64"}
-    header, blobs, offset = {}, [], 0
-    for name, array in tensors.items():
-        blob = np.ascontiguousarray(array).tobytes()
-        header[name] = {"dtype": codes[array.dtype], "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def write_hf_directory(directory: Path, weights: dict[str, np.ndarray], config: dict) -> None:

@@ -1,0 +1,114 @@
+"""KHAN 2020 / RODRIGUEZ 2022 / TONG 2021: a shared BERT encoder with one head per corpus.
+
+The encoder reads subwords; each head reads one subword per word (its first or last piece,
+`label_on`), so NER heads, CRFs, losses and decoding work on words as in the other families.
+With `label_on="every"` every piece of a word is trained on the word's label (softmax heads)
+and the first piece predicts.
+
+TONG's auxiliary tasks are derived from each corpus's own NER labels and trained with
+weights: mtCLS (token in a multi-token entity / single-token entity / outside) on the word
+vectors, bCLS (sentence has an entity) and mCLS (0/1/2/3+ entities) on a pooled sentence
+vector (CLS, mean or max pooling). L = L_ner + b L_mtCLS + c L_bCLS + d L_mCLS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import ops
+
+from models.base import Features, TaggerModel, layer_name
+from models.crf import CRFHead
+from models.heads import SoftmaxHead
+from training.auxiliary import AUX_TASKS
+
+POOLINGS = ("cls", "mean", "max")
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    encoder: str | None = None  # local BERT directory (HF or TF checkpoint); None: MiniLM
+    max_length: int = 128  # subwords per row with [CLS]/[SEP] (KHAN 128, TONG 256)
+    label_on: str = "first"  # first | last (RODRIGUEZ) | every subword of a word
+    pack: bool = False  # RODRIGUEZ: pack consecutive sentences of a document into one row
+    crf: bool = False  # a CRF head per corpus instead of softmax
+    freeze_encoder: bool = False  # KHAN's frozen-encoder comparison
+    dropout: float = 0.1  # after the encoder (TONG)
+    pooling: str = "cls"  # sentence vector of bCLS / mCLS: cls | mean | max
+    mtcls_weight: float = 0.0  # TONG b; 0 = no mtCLS head
+    bcls_weight: float = 0.0  # TONG c; 0 = no bCLS head
+    mcls_weight: float = 0.0  # TONG d; 0 = no mCLS head
+
+
+class BertTagger(TaggerModel):
+    def __init__(self, config: BertConfig, tasks: dict[str, int], features: Features,
+                 **kwargs):
+        super().__init__(tasks, **kwargs)
+        if config.pooling not in POOLINGS:
+            raise ValueError(f"pooling {config.pooling!r} is not one of {POOLINGS}")
+        if config.label_on == "every" and config.crf:
+            raise ValueError("label_on='every' trains every subword: use softmax heads "
+                             "(crf=False) or label_on first/last")
+        self.config = config
+        self.backbone = features.encoder.backbone
+        self.backbone.trainable = not config.freeze_encoder
+        self.dropout = keras.layers.Dropout(config.dropout)
+        self.heads = ({t: CRFHead(n, name=layer_name("crf", t)) for t, n in tasks.items()}
+                      if config.crf else self.make_heads())
+        self.weights_by_aux = {"mtCLS": config.mtcls_weight, "bCLS": config.bcls_weight,
+                               "mCLS": config.mcls_weight}
+        self.aux_heads = {kind: {t: SoftmaxHead(AUX_TASKS[kind], name=layer_name(kind, t))
+                                 for t in tasks}
+                          for kind, weight in self.weights_by_aux.items() if weight > 0}
+
+    def encode(self, inputs, training):
+        """Subword vectors [B, S, H] after dropout."""
+        out = self.backbone({"token_ids": inputs["token_ids"],
+                             "segment_ids": inputs["segment_ids"],
+                             "padding_mask": inputs["padding_mask"]}, training=training)
+        return self.dropout(out["sequence_output"], training=training)
+
+    @staticmethod
+    def words(subwords, positions):
+        """The vector of each word's label subword: [B, W, H]."""
+        return ops.take_along_axis(subwords, ops.expand_dims(positions, -1), axis=1)
+
+    def scores(self, inputs, task, training=False):
+        subwords = self.encode(inputs, training)
+        return self.heads[task](self.words(subwords, inputs["word_positions"]))
+
+    def pooled(self, subwords, mask):
+        if self.config.pooling == "cls":
+            return subwords[:, 0]
+        weight = ops.expand_dims(ops.cast(mask, subwords.dtype), -1)
+        if self.config.pooling == "mean":
+            return ops.sum(subwords * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1.0)
+        return ops.max(ops.where(weight > 0, subwords, ops.cast(-1e4, subwords.dtype)), axis=1)
+
+    def task_loss(self, inputs, tags, task, training=True):
+        subwords = self.encode(inputs, training)
+        words = self.words(subwords, inputs["word_positions"])
+        head, mask = self.heads[task], inputs["tag_mask"]
+        if self.config.label_on == "every":
+            # every piece of a word learns the word's label
+            index = inputs["subword_words"]
+            piece_tags = ops.take_along_axis(tags, ops.maximum(index, 0), axis=1)
+            loss = head.loss(head(subwords), piece_tags, index >= 0)
+        else:
+            loss = head.loss(head(words), tags, mask)
+        if "mtCLS" in self.aux_heads:
+            aux = self.aux_heads["mtCLS"][task]
+            loss += self.config.mtcls_weight * aux.loss(aux(words), inputs["mtcls"], mask)
+        sentence = self.pooled(subwords, inputs["padding_mask"])
+        for kind, key in (("bCLS", "bcls"), ("mCLS", "mcls")):
+            if kind in self.aux_heads:
+                logits = self.aux_heads[kind][task](sentence)
+                loss += self.weights_by_aux[kind] * ops.mean(
+                    keras.losses.sparse_categorical_crossentropy(
+                        inputs[key], ops.cast(logits, "float32"), from_logits=True))
+        return loss
+
+
+def build_bert(config: BertConfig, tasks: dict[str, int], features: Features):
+    return BertTagger(config, tasks, features, name="bert_tagger")

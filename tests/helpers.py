@@ -1,0 +1,46 @@
+"""Test utilities shared across test modules."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+def save_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    """The safetensors layout by hand: 8-byte header size, JSON header, raw little-endian data."""
+    codes = {np.dtype("float32"): "F32", np.dtype("int64"): "I64"}
+    header, blobs, offset = {}, [], 0
+    for name, array in tensors.items():
+        blob = np.ascontiguousarray(array).tobytes()
+        header[name] = {"dtype": codes[array.dtype], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def small_bert(directory: Path, layers: int = 2) -> Path:
+    """The default MiniLM cut to its first `layers` layers, as a Hugging Face directory: real
+    pretrained embeddings and vocabulary, a fraction of the compute."""
+    from models.bert_encoder import _read_safetensors, default_encoder_dir
+
+    source = default_encoder_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {name: array for name, array in
+               _read_safetensors(source / "model.safetensors").items()
+               if int((re.search(r"layer\.(\d+)\.", name) or [0, 0])[1]) < layers}
+    save_safetensors(directory / "model.safetensors", tensors)
+    config = json.loads((source / "config.json").read_text())
+    config["num_hidden_layers"] = layers
+    (directory / "config.json").write_text(json.dumps(config))
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        if (source / name).exists():
+            shutil.copy(source / name, directory / name)
+    return directory
