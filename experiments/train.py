@@ -3,6 +3,7 @@
     python experiments/train.py --main NCBI-disease                          # single-task
     python experiments/train.py --main NCBI-disease --aux BC5CDR-disease,BC5CDR-chem
     python experiments/train.py --main BC2GM --preset paper --epochs 20 --seeds 3
+    python experiments/train.py --main BC2GM --aux all --model bert     # one model, 11 heads
 
 Prints the main corpus's devel and test scores and appends each run's record to
 OUT/results.jsonl (default runs/train-MAIN-MODEL-PRESET).
@@ -27,11 +28,14 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--main", required=True, help="main corpus (name or directory)")
-    p.add_argument("--aux", default="", help="auxiliary corpora A,B trained in the same model")
+    p.add_argument("--aux", default="", help="auxiliary corpora A,B trained in the same model; "
+                   "'all': every other bundled NER corpus")
     p.add_argument("--out", help="run directory (default runs/train-MAIN-MODEL-PRESET)")
     add_run_arguments(p)
     args = p.parse_args(argv)
     aux = tuple(a.strip() for a in args.aux.split(",") if a.strip())
+    if aux == ("all",):
+        aux = tuple(c for c in corpora.bundled_ner_corpora() if c != args.main)
     for name in aux:
         corpora.spec_for(name)
     runs = seeded(replace(resolve_run(args, args.main), aux=aux), args)
