@@ -63,6 +63,7 @@ def tiny_run(request):
             train = {"optimizer": "adamw", "learning_rate": 3e-4, **train}
         options.update(changes.pop("model_options", {}))  # a test's own options win
         settings = {"vector_dim": 16, "vector_corpora": "run", "devel_limit": 100,
+                    "test_limit": 200,
                     "model_options": options, **changes}
         return RunConfig(
             main=main, aux=tuple(aux), model=model, **settings,

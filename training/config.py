@@ -47,6 +47,9 @@ class RunConfig:
     vector_seed: int = 1  # vectors are a shared resource, trained once, not per run seed
     vector_corpora: str = "bundled"  # 'bundled' (all corpora) or 'run' (this run's corpora)
     devel_limit: int | None = None  # evaluate on the first N devel sentences (quick preset)
+    test_limit: int | None = None  # smoke tests only: score the first N test sentences
+    init_encoder: str | None = None  # start from an encoder saved by another run (weights file)
+    save_encoder: str | None = None  # after training, save the best encoder here
     model_options: dict[str, Any] = field(default_factory=dict)  # overrides of the family config
     train: TrainConfig = field(default_factory=TrainConfig)
 

@@ -7,6 +7,7 @@ command line. The result is one frozen RunConfig that fully describes a run.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from data import corpora
@@ -80,6 +81,12 @@ def check_run(run: RunConfig) -> None:
                          "drop it from --aux")
     if len(set(run.aux)) != len(run.aux):
         raise InputError(f"auxiliary corpora listed twice: {', '.join(run.aux)}")
+    if run.init_encoder and not Path(run.init_encoder).exists():
+        raise InputError(f"init_encoder {run.init_encoder}: no such weights file; train the "
+                         "multi-task model first (it writes it with save_encoder)")
+    if run.save_encoder and not run.save_encoder.endswith(".weights.h5"):
+        raise InputError(f"save_encoder {run.save_encoder}: the file name must end in "
+                         ".weights.h5")
     unknown = sorted(set(run.loss_weights) - set(run.tasks))
     if unknown:
         raise InputError(f"loss weight for {', '.join(unknown)}, which is not a task of this run")

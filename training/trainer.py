@@ -16,6 +16,7 @@ import platform
 import time
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -116,6 +117,9 @@ class Trainer:
             self.model_config, {n: len(t.tagset.labels) for n, t in self.tasks.items()},
             self.featurizer.features)
         self._build_variables()
+        if run.init_encoder:
+            self._encoder().load_weights(run.init_encoder)
+            log.info("encoder initialised from %s", run.init_encoder)
         self.total_steps = self._plan()[2]
         self.optimizer = self._optimizer()
         self.optimizer.build(self.model.trainable_variables)
@@ -136,8 +140,8 @@ class Trainer:
         encoded = encode(train, tagset)
         transitions = Transitions.from_sequences((tagset.ids(s.tags) for s in train),
                                                  len(tagset.labels))
-        return Task(name, tagset, transitions, encoded, encode(devel, None),
-                    encode(corpus.test, None))
+        test = corpus.test[: self.run.test_limit] if self.run.test_limit else corpus.test
+        return Task(name, tagset, transitions, encoded, encode(devel, None), encode(test, None))
 
     def _build_variables(self) -> None:
         """Create every variable up front through the training loss (one dummy batch per
@@ -149,6 +153,14 @@ class Trainer:
         if hasattr(self.model, "build_with_vectors"):
             self.model.build_with_vectors()
         self.model.built = True  # variables exist: saving and summaries work
+
+    def _encoder(self) -> keras.Model:
+        """The shared encoder that entity ablation carries from one run to the next."""
+        encoder = getattr(self.model, "backbone", None)
+        if encoder is None:
+            raise InputError(f"model {self.run.model} has no shared pretrained encoder to save "
+                             "or load; init_encoder/save_encoder work with --model bert")
+        return encoder
 
     def _optimizer(self) -> keras.optimizers.Optimizer:
         t = self.run.train
@@ -265,6 +277,9 @@ class Trainer:
             epoch += 1
         bar.close()
         self.model.set_weights(best["weights"])
+        if run.save_encoder:
+            Path(run.save_encoder).parent.mkdir(parents=True, exist_ok=True)
+            self._encoder().save_weights(run.save_encoder)
         return self._record(best, history, step, time.perf_counter() - started)
 
     def _pretrain(self, tasks: tuple[str, ...], streams) -> None:

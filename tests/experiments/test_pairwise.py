@@ -8,7 +8,7 @@ from training import grid
 
 TINY = ["--steps", "16", "--train-fraction", "0.05", "--set", "filters=4", "--set", "hidden=8",
         "--set", "vector_dim=8", "--set", "vector_corpora=run", "--set", "devel_limit=40",
-        "--set", "train.eval_every=8", "--no-progress"]
+        "--set", "test_limit=60", "--set", "train.eval_every=8", "--no-progress"]
 
 
 def pairwise_cli(*args):

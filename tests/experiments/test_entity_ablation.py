@@ -1,0 +1,43 @@
+import json
+
+import numpy as np
+
+from experiments import entity_ablation
+from experiments.cli import run
+
+
+def test_left_out_corpus_starts_from_the_multi_task_encoder(tmp_path, small_bert_dir, capsys):
+    out = tmp_path / "ablation"
+    args = ["--corpora", "NCBI-disease,BC5CDR-chem", "--leave-out", "Disease",
+            "--fractions", "0.02", "--steps", "3", "--set", f"encoder={small_bert_dir}",
+            "--set", "max_length=48", "--set", "devel_limit=20", "--set", "test_limit=20",
+            "--train-fraction", "0.02",
+            "--out", str(out), "--no-progress"]
+    assert run(entity_ablation.main, args) == 0
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    mtl, *single = records
+    assert mtl["main"] == "BC5CDR-chem" and mtl["aux"] == []  # Disease corpora left out
+    encoder = mtl["config"]["save_encoder"]
+    assert encoder.endswith("without-Disease.weights.h5")
+    assert sorted(r["config"]["init_encoder"] or "" for r in single) == ["", encoder]
+    assert all(r["main"] == "NCBI-disease" and r["train_fraction"] == 0.02 for r in single)
+    assert "NCBI-disease" in capsys.readouterr().out
+
+
+def test_saved_encoder_is_loaded(tmp_path, tiny_run):
+    from training.trainer import Trainer
+
+    path = str(tmp_path / "enc.weights.h5")
+    first = Trainer(tiny_run("BC5CDR-chem", (), "bert", steps=2, save_encoder=path),
+                    progress=False)
+    first.fit()
+    second = Trainer(tiny_run("NCBI-disease", (), "bert", steps=2, init_encoder=path),
+                     progress=False)
+    for a, b in zip(first.model.backbone.weights, second.model.backbone.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_class_nobody_annotates_is_refused(tmp_path, capsys):
+    assert run(entity_ablation.main, ["--corpora", "NCBI-disease,BC2GM", "--leave-out",
+                                      "Species", "--out", str(tmp_path)]) == 2
+    assert "no corpus of NCBI-disease, BC2GM annotates it" in capsys.readouterr().err
