@@ -107,9 +107,7 @@ class Trainer:
         keras.utils.set_random_seed(run.seed)
         self.rng = np.random.default_rng(run.seed)
         self.model_config = self.spec.model_config(run.model_options)
-        pretrain = self._pretrain_tasks()
-        names = (*run.tasks, *pretrain)
-        loaded = load_tasks(run, names)
+        loaded = load_tasks(run, (*run.tasks, *self.spec.pretrain_tasks))
         self.featurizer = make_featurizer(self.spec, run, self.model_config, loaded)
         self.tasks = {name: self._task(name, corpus, train) for name, (corpus, train)
                       in loaded.items()}
@@ -127,9 +125,6 @@ class Trainer:
         self._decoders = {name: self._compile_decoders(name) for name in self.tasks}
 
     # ----- setup -------------------------------------------------------------------------
-    def _pretrain_tasks(self) -> tuple[str, ...]:
-        return self.spec.pretrain_tasks
-
     def _task(self, name: str, corpus: corpora.Corpus, train: list) -> Task:
         if not train:
             raise InputError(f"{name}: the training split is empty after subsampling")
@@ -242,9 +237,8 @@ class Trainer:
         started = time.perf_counter()
         streams = {n: B.BatchStream(task.train, t.batch_size, self.rng)
                    for n, task in self.tasks.items()}
-        pretrain = self._pretrain_tasks()
-        if pretrain:
-            self._pretrain(pretrain, streams)
+        if self.spec.pretrain_tasks:
+            self._pretrain(self.spec.pretrain_tasks, streams)
         scheduled, epoch_len, total = self._plan()
         schedule = get_schedule(run.schedule)
         every = t.eval_every or epoch_len
@@ -257,13 +251,14 @@ class Trainer:
                 self.optimizer.learning_rate = t.learning_rate / (1.0 + t.lr_decay * epoch)
             for task in schedule(run.main, scheduled, self.rng):
                 inputs, tags = next(streams[task])
-                losses.append(float(self._steps[task](inputs, tags)))
+                losses.append(self._steps[task](inputs, tags))  # no host sync per step
                 step += 1
                 bar.update()
                 if step % every == 0 or step == total:
                     f1 = self.evaluate(run.main, "devel", run.viterbi).f1
-                    history.append({"step": step, "loss": float(np.mean(losses)), "devel_f1": f1})
-                    bar.set_postfix(loss=f"{np.mean(losses):.3f}", devel_f1=f"{f1:.3f}")
+                    loss = float(np.mean([float(x) for x in losses]))
+                    history.append({"step": step, "loss": loss, "devel_f1": f1})
+                    bar.set_postfix(loss=f"{loss:.3f}", devel_f1=f"{f1:.3f}")
                     losses = []
                     if f1 > best["f1"]:
                         best, stale = {"f1": f1, "step": step,
