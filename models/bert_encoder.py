@@ -78,11 +78,13 @@ def default_encoder_dir() -> Path:
     return directory
 
 
-def load_encoder(directory: str | Path | None = None) -> Encoder:
+def load_encoder(directory: str | Path | None = None, dtype: str = "float32") -> Encoder:
     """Backbone and tokenizer from a Hugging Face or Google TF-checkpoint BERT directory.
 
     None means the default all-MiniLM-L6-v2. Every problem with the directory is an
     InputError naming the file and the fix, never a traceback from deep inside TF.
+    `dtype` is the backbone's Keras dtype policy ("mixed_bfloat16" on GPUs): variables stay
+    float32, the computation runs in bfloat16.
     """
     directory = default_encoder_dir() if directory is None else Path(directory).expanduser()
     if not directory.is_dir():
@@ -114,7 +116,7 @@ def load_encoder(directory: str | Path | None = None) -> Encoder:
         raise InputError(f"{directory}: vocab.txt is missing; copy the WordPiece vocabulary "
                          "the model was trained with next to its weights")
 
-    backbone = _build_backbone(config)
+    backbone = _build_backbone(config, dtype)
     _assign_weights(backbone, config, weights, names, weights_label)
     tokenizer, lowercase = _build_tokenizer(directory, vocab_path, config)
     return Encoder(backbone=backbone, tokenizer=tokenizer, lowercase=lowercase,
@@ -322,7 +324,7 @@ def _tf_display_name(name: str) -> str:
 
 # --- backbone and tokenizer --------------------------------------------------------------------
 
-def _build_backbone(config: dict) -> keras_hub.models.BertBackbone:
+def _build_backbone(config: dict, dtype: str = "float32") -> keras_hub.models.BertBackbone:
     """A BertBackbone from the config, with the config's activation and LayerNorm epsilon.
 
     keras-hub hard-codes tanh-GELU and eps 1e-12; we set both per model so the output matches
@@ -333,7 +335,7 @@ def _build_backbone(config: dict) -> keras_hub.models.BertBackbone:
         num_heads=config["num_attention_heads"], hidden_dim=config["hidden_size"],
         intermediate_dim=config["intermediate_size"], dropout=config["dropout"],
         max_sequence_length=config["max_position_embeddings"],
-        num_segments=config["type_vocab_size"], dtype="float32")
+        num_segments=config["type_vocab_size"], dtype=dtype)
     activation = {"exact": keras.activations.gelu, "relu": keras.activations.relu}.get(
         config["activation"])
     eps = config["layer_norm_eps"]

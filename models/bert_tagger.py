@@ -39,6 +39,7 @@ class BertConfig:
     mtcls_weight: float = 0.0  # TONG b; 0 = no mtCLS head
     bcls_weight: float = 0.0  # TONG c; 0 = no bCLS head
     mcls_weight: float = 0.0  # TONG d; 0 = no mCLS head
+    precision: str = "auto"  # auto (mixed bfloat16 when a GPU is present) | float32 | bfloat16
 
 
 class BertTagger(TaggerModel):
@@ -54,6 +55,7 @@ class BertTagger(TaggerModel):
         self.backbone = features.encoder.backbone
         self.backbone.trainable = not config.freeze_encoder
         self.dropout = keras.layers.Dropout(config.dropout)
+        self.to_float32 = keras.layers.Activation("linear", dtype="float32")  # heads in float32
         self.heads = ({t: CRFHead(n, name=layer_name("crf", t)) for t, n in tasks.items()}
                       if config.crf else self.make_heads())
         self.weights_by_aux = {"mtCLS": config.mtcls_weight, "bCLS": config.bcls_weight,
@@ -67,7 +69,7 @@ class BertTagger(TaggerModel):
         out = self.backbone({"token_ids": inputs["token_ids"],
                              "segment_ids": inputs["segment_ids"],
                              "padding_mask": inputs["padding_mask"]}, training=training)
-        return self.dropout(out["sequence_output"], training=training)
+        return self.to_float32(self.dropout(out["sequence_output"], training=training))
 
     @staticmethod
     def words(subwords, positions):

@@ -109,20 +109,32 @@ class SubwordSplit:
         return out
 
 
+def backbone_dtype(precision: str) -> str:
+    """bfloat16 needs no loss scaling, so mixed precision fits our training loop as it is."""
+    import tensorflow as tf
+
+    choices = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+    if precision == "auto":
+        return "mixed_bfloat16" if tf.config.list_physical_devices("GPU") else "float32"
+    if precision not in choices:
+        raise ValueError(f"precision {precision!r} is not one of auto, float32, bfloat16")
+    return choices[precision]
+
+
 class SubwordFeaturizer:
     """Tokenises words once each (batched), then builds rows for any split."""
 
     def __init__(self, model_config):
         self.config = model_config
-        self.encoder = load_encoder(model_config.encoder)
+        self.encoder = load_encoder(model_config.encoder, backbone_dtype(model_config.precision))
         tokenizer = self.encoder.tokenizer
         self.unk_id = int(tokenizer.token_to_id("[UNK]"))
         self.max_length = min(model_config.max_length, self.encoder.max_length)
         self._pieces: dict[str, list[int]] = {}
         self.features = Features(None, 0, self.encoder)
-        log.info("encoder %s (%s, %s, hidden %d, max length %d)", self.encoder.source,
+        log.info("encoder %s (%s, %s, hidden %d, max length %d, %s)", self.encoder.source,
                  self.encoder.format, "uncased" if self.encoder.lowercase else "cased",
-                 self.encoder.hidden_dim, self.max_length)
+                 self.encoder.hidden_dim, self.max_length, self.encoder.backbone.dtype_policy.name)
 
     def _tokenize_all(self, sentences: list[Sentence]) -> None:
         new = sorted({t for s in sentences for t in s.tokens} - set(self._pieces))

@@ -58,3 +58,13 @@ def test_packed_or_windowed_rows_predict_every_word_once(tiny_run, options):
     assert rows_per_sentence < 1 if options.get("pack") else rows_per_sentence > 1
     predicted = trainer.predict(MAIN, devel, viterbi=True)
     assert [len(p) for p in predicted] == [len(s) for s in devel.sentences]
+
+
+def test_mixed_bfloat16_trains_with_float32_variables_and_scores(tiny_run):
+    trainer = Trainer(tiny_run(MAIN, (), "bert", steps=2,
+                               model_options={"precision": "bfloat16"}), progress=False)
+    assert trainer.model.backbone.dtype_policy.name == "mixed_bfloat16"
+    assert {v.dtype for v in trainer.model.trainable_variables} == {"float32"}
+    inputs, _ = trainer.tasks[MAIN].train.batch(np.arange(4))
+    assert trainer.model.scores(inputs, MAIN).dtype.name == "float32"
+    assert np.isfinite(one_step(trainer))
