@@ -99,7 +99,8 @@ class SubwordSplit:
 
     def assemble(self, paths: list[np.ndarray]) -> list[np.ndarray]:
         """Row paths -> sentence paths; every word is predicted by exactly one row."""
-        out = [np.full(len(s), -1, np.int64) for s in self.sentences]
+        dtype = np.result_type(*paths) if paths else np.int64  # tag ids or confidences
+        out = [np.full(len(s), -1, dtype) for s in self.sentences]
         for row, path in zip(self.rows, paths):
             for (s, w), tag in zip(row.words, path):
                 out[s][w] = tag

@@ -30,9 +30,10 @@ from models.base import TaggerModel
 from models.registry import get_model
 from training import batches as B
 from training.config import RunConfig
-from training.decoding import Transitions, viterbi_decode
+from training.decoding import Transitions
 from training.evaluation import evaluate
 from training.featurize import WordFeaturizer
+from training.inference import Decoder, compile_decoder, predict
 from training.presets import check_run
 from training.schedules import get_schedule
 
@@ -210,26 +211,9 @@ class Trainer:
         return tf.function(step, input_signature=[self._signature("train"),
                                                   tf.TensorSpec([None, None], tf.int32)])
 
-    def _compile_decoders(self, task: str) -> dict[bool, object]:
-        """constrained -> compiled fn(inputs) giving CRF paths or softmax log-probabilities.
-
-        A CRF head runs its own Viterbi in the graph (with or without the transitions seen
-        in training); a softmax head hands log-probabilities to the numpy Viterbi.
-        """
-        head = self.model.heads[task]
-        signature = [self._signature("devel")]
-        if not getattr(head, "decodes_itself", False):
-            fn = tf.function(lambda inputs: self.model.log_probs(inputs, task),
-                             input_signature=signature)
-            return {True: fn, False: fn}
-        transitions = self.tasks[task].transitions
-        free = Transitions.all_allowed(transitions.num_tags)
-
-        def decoder(allowed):
-            return tf.function(lambda inputs: self.model.decode(inputs, task, allowed),
-                               input_signature=signature)
-
-        return {True: decoder(transitions), False: decoder(free)}
+    def _compile_decoders(self, task: str) -> Decoder:
+        return compile_decoder(self.model, task, self.tasks[task].transitions,
+                               self._signature("devel"))
 
     # ----- training ----------------------------------------------------------------------
     def fit(self) -> dict:
@@ -291,17 +275,7 @@ class Trainer:
     def predict(self, task: str, split: B.EncodedSplit, viterbi: bool) -> list[list[str]]:
         """IOB2 tags for every sentence of an encoded split, in the split's order."""
         info = self.tasks[task]
-        self_decoding = getattr(self.model.heads[task], "decodes_itself", False)
-        rows: list[np.ndarray] = [np.zeros(0, np.int32)] * len(split.token_ids)
-        keys = self._signature("devel").keys()  # a training split also carries labels
-        for index, inputs in B.eval_batches(split):
-            result = self._decoders[task][viterbi]({k: inputs[k] for k in keys}).numpy()
-            lengths = inputs["tag_mask"].sum(axis=1)
-            paths = result if self_decoding else viterbi_decode(
-                result, lengths, info.transitions if viterbi else None)
-            for row, i in enumerate(index):
-                rows[i] = paths[row, : lengths[row]]
-        return [info.tagset.decode(path) for path in split.assemble(rows)]
+        return predict(self._decoders[task], info.tagset, info.transitions, split, viterbi)
 
     def accuracy(self, task: str, split: str) -> float:
         """Token accuracy: the score of plain-label tasks (part of speech), argmax decoded."""
