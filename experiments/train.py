@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--aux", default="", help="auxiliary corpora A,B trained in the same model; "
                    "'all': every other bundled NER corpus")
     p.add_argument("--out", help="run directory (default runs/train-MAIN-MODEL-PRESET)")
+    p.add_argument("--save-model", metavar="DIR", help="write the trained model as a bundle "
+                   "for experiments/predict.py (DIR/seed-N with several seeds)")
     add_run_arguments(p)
     args = p.parse_args(argv)
     aux = tuple(a.strip() for a in args.aux.split(",") if a.strip())
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in aux:
         corpora.spec_for(name)
     runs = seeded(replace(resolve_run(args, args.main), aux=aux), args)
+    if args.save_model:
+        runs = [replace(r, save_bundle=str(Path(args.save_model).resolve() / f"seed-{r.seed}")
+                        if args.seeds > 1 else str(Path(args.save_model).resolve()))
+                for r in runs]
     out = Path(args.out or f"runs/train-{Path(args.main).name}-{args.model}-{args.preset}")
     records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
                         extra={"preset": args.preset})

@@ -78,13 +78,15 @@ def default_encoder_dir() -> Path:
     return directory
 
 
-def load_encoder(directory: str | Path | None = None, dtype: str = "float32") -> Encoder:
+def load_encoder(directory: str | Path | None = None, dtype: str = "float32",
+                 weights: bool = True) -> Encoder:
     """Backbone and tokenizer from a Hugging Face or Google TF-checkpoint BERT directory.
 
     None means the default all-MiniLM-L6-v2. Every problem with the directory is an
     InputError naming the file and the fix, never a traceback from deep inside TF.
     `dtype` is the backbone's Keras dtype policy ("mixed_bfloat16" on GPUs): variables stay
-    float32, the computation runs in bfloat16.
+    float32, the computation runs in bfloat16. `weights=False` builds the architecture and
+    tokenizer only (a model bundle brings its own trained weights).
     """
     directory = default_encoder_dir() if directory is None else Path(directory).expanduser()
     if not directory.is_dir():
@@ -98,26 +100,29 @@ def load_encoder(directory: str | Path | None = None, dtype: str = "float32") ->
             raise InputError(f"{directory}: bert_config.json is missing; copy the "
                              "bert_config.json distributed with the checkpoint next to it")
         config = _read_config(config_path, TF_FORMAT)
-        prefix = _checkpoint_prefix(directory)
-        weights, names = _read_tf_checkpoint(prefix), _tf_display_name
-        weights_label = f"{prefix}.index"
+        if weights:
+            prefix = _checkpoint_prefix(directory)
+            tensors, names = _read_tf_checkpoint(prefix), _tf_display_name
+            weights_label = f"{prefix}.index"
     else:
         fmt = HF_FORMAT
-        weights_path = _hf_weights_path(directory)
+        weights_path = _hf_weights_path(directory) if weights else None
         config_path = directory / "config.json"
         if not config_path.is_file():
             raise InputError(f"{directory}: config.json is missing; copy the model's "
                              "config.json from where the weights came from")
         config = _read_config(config_path, HF_FORMAT)
-        weights, names = _read_hf_weights(weights_path), _hf_display_name
-        weights_label = str(weights_path)
+        if weights:
+            tensors, names = _read_hf_weights(weights_path), _hf_display_name
+            weights_label = str(weights_path)
     vocab_path = directory / "vocab.txt"
     if not vocab_path.is_file():
         raise InputError(f"{directory}: vocab.txt is missing; copy the WordPiece vocabulary "
                          "the model was trained with next to its weights")
 
     backbone = _build_backbone(config, dtype)
-    _assign_weights(backbone, config, weights, names, weights_label)
+    if weights:
+        _assign_weights(backbone, config, tensors, names, weights_label)
     tokenizer, lowercase = _build_tokenizer(directory, vocab_path, config)
     return Encoder(backbone=backbone, tokenizer=tokenizer, lowercase=lowercase,
                    max_length=config["max_position_embeddings"],

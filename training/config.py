@@ -50,6 +50,7 @@ class RunConfig:
     test_limit: int | None = None  # smoke tests only: score the first N test sentences
     init_encoder: str | None = None  # start from an encoder saved by another run (weights file)
     save_encoder: str | None = None  # after training, save the best encoder here
+    save_bundle: str | None = None  # after training, write a model bundle (directory) here
     model_options: dict[str, Any] = field(default_factory=dict)  # overrides of the family config
     train: TrainConfig = field(default_factory=TrainConfig)
 

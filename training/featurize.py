@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
+
+import numpy as np
 
 from data.reader import Sentence
 from embeddings import embedding_matrix, load_vectors, train_word2vec
@@ -37,17 +40,34 @@ def _vectors(source: str, corpora_names: tuple[str, ...] | None, dim: int, epoch
 
 
 class WordFeaturizer:
-    def __init__(self, run: RunConfig, model_config, loaded: dict, needs_chars: bool):
+    def __init__(self, words: B.Vocabulary, chars: B.Vocabulary | None, matrix: np.ndarray):
+        self.words, self.chars = words, chars
+        self.features = Features(matrix, len(chars) if chars else 0)
+
+    @classmethod
+    def for_run(cls, run: RunConfig, model_config, loaded: dict,
+                needs_chars: bool) -> WordFeaturizer:
         vectors = word_vectors(run, tuple(loaded))
-        self.words = self._vocabulary(loaded, vectors,
-                                      getattr(model_config, "fixed_vectors", True))
-        matrix, found = embedding_matrix(list(self.words.items), vectors, seed=run.seed)
-        log.info("word vocabulary %d (%.1f%% with vectors)", len(self.words), 100 * found)
-        self.chars = None
+        words = cls._vocabulary(loaded, vectors, getattr(model_config, "fixed_vectors", True))
+        matrix, found = embedding_matrix(list(words.items), vectors, seed=run.seed)
+        log.info("word vocabulary %d (%.1f%% with vectors)", len(words), 100 * found)
+        chars = None
         if needs_chars:
-            self.chars = B.Vocabulary.build(c for corpus, train in loaded.values()
-                                            for s in train for tok in s.tokens for c in tok)
-        self.features = Features(matrix, len(self.chars) if self.chars else 0)
+            chars = B.Vocabulary.build(c for corpus, train in loaded.values()
+                                       for s in train for tok in s.tokens for c in tok)
+        return cls(words, chars, matrix)
+
+    def state(self, directory: Path) -> dict:
+        """What a model bundle needs to rebuild this featurizer (the vectors are weights)."""
+        return {"words": list(self.words.items),
+                "chars": list(self.chars.items) if self.chars else None,
+                "dim": int(self.features.word_vectors.shape[1])}
+
+    @classmethod
+    def from_state(cls, state: dict, directory: Path, model_config) -> WordFeaturizer:
+        words = B.Vocabulary(tuple(state["words"]))
+        chars = B.Vocabulary(tuple(state["chars"])) if state["chars"] else None
+        return cls(words, chars, np.zeros((len(words), state["dim"]), np.float32))
 
     @staticmethod
     def _vocabulary(loaded: dict, vectors, fixed: bool) -> B.Vocabulary:

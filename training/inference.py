@@ -17,6 +17,11 @@ from training import batches as B
 from training.decoding import Transitions, viterbi_decode
 
 
+def signature_of(inputs: dict[str, np.ndarray]) -> dict[str, tf.TensorSpec]:
+    """Every batch input with unknown sizes: one trace per function, whatever the shapes."""
+    return {k: tf.TensorSpec([None] * v.ndim, tf.as_dtype(v.dtype)) for k, v in inputs.items()}
+
+
 @dataclass
 class Decoder:
     """The compiled functions of one head: decoding (free and constrained) and probabilities."""

@@ -9,8 +9,11 @@ and predictions are put back into their sentences by those pairs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -125,9 +128,10 @@ def backbone_dtype(precision: str) -> str:
 class SubwordFeaturizer:
     """Tokenises words once each (batched), then builds rows for any split."""
 
-    def __init__(self, model_config):
+    def __init__(self, model_config, weights: bool = True):
         self.config = model_config
-        self.encoder = load_encoder(model_config.encoder, backbone_dtype(model_config.precision))
+        self.encoder = load_encoder(model_config.encoder, backbone_dtype(model_config.precision),
+                                    weights=weights)
         tokenizer = self.encoder.tokenizer
         self.unk_id = int(tokenizer.token_to_id("[UNK]"))
         self.max_length = min(model_config.max_length, self.encoder.max_length)
@@ -136,6 +140,24 @@ class SubwordFeaturizer:
         log.info("encoder %s (%s, %s, hidden %d, max length %d, %s)", self.encoder.source,
                  self.encoder.format, "uncased" if self.encoder.lowercase else "cased",
                  self.encoder.hidden_dim, self.max_length, self.encoder.backbone.dtype_policy.name)
+
+    ENCODER_FILES = ("config.json", "bert_config.json", "vocab.txt", "tokenizer_config.json")
+
+    def state(self, directory: Path) -> dict:
+        """Copy the encoder's configuration and vocabulary (not its weights: the bundle's
+        weights file holds the fine-tuned ones) into the bundle."""
+        target = directory / "encoder"
+        target.mkdir(parents=True, exist_ok=True)
+        source = Path(self.encoder.source)
+        for name in self.ENCODER_FILES:
+            if (source / name).exists():
+                shutil.copy(source / name, target / name)
+        return {"encoder": "encoder"}
+
+    @classmethod
+    def from_state(cls, state: dict, directory: Path, model_config) -> SubwordFeaturizer:
+        config = dataclasses.replace(model_config, encoder=str(directory / state["encoder"]))
+        return cls(config, weights=False)
 
     def _tokenize_all(self, sentences: list[Sentence]) -> None:
         new = sorted({t for s in sentences for t in s.tokens} - set(self._pieces))

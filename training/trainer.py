@@ -33,7 +33,7 @@ from training.config import RunConfig
 from training.decoding import Transitions
 from training.evaluation import evaluate
 from training.featurize import WordFeaturizer
-from training.inference import Decoder, compile_decoder, predict
+from training.inference import Decoder, compile_decoder, predict, signature_of
 from training.presets import check_run
 from training.schedules import get_schedule
 
@@ -92,7 +92,7 @@ class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 def make_featurizer(spec, run: RunConfig, model_config, loaded: dict):
     if spec.featurizer == "words":
-        return WordFeaturizer(run, model_config, loaded, spec.needs_chars)
+        return WordFeaturizer.for_run(run, model_config, loaded, spec.needs_chars)
     from training.subword_features import SubwordFeaturizer  # loads the BERT encoder
 
     return SubwordFeaturizer(model_config)
@@ -188,12 +188,9 @@ class Trainer:
         return scheduled, epoch_len, t.steps or max(1, int(round(epochs * epoch_len)))
 
     def _signature(self, split: str) -> dict[str, tf.TensorSpec]:
-        """Every batch input with unknown sizes: one trace per task, whatever the shapes.
-        Training batches may carry more inputs (auxiliary labels) than evaluation ones."""
+        """Training batches may carry more inputs (auxiliary labels) than evaluation ones."""
         task = next(iter(self.tasks.values()))
-        inputs, _ = getattr(task, split).batch(np.arange(1))
-        return {k: tf.TensorSpec([None] * v.ndim, tf.as_dtype(v.dtype)) for k, v in
-                inputs.items()}
+        return signature_of(getattr(task, split).batch(np.arange(1))[0])
 
     def _compile_step(self, task: str):
         weight = float(self.run.loss_weights.get(task, 1.0))
@@ -259,6 +256,11 @@ class Trainer:
         if run.save_encoder:
             Path(run.save_encoder).parent.mkdir(parents=True, exist_ok=True)
             self._encoder().save_weights(run.save_encoder)
+        if run.save_bundle:
+            from training.bundle import save_bundle
+
+            save_bundle(self, run.save_bundle)
+            log.info("model bundle written to %s", run.save_bundle)
         return self._record(best, history, step, time.perf_counter() - started)
 
     def _pretrain(self, tasks: tuple[str, ...], streams) -> None:

@@ -1,0 +1,125 @@
+"""Model bundles and the predict command, as a user runs them."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data.corpora import load_corpus
+from experiments import predict as predict_cli
+from experiments.cli import run
+from training.bundle import load
+from training.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN, AUX = "NCBI-disease", "BC5CDR-chem"
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_run, tmp_path_factory):
+    """A small two-head window CNN trained well enough to find entities, saved as a bundle."""
+    path = tmp_path_factory.mktemp("bundle") / "model"
+    trainer = Trainer(tiny_run(MAIN, (AUX,), steps=900, eval_every=300,
+                               save_bundle=str(path)), progress=False)
+    trainer.fit()
+    return trainer, path
+
+
+def test_bundle_in_a_fresh_process_predicts_identically(bundle):
+    trainer, path = bundle
+    devel = trainer.tasks[MAIN].devel
+    expected = trainer.predict(MAIN, devel, viterbi=True)
+    sentences = [list(s.tokens) for s in devel.sentences]
+    script = ("import json, sys; sys.path.insert(0, sys.argv[1]);"
+              "from training.bundle import load;"
+              "tagger = load(sys.argv[2]);"
+              "out = tagger.tag_sentences(json.load(sys.stdin), ['NCBI-disease']);"
+              "print(json.dumps(out['NCBI-disease'][0]))")
+    done = subprocess.run([sys.executable, "-c", script, str(ROOT), str(path)],
+                          input=json.dumps(sentences), capture_output=True, text=True,
+                          check=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin"})
+    assert json.loads(done.stdout) == expected
+    assert any(tag != "O" for tags in expected for tag in tags)  # the check has substance
+
+
+def messy_text() -> str:
+    """Real sentences joined with tabs, runs of spaces, NBSP, newlines and non-ASCII words."""
+    sentences = [" ".join(s.tokens) for s in load_corpus(MAIN).test[:40]]
+    joins = ["\t", "  ", "\u00a0", "\n", "   \t ", "\n\n"]
+    text = "Über α-synuclein:\t"
+    for i, sentence in enumerate(sentences):
+        text += sentence.replace(" ", ["  ", "\t", " "][i % 3], 3) + joins[i % len(joins)]
+    return text
+
+
+def test_entity_offsets_slice_the_original_text(bundle):
+    _, path = bundle
+    text = messy_text()
+    entities = load(path).tag(text)
+    assert len(entities) > 5
+    for entity in entities:
+        assert text[entity.start:entity.end] == entity.text
+        assert 0 < entity.confidence <= 1 and entity.head in (MAIN, AUX)
+
+
+def predict(*args):
+    return run(predict_cli.main, [str(a) for a in args])
+
+
+def test_output_formats_parse_back(bundle, tmp_path, capsys):
+    _, path = bundle
+    source = tmp_path / "notes.txt"
+    source.write_text(messy_text(), encoding="utf-8")
+    text = source.read_text(encoding="utf-8")
+
+    assert predict("--model", path, source) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows and all(text[r["start"]:r["end"]] == r["text"] for r in rows)
+    assert {r["document"] for r in rows} == {str(source)}
+
+    assert predict("--model", path, source, "--format", "brat", "--out", tmp_path / "ann") == 0
+    brat_text = (tmp_path / "ann" / "notes.txt").read_text(encoding="utf-8")
+    assert brat_text == text
+    for line in (tmp_path / "ann" / "notes.ann").read_text(encoding="utf-8").splitlines():
+        ident, middle, mention = line.split("\t")
+        kind, start, end = middle.split(" ")
+        assert ident.startswith("T") and kind.split("_")[0] in ("NCBI-disease", "BC5CDR-chem")
+        assert re.sub(r"\s", " ", brat_text[int(start):int(end)]) == mention
+
+    conll = tmp_path / "in.conll"
+    conll.write_text("\n\n".join("\n".join(s.tokens) for s in load_corpus(MAIN).test[:20]))
+    capsys.readouterr()
+    assert predict("--model", path, conll, "--format", "conll", "--heads", MAIN) == 0
+    blocks = [b for b in capsys.readouterr().out.split("\n\n") if b.strip()]
+    assert len(blocks) == 20
+    for block, sentence in zip(blocks, load_corpus(MAIN).test[:20]):
+        rows = [line.split("\t") for line in block.splitlines()]
+        assert [r[0] for r in rows] == list(sentence.tokens) and {len(r) for r in rows} == {2}
+
+
+def test_clear_errors(bundle, tmp_path, capsys):
+    _, path = bundle
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n\n")
+    cases = [
+        (["--model", tmp_path, empty], "not a model bundle"),
+        (["--model", path, empty], "no text to tag"),
+        (["--model", path, tmp_path / "missing.txt"], "no such file"),
+        (["--model", path, empty, "--heads", "BC2GM"], "unknown head(s) BC2GM"),
+    ]
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9".encode("latin-1"))
+    cases.append((["--model", path, bad], "not UTF-8 text"))
+    for args, message in cases:
+        assert predict(*args) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
+    meta = json.loads((path / "bundle.json").read_text())
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "bundle.json").write_text(json.dumps({**meta, "format": 0}))
+    assert predict("--model", old, empty) == 2
+    assert "bundle format 0 but this bioner-mtl reads format 1" in capsys.readouterr().err
