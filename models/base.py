@@ -48,7 +48,11 @@ class TaggerModel(keras.Model):
         raise NotImplementedError(f"{type(self).__name__} must implement scores()")
 
     def call(self, inputs, training=False):
-        return {task: self.scores(inputs, task, training) for task in self.tasks}
+        return self.scores_many(inputs, tuple(self.tasks), training)
+
+    def scores_many(self, inputs: dict, tasks: tuple[str, ...], training: bool = False):
+        """Several tasks' scores; families with a shared encoder run it once for all heads."""
+        return {task: self.scores(inputs, task, training) for task in tasks}
 
     def task_loss(self, inputs: dict, tags, task: str, training: bool = True):
         """The loss one batch of `task` contributes; families add structured terms here."""

@@ -77,8 +77,11 @@ class BertTagger(TaggerModel):
         return ops.take_along_axis(subwords, ops.expand_dims(positions, -1), axis=1)
 
     def scores(self, inputs, task, training=False):
-        subwords = self.encode(inputs, training)
-        return self.heads[task](self.words(subwords, inputs["word_positions"]))
+        return self.scores_many(inputs, (task,), training)[task]
+
+    def scores_many(self, inputs, tasks, training=False):
+        words = self.words(self.encode(inputs, training), inputs["word_positions"])
+        return {task: self.heads[task](words) for task in tasks}
 
     def pooled(self, subwords, mask):
         if self.config.pooling == "cls":

@@ -79,8 +79,11 @@ class WindowTagger(TaggerModel):
         self.encoder.embedding.set_vectors(self.features.word_vectors)
 
     def scores(self, inputs, task, training=False):
+        return self.scores_many(inputs, (task,), training)[task]
+
+    def scores_many(self, inputs, tasks, training=False):
         hidden = self.encoder(inputs["token_ids"], inputs["padding_mask"], training=training)
-        return self.heads[task](hidden)
+        return {task: self.heads[task](hidden) for task in tasks}
 
 
 class DependentTagger(TaggerModel):

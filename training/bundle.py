@@ -77,7 +77,6 @@ class Entity:
 class Head:
     tagset: B.TagSet
     transitions: Transitions
-    decoder: object = None
 
 
 class Tagger:
@@ -114,7 +113,7 @@ class Tagger:
 
     def _build(self, weights: Path) -> None:
         """Create the variables with one dummy labelled sentence per head, then load them."""
-        from training.inference import compile_decoder, signature_of
+        from training.inference import signature_of
 
         signature = None
         for name, head in self.heads.items():
@@ -131,20 +130,25 @@ class Tagger:
         except (OSError, ValueError) as err:
             raise InputError(f"{weights}: weights do not fit the bundle's model ({err}); the "
                              "bundle is damaged or from an incompatible version") from None
-        for name, head in self.heads.items():
-            head.decoder = compile_decoder(self.model, name, head.transitions, signature)
+        self._signature = signature
+        self._passes: dict[tuple[str, ...], object] = {}  # compiled once per head selection
 
     def tag_sentences(self, sentences: Sequence[Sequence[str]], heads: Iterable[str] | None = None
                       ) -> dict[str, tuple[list[list[str]], list[np.ndarray]]]:
         """IOB2 tags and per-token confidences from each chosen head (default: all)."""
-        from training.inference import predict
+        from training.inference import compile_heads, predict_heads
 
-        chosen = self._chosen(heads)
+        chosen = tuple(self._chosen(heads))
+        if chosen not in self._passes:
+            self._passes[chosen] = compile_heads(
+                self.model, {n: self.heads[n].transitions for n in chosen}, self.viterbi,
+                self._signature)
         split = self.featurizer.encode([Sentence(tuple(s), ("O",) * len(s)) for s in sentences],
                                        None)
-        return {name: predict(self.heads[name].decoder, self.heads[name].tagset,
-                              self.heads[name].transitions, split, self.viterbi,
-                              with_confidence=True) for name in chosen}
+        info = {n: (self.heads[n].tagset, self.heads[n].transitions,
+                    getattr(self.model.heads[n], "decodes_itself", False)) for n in chosen}
+        return predict_heads(self._passes[chosen], info, split, self.viterbi,
+                             tuple(self._signature))
 
     def _chosen(self, heads: Iterable[str] | None) -> list[str]:
         chosen = list(heads) if heads else [h for h in self.heads if self._is_ner(h)]

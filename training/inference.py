@@ -2,7 +2,8 @@
 
 Softmax heads hand log-probabilities to the numpy Viterbi (constrained to the transitions
 seen in training, or free); CRF heads run their own Viterbi in the graph. Either way the
-result is one IOB2 tag per word, and a per-word confidence from the head's scores.
+result is one IOB2 tag per word; bundles also give a per-word confidence from each head's
+scores, all heads from one pass of the shared encoder.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ def signature_of(inputs: dict[str, np.ndarray]) -> dict[str, tf.TensorSpec]:
 
 @dataclass
 class Decoder:
-    """The compiled functions of one head: decoding (free and constrained) and probabilities."""
+    """The compiled functions of one head: decoding free and constrained (training's
+    devel/test scoring; bundles decode all heads at once with compile_heads)."""
 
     self_decoding: bool
     constrained: object
     free: object
-    probabilities: object
     keys: tuple[str, ...]  # the inputs the functions take (batches may carry labels too)
 
 
@@ -37,28 +38,22 @@ def compile_decoder(model, task: str, transitions: Transitions,
                     signature: dict[str, tf.TensorSpec]) -> Decoder:
     head = model.heads[task]
     spec = [signature]
-    probabilities = tf.function(
-        lambda inputs: ops.softmax(ops.cast(model.scores(inputs, task), "float32"), axis=-1),
-        input_signature=spec)
     if not getattr(head, "decodes_itself", False):
         fn = tf.function(lambda inputs: model.log_probs(inputs, task), input_signature=spec)
-        return Decoder(False, fn, fn, probabilities, tuple(signature))
+        return Decoder(False, fn, fn, tuple(signature))
     free = Transitions.all_allowed(transitions.num_tags)
 
     def decoder(allowed):
         return tf.function(lambda inputs: model.decode(inputs, task, allowed),
                            input_signature=spec)
 
-    return Decoder(True, decoder(transitions), decoder(free), probabilities, tuple(signature))
+    return Decoder(True, decoder(transitions), decoder(free), tuple(signature))
 
 
 def predict(decoder: Decoder, tagset: B.TagSet, transitions: Transitions, split,
-            viterbi: bool, with_confidence: bool = False):
-    """IOB2 tags for every sentence of an encoded split, in order; with_confidence also gives
-    each word's probability of its chosen tag (the head's softmax; for a CRF, of its
-    emission scores)."""
+            viterbi: bool) -> list[list[str]]:
+    """IOB2 tags for every sentence of an encoded split, in order."""
     rows: list[np.ndarray] = [np.zeros(0, np.int32)] * len(split.token_ids)
-    confidence: list[np.ndarray] = [np.zeros(0, np.float32)] * len(split.token_ids)
     fn = decoder.constrained if viterbi else decoder.free
     for index, inputs in B.eval_batches(split):
         inputs = {k: inputs[k] for k in decoder.keys}
@@ -66,12 +61,48 @@ def predict(decoder: Decoder, tagset: B.TagSet, transitions: Transitions, split,
         lengths = inputs["tag_mask"].sum(axis=1)
         paths = result if decoder.self_decoding else viterbi_decode(
             result, lengths, transitions if viterbi else None)
-        probs = decoder.probabilities(inputs).numpy() if with_confidence else None
         for row, i in enumerate(index):
             rows[i] = paths[row, : lengths[row]]
-            if probs is not None:
-                confidence[i] = probs[row, np.arange(lengths[row]), rows[i]]
-    tags = [tagset.decode(path) for path in split.assemble(rows)]
-    if not with_confidence:
-        return tags
-    return tags, [c.astype(float) for c in split.assemble(confidence)]
+    return [tagset.decode(path) for path in split.assemble(rows)]
+
+def compile_heads(model, heads: dict[str, Transitions], viterbi: bool,
+                  signature: dict[str, tf.TensorSpec]):
+    """One compiled pass for several heads: the shared encoder runs once. Returns, per head,
+    its tag probabilities and, for CRF heads, the path it decodes (with the training
+    constraint when `viterbi`)."""
+    names = tuple(heads)
+
+    def run(inputs):
+        scores = model.scores_many(inputs, names, training=False)
+        out = {}
+        for name in names:
+            probs = ops.softmax(ops.cast(scores[name], "float32"), axis=-1)
+            head = model.heads[name]
+            path = (head.decode(scores[name], inputs["tag_mask"], allowed=heads[name] if viterbi
+                                else Transitions.all_allowed(heads[name].num_tags))
+                    if getattr(head, "decodes_itself", False) else ops.zeros((1, 1), "int32"))
+            out[name] = (probs, path)
+        return out
+
+    return tf.function(run, input_signature=[signature])
+
+
+def predict_heads(fn, heads: dict[str, tuple[B.TagSet, Transitions, bool]], split,
+                  viterbi: bool, keys) -> dict[str, tuple[list[list[str]], list[np.ndarray]]]:
+    """Tags and per-word confidences of every head, from one pass per batch."""
+    rows = {n: [np.zeros(0, np.int32)] * len(split.token_ids) for n in heads}
+    confidence = {n: [np.zeros(0, np.float32)] * len(split.token_ids) for n in heads}
+    for index, inputs in B.eval_batches(split):
+        inputs = {k: inputs[k] for k in keys}
+        lengths = inputs["tag_mask"].sum(axis=1)
+        for name, (probs, path) in fn(inputs).items():
+            _, transitions, self_decoding = heads[name]
+            probs = probs.numpy()
+            paths = path.numpy() if self_decoding else viterbi_decode(
+                np.log(np.maximum(probs, 1e-30)), lengths, transitions if viterbi else None)
+            for row, i in enumerate(index):
+                rows[name][i] = paths[row, : lengths[row]]
+                confidence[name][i] = probs[row, np.arange(lengths[row]), rows[name][i]]
+    return {name: ([tagset.decode(p) for p in split.assemble(rows[name])],
+                   [c.astype(float) for c in split.assemble(confidence[name])])
+            for name, (tagset, _, _) in heads.items()}
