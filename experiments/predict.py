@@ -77,6 +77,8 @@ def write_conll(out, words: list[list[str]], tagged: dict) -> None:
 
 def tag_file(tagger, name: str, args, out) -> int:
     """Tag one input; returns the number of sentences."""
+    from tqdm.auto import tqdm
+
     from data.text import iter_sentences
     from training.bundle import _with_offsets
 
@@ -89,7 +91,9 @@ def tag_file(tagger, name: str, args, out) -> int:
         lines = (text_parts.append(line) or line for line in lines)
     stream = StreamText(lines)
     source = conll_sentences(stream) if is_conll else iter_sentences(stream)
+    bar = tqdm(desc=name, unit="sentence", disable=None, file=sys.stderr)  # TTY only
     for chunk in chunks(source, args.chunk):
+        bar.update(len(chunk))
         words = chunk if is_conll else [[t.text for t in s] for s in chunk]
         count += len(chunk)
         if args.format == "conll":
@@ -111,6 +115,7 @@ def tag_file(tagger, name: str, args, out) -> int:
                     out.write(f"T{mention}\t{brat_type(entity['head'], entity['type'])} "
                               f"{entity['start']} {entity['end']}\t{shown}\n")
         stream.forget(stream.base + len(stream.buffer) if is_conll else chunk[-1][-1].end)
+    bar.close()
     if count == 0:
         raise InputError(f"{name}: no text to tag (empty input)")
     if args.format == "brat" and args.out and not is_conll:
