@@ -88,27 +88,41 @@ class BiLSTMTagger(TaggerModel):
 
     def encode(self, inputs, task, training):
         """(features the task's head reads, shared states, private states or None)."""
+        return self.encode_many(inputs, (task,), training)[task]
+
+    def encode_many(self, inputs, tasks, training):
+        """Per task (features, shared, private): the embedding and the shared BiLSTM run once
+        for all tasks, so one pass tags with every head."""
         mask = inputs["padding_mask"]
         x = self.embed(inputs, training)
         shared = self.shared(x, mask=mask, training=training)
         if self.config.sharing == "fully-shared":
-            return shared, shared, None
+            return {t: (shared, shared, None) for t in tasks}
         if self.config.sharing == "cross-sharing":
             p_main = self.private[self.main_task](x, mask=mask, training=training)
             p_aux = self.private[self.aux_task](x, mask=mask, training=training)
-            g_main, g_aux = self.cross(p_main, p_aux)
-            gated = g_main if task == self.main_task else g_aux
-            return ops.concatenate([gated, shared], -1), shared, None
-        private = self.private[task](x, mask=mask, training=training)
-        return ops.concatenate([shared, private], -1), shared, private
+            gated = dict(zip((self.main_task, self.aux_task), self.cross(p_main, p_aux)))
+            return {t: (ops.concatenate([gated[t], shared], -1), shared, None) for t in tasks}
+        out = {}
+        for t in tasks:
+            private = self.private[t](x, mask=mask, training=training)
+            out[t] = (ops.concatenate([shared, private], -1), shared, private)
+        return out
 
     def scores(self, inputs, task, training=False):
         return self._scores(inputs, task, training)[0]
 
+    def scores_many(self, inputs, tasks, training=False):
+        encoded = self.encode_many(inputs, tasks, training)
+        return {t: self._head(t, encoded[t][0], training) for t in tasks}
+
+    def _head(self, task, features, training):
+        features = self.output_dropout(features, training=training)
+        return self.heads[task](self.projections[task](features))
+
     def _scores(self, inputs, task, training):
         features, shared, private = self.encode(inputs, task, training)
-        features = self.output_dropout(features, training=training)
-        return self.heads[task](self.projections[task](features)), shared, private
+        return self._head(task, features, training), shared, private
 
     def task_loss(self, inputs, tags, task, training=True):
         scores, shared, private = self._scores(inputs, task, training)
