@@ -144,11 +144,25 @@ def _split_path(directory: Path, split: str) -> Path:
                      f"{', '.join(s + '.tsv' for s in SPLITS)}")
 
 
+def restricted_name(corpus: str, entity_class: str) -> str:
+    """`NAME@Class`: a corpus keeping only the types of one entity class (groups, ablation)."""
+    return f"{corpus}@{entity_class}"
+
+
 def spec_for(name_or_dir: str | Path) -> CorpusSpec:
-    """The registry entry for a name, or an ad-hoc entry (types map to themselves) for a dir."""
+    """The registry entry for a name, or an ad-hoc entry (types map to themselves) for a dir.
+    `NAME@Class` keeps the types of one entity class of a registered corpus (others -> O)."""
     name = str(name_or_dir)
     if name in REGISTRY:
         return REGISTRY[name]
+    if "@" in name and not Path(name).is_dir():
+        parent_name, _, entity_class = name.partition("@")
+        parent = spec_for(parent_name)
+        keep = tuple(t for t, c in parent.types.items() if c == entity_class)
+        if not keep:
+            raise InputError(f"{name}: {parent_name} annotates no {entity_class!r} "
+                             f"(its classes: {', '.join(parent.classes) or 'none'})")
+        return CorpusSpec(name, {t: entity_class for t in keep}, parent=parent.name, keep=keep)
     directory = Path(name)
     if directory.is_dir():
         return CorpusSpec(directory.name)

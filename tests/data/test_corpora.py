@@ -84,3 +84,14 @@ def test_subsample_is_seeded_ordered_and_sized():
     for bad in (0, -0.1, 1.5):
         with pytest.raises(InputError, match=r"fraction .* must be in \(0, 1\]"):
             subsample(sentences, bad, seed=0)
+
+
+def test_restricted_corpus_keeps_one_entity_class():
+    chemicals = corpora.load_corpus("BioNLP13CG@Chemical")
+    assert chemicals.entity_types == ["Amino_acid", "Simple_chemical"]
+    whole = corpora.load_corpus("BioNLP13CG")
+    kept = {"Amino_acid", "Simple_chemical"}
+    for restricted, original in zip(chemicals.train[:300], whole.train[:300]):
+        assert list(restricted.tags) == [t if t[2:] in kept else "O" for t in original.tags]
+    with pytest.raises(InputError, match="BC2GM annotates no 'Species'"):
+        corpora.load_corpus("BC2GM@Species")

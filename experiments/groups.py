@@ -1,0 +1,90 @@
+"""Entity-type groups (CRICHTON tables 3-8, RODRIGUEZ table 3): all corpora annotating one
+entity class trained together, each keeping only that class (other types become O), against
+each corpus's single-task baseline; or all corpora at once.
+
+    python experiments/groups.py --class Chemical
+    python experiments/groups.py --class Species --corpora Linnaeus,BioNLP11ID,BioNLP13CG
+    python experiments/groups.py --all-corpora --corpora NCBI-disease,BC5CDR,BC2GM,Linnaeus
+
+For every corpus of the group, one multi-task model has that corpus as its main task (model
+selection on its devel split) and the rest of the group as auxiliaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data import corpora  # noqa: E402
+from data.errors import InputError  # noqa: E402
+from experiments.cli import add_run_arguments, open_results, resolve_run, run, seeded  # noqa: E402
+from training import stats  # noqa: E402
+from training.config import replace  # noqa: E402
+from training.grid import run_cells  # noqa: E402
+
+
+def members(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """(group label, task names): class-restricted corpora, or whole corpora for all-corpora."""
+    names = ([n.strip() for n in args.corpora.split(",") if n.strip()] if args.corpora
+             else corpora.bundled_ner_corpora())
+    if args.all_corpora:
+        return "all-corpora", names
+    chosen = corpora.corpora_with_class(args.entity_class, names)
+    restricted = [n if corpora.spec_for(n).classes == (args.entity_class,)
+                  else corpora.restricted_name(n, args.entity_class) for n in chosen]
+    return args.entity_class, restricted
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--class", dest="entity_class",
+                       help=f"entity class: {', '.join(corpora.ENTITY_CLASSES)}")
+    which.add_argument("--all-corpora", action="store_true", help="every corpus at once")
+    p.add_argument("--corpora", help="limit to these corpora A,B,C (default: all bundled NER)")
+    p.add_argument("--out", help="run directory (default runs/groups-GROUP-MODEL-PRESET)")
+    add_run_arguments(p)
+    args = p.parse_args(argv)
+    group, tasks = members(args)
+    if len(tasks) < 2:
+        raise InputError(f"group {group} has {len(tasks)} corpus ({', '.join(tasks) or 'none'});"
+                         " a group needs at least two")
+    tag = group.replace("/", "-").replace(" ", "-")
+    out = Path(args.out or f"runs/groups-{tag}-{args.model}-{args.preset}")
+    runs = []
+    for task in tasks:
+        base = resolve_run(args, task)
+        others = tuple(t for t in tasks if t != task)
+        runs += seeded(base, args) + seeded(replace(base, aux=others), args)
+    records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
+                        extra={"preset": args.preset, "group": group})
+    rows = []
+    for task in tasks:
+        single = [r["test_f1"] for r in records if r["main"] == task and not r["aux"]]
+        multi = [r["test_f1"] for r in records if r["main"] == task and r["aux"]]
+        (s_mean, s_std), (m_mean, m_std) = stats.mean_std(single), stats.mean_std(multi)
+        rows.append({"corpus": task, "single_f1": s_mean, "single_std": s_std,
+                     "group_f1": m_mean, "group_std": m_std, "gain": m_mean - s_mean,
+                     "p_value": stats.t_test(multi, single)})
+    print(f"\ngroup {group} ({args.model}, {len(tasks)} corpora): test mention F1 (%)")
+    print(f"{'corpus':28} {'single-task':>14} {'group model':>14} {'gain':>7} {'p':>7}")
+    for r in rows:
+        p_text = "" if r["p_value"] is None else f"{r['p_value']:.3f}" + (
+            "*" if stats.significant(r["p_value"]) else "")
+        print(f"{r['corpus']:28} {100 * r['single_f1']:8.2f} ±{100 * r['single_std']:4.2f} "
+              f"{100 * r['group_f1']:8.2f} ±{100 * r['group_std']:4.2f} "
+              f"{100 * r['gain']:+7.2f} {p_text:>7}")
+    with (out / "groups.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {out / 'groups.csv'}; results: {out / 'results.jsonl'}")
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

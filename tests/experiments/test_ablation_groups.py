@@ -1,0 +1,65 @@
+import argparse
+import json
+
+import pytest
+
+from data.errors import InputError
+from experiments import ablation, groups
+from experiments.cli import run
+
+TINY = ["--steps", "6", "--set", "filters=4", "--set", "hidden=8", "--set", "vector_dim=8",
+        "--set", "vector_corpora=run", "--set", "devel_limit=30", "--set", "test_limit=30",
+        "--no-progress"]
+
+
+def records(path):
+    return [json.loads(line) for line in (path / "results.jsonl").read_text().splitlines()]
+
+
+def test_data_ablation_trains_single_and_multi_task_at_each_fraction(tmp_path, capsys):
+    out = tmp_path / "ablation"
+    assert run(ablation.main, ["--main", "Ex-PTM", "--partner", "BioNLP13PC", "--removed",
+                               "0.5,0.75", "--out", str(out), *TINY]) == 0
+    cells = sorted((r["train_fraction"], tuple(r["aux"])) for r in records(out))
+    assert cells == [(0.25, ()), (0.25, ("BioNLP13PC",)), (0.5, ()), (0.5, ("BioNLP13PC",))]
+    assert (out / "ablation_Ex-PTM.png").stat().st_size > 0
+    lines = (out / "ablation.csv").read_text().splitlines()
+    assert [line.split(",")[2] for line in lines[1:]] == ["0.5", "0.25"]  # largest first
+
+
+def test_best_partner_comes_from_a_pairwise_run(tmp_path):
+    rows = [{"main": "A", "aux": aux, "seed": 1, "test_f1": f1, "test_token_macro_f1": f1}
+            for aux, f1 in [([], 0.70), (["B"], 0.69), (["C"], 0.75), (["D"], 0.72)]]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert ablation.best_partner(str(tmp_path), "A") == "C"
+    with pytest.raises(InputError, match="no pairwise results for main corpus Z"):
+        ablation.best_partner(str(tmp_path), "Z")
+
+
+def test_fractions_are_checked():
+    args = argparse.Namespace(removed="0,1", fractions=None)
+    with pytest.raises(InputError, match=r"must be in \(0, 1\]"):
+        ablation.fractions_from(args)
+
+
+def test_group_members_keep_only_the_class():
+    args = argparse.Namespace(corpora="Linnaeus,BioNLP13CG,BC2GM,BC5CDR-chem",
+                              all_corpora=False, entity_class="Species")
+    assert groups.members(args) == ("Species", ["Linnaeus", "BioNLP13CG@Species"])
+    args.entity_class = "Chemical"
+    assert groups.members(args) == ("Chemical", ["BioNLP13CG@Chemical", "BC5CDR-chem"])
+    args.all_corpora = True
+    assert groups.members(args)[1] == ["Linnaeus", "BioNLP13CG", "BC2GM", "BC5CDR-chem"]
+
+
+def test_group_runs_each_member_alone_and_with_the_group(tmp_path, capsys):
+    out = tmp_path / "group"
+    assert run(groups.main, ["--class", "Disease", "--corpora", "NCBI-disease,BC5CDR",
+                             "--out", str(out), *TINY]) == 0
+    cells = sorted((r["main"], tuple(r["aux"])) for r in records(out))
+    assert cells == [("BC5CDR@Disease", ()), ("BC5CDR@Disease", ("NCBI-disease",)),
+                     ("NCBI-disease", ()), ("NCBI-disease", ("BC5CDR@Disease",))]
+    assert "group Disease" in capsys.readouterr().out
+    assert run(groups.main, ["--class", "Cell", "--corpora", "NCBI-disease,BioNLP13CG",
+                             "--out", str(tmp_path / "x")]) == 2
+    assert "a group needs at least two" in capsys.readouterr().err
