@@ -1,0 +1,192 @@
+"""The results report, against small hand-made results files whose numbers we know."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from experiments import report
+from experiments.cli import run
+
+
+def rec(main: str, model: str = "window-cnn", aux: tuple[str, ...] = (), seed: int = 1,
+        test: float = 0.8, token: float | None = None, devel: float | None = None,
+        fraction: float = 1.0, preset: str = "paper", **extra) -> dict:
+    """Only the fields report.py reads; devel and token default to the test F1."""
+    return {"main": main, "model": model, "aux": list(aux), "seed": seed,
+            "train_fraction": fraction, "preset": preset, "decoding": "constrained",
+            "test_f1": test, "devel_f1": test if devel is None else devel,
+            "test_token_macro_f1": test if token is None else token, **extra}
+
+
+def seeds(main: str, values: list[float], **kwargs) -> list[dict]:
+    return [rec(main, seed=s, test=v, **kwargs) for s, v in enumerate(values, 1)]
+
+
+def write(directory: Path, records: list[dict]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return directory
+
+
+def make_report(tmp_path: Path, *directories: Path) -> str:
+    out = tmp_path / "out" / "report.md"
+    assert run(report.main, [*map(str, directories), "--out", str(out)]) == 0
+    return out.read_text()
+
+
+def section(text: str, heading: str) -> str:
+    """From the line starting with `heading` to the next heading of the same or higher level."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    level = len(heading) - len(heading.lstrip("#"))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")
+                and len(lines[i]) - len(lines[i].lstrip("#")) <= level), len(lines))
+    return "\n".join(lines[start:end])
+
+
+def row(text: str, first: str) -> list[str]:
+    line = next(line for line in text.splitlines() if line.startswith(f"| {first} |"))
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def crichton(text: str) -> str:
+    return section(text, "### Window-CNN family vs CRICHTON table 9 (paper preset")
+
+
+def test_crichton_table_shows_our_mean_and_std_beside_the_paper(tmp_path):
+    write(tmp_path / "runs" / "a", seeds("NCBI-disease", [0.80, 0.82]))
+    cells = row(crichton(make_report(tmp_path, tmp_path / "runs")), "NCBI-disease")
+    # corpus | MLP ours | MLP CRICHTON | STM ours | STM CRICHTON | ...
+    assert cells[3] == "81.00 ± 1.41 (2)"  # mean 81, sample std sqrt(2) by hand
+    assert cells[4] == "80.26"
+    assert cells[1] == "–" and cells[2] == "79.09"  # no MLP runs; the paper's MLP
+
+
+def test_significant_multi_task_cells_get_a_star_and_others_do_not(tmp_path):
+    records = (
+        # Welch, two-tailed: 71 ± 1 vs 76 ± 1, n = 3 + 3: t = -6.12, df = 4, p = 0.0036
+        seeds("BC2GM", [0.70, 0.71, 0.72]) + seeds("BC2GM", [0.75, 0.76, 0.77], aux=("BC5CDR",))
+        # 82 ± 2 vs 83 ± 2, n = 3 + 3: t = -0.61, df = 4, p = 0.573
+        + seeds("Linnaeus", [0.80, 0.82, 0.84])
+        + seeds("Linnaeus", [0.81, 0.83, 0.85], aux=("BC5CDR",))
+        # one single-task seed: no test however large the gain
+        + seeds("Ex-PTM", [0.60]) + seeds("Ex-PTM", [0.70, 0.72], aux=("BioNLP09",)))
+    text = crichton(make_report(tmp_path, write(tmp_path / "r", records)))
+    assert row(text, "BC2GM")[5] == "76.00 ± 1.00 (3)* with BC5CDR"
+    assert row(text, "Linnaeus")[5] == "83.00 ± 2.00 (3) with BC5CDR"
+    assert row(text, "Ex-PTM")[5] == "71.00 ± 1.41 (2) with BioNLP09"
+    assert "BC2GM MO-MTM vs STM: n = 3 vs 3, p = 0.0036*" in text
+    assert "Linnaeus MO-MTM vs STM: n = 3 vs 3, p = 0.573" in text
+    assert "Ex-PTM MO-MTM vs STM: n = 2 vs 1, no test" in text
+    assert "n < 2 on either side gives no test" in text
+
+
+def test_wang_table_uses_token_level_macro_f1(tmp_path):
+    records = (seeds("NCBI-disease", [0.70, 0.72], model="bilstm-crf")
+               + [rec("NCBI-disease", "cross-sharing", ("BioNLP09",), test=0.60, token=0.90)])
+    for r, token in zip(records, (0.85, 0.87)):
+        r["test_token_macro_f1"] = token
+    text = section(make_report(tmp_path, write(tmp_path / "w", records)),
+                   "### BiLSTM-CNN-CRF family vs WANG table 2")
+    cells = row(text, "NCBI-disease")
+    assert cells[1:4] == ["86.00 ± 1.41 (2)", "86.05", "71.00 ± 1.41 (2)"]  # token, WANG, mention
+    assert cells[13:16] == ["90.00 (1) with BioNLP09", "86.50", "60.00 (1)"]  # CS-MTM
+
+
+def test_pairwise_section_sorts_partners_by_gain_and_names_the_best(tmp_path):
+    records = [rec("BC2GM", test=0.70), rec("BC2GM", aux=("BC5CDR",), test=0.71),
+               rec("BC2GM", aux=("Linnaeus",), test=0.73),
+               rec("BC2GM", aux=("NCBI-disease",), test=0.68)]
+    text = section(make_report(tmp_path, write(tmp_path / "p", records)), "## Pairwise grids")
+    partners = [line.split("|")[1].strip() for line in text.splitlines()
+                if line.startswith("| ") and not line.startswith("| partner")]
+    assert partners == ["(single-task window-cnn)", "Linnaeus", "BC5CDR", "NCBI-disease"]
+    assert row(text, "Linnaeus")[3] == "+3.00" and row(text, "NCBI-disease")[3] == "-2.00"
+    assert "Best partner for BC2GM: **Linnaeus** (+3.00 F1, helps)" in text
+
+
+def test_data_ablation_lists_fractions_in_order_and_writes_a_plot(tmp_path):
+    records = []
+    for fraction, st, mt in ((1.0, 0.80, 0.81), (0.25, 0.70, 0.76), (0.5, 0.76, 0.79)):
+        records += seeds("NCBI-disease", [st - 0.01, st + 0.01], fraction=fraction)
+        records += seeds("NCBI-disease", [mt - 0.01, mt + 0.01], fraction=fraction,
+                         aux=("BC5CDR",))
+    full = make_report(tmp_path, write(tmp_path / "d", records))
+    text = section(full, "## Data ablation")
+    fractions = [line.split("|")[1].strip() for line in text.splitlines()
+                 if line.startswith("| ") and line.split("|")[1].strip().endswith("%")]
+    assert fractions == ["25%", "50%", "100%"]
+    assert row(text, "train fraction") == ["train fraction", "single-task", "loss",
+                                           "window-cnn with BC5CDR", "loss",
+                                           "CRICHTON t.10 loss STM / MO-MTM"]
+    # 80 - 70 points lost; CRICHTON lost 8.0 (STM) and 3.0 (MO-MTM) at 25%
+    assert row(text, "25%")[1:3] == ["70.00 ± 1.41 (2)", "10.00"]
+    assert row(text, "25%")[5] == "8.0 / 3.0"
+    plot = tmp_path / "out" / "ablation_NCBI-disease_window-cnn_paper.png"
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert f"]({plot.name})" in text and plot.name in section(full, "## Figures")
+
+
+def test_figures_link_the_plots_found_in_run_directories(tmp_path):
+    directory = write(tmp_path / "runs" / "grid", [rec("BC2GM")])
+    (directory / "gains_BC2GM.png").write_bytes(b"\x89PNG")
+    text = section(make_report(tmp_path, tmp_path / "runs"), "## Figures")
+    assert "![gains_BC2GM.png](../runs/grid/gains_BC2GM.png)" in text
+
+
+def test_old_decoding_keys_are_read(tmp_path):
+    old = {"main": "NCBI-disease", "model": "window-cnn", "aux": [], "seed": 1,
+           "train_fraction": 1.0, "preset": "paper", "decoding": "viterbi",
+           "scores": {split: {"viterbi": {"f1": f1, "strict": {"f1": f1}, "token": {"f1": 0.8}},
+                              "argmax": {"f1": 0.5, "strict": {"f1": 0.5}, "token": {"f1": 0.6}}}
+                      for split, f1 in (("devel", 0.77), ("test", 0.75))}}
+    text = make_report(tmp_path, write(tmp_path / "old", [old]))
+    assert row(crichton(text), "NCBI-disease")[3] == "75.00 (1)"  # viterbi, not argmax
+    assert "decodings: constrained (1); 1 records use the older keys viterbi/argmax" in text
+
+
+def test_variants_are_not_pooled_as_seeds(tmp_path):
+    records = [rec("BC5CDR", test=0.70, devel=0.72, config={"model_options": {}}),
+               rec("BC5CDR", test=0.75, devel=0.78,
+                   config={"model_options": {"fixed_vectors": False}}),
+               rec("BC5CDR", seed=2, test=0.71, devel=0.73, config={"model_options": {}})]
+    text = make_report(tmp_path, write(tmp_path / "v", records))
+    assert row(crichton(text), "BC5CDR")[3] == "75.00 (1) [fixed_vectors=false]"  # best devel
+    assert "| BC5CDR | window-cnn | none | paper | 100% | – | 1,2 | 70.50 ± 0.71 (2) |" in text
+
+
+def test_default_output_goes_into_the_only_run_directory(tmp_path, capsys):
+    directory = write(tmp_path / "one", [rec("BC2GM")])
+    assert run(report.main, [str(directory)]) == 0
+    assert (directory / "report.md").read_text().startswith("# bioner-mtl results report")
+    assert capsys.readouterr().out.strip() == f"report: {directory / 'report.md'}"
+
+
+def test_a_directory_without_results_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert run(report.main, [str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "no results.jsonl" in err and "\n" not in err
+
+
+def test_a_malformed_line_is_named_by_file_and_line(tmp_path, capsys):
+    directory = write(tmp_path / "bad", [rec("BC2GM")])
+    with (directory / "results.jsonl").open("a") as handle:
+        handle.write("{not json\n")
+    assert run(report.main, [str(directory)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{directory / 'results.jsonl'}:2:" in err and "\n" not in err
+
+
+def test_entity_ablation_runs_stay_out_of_the_tables(tmp_path):
+    transfer = {"leave_out": "Disease", "config": {"init_encoder": "/x/without-Disease.h5"}}
+    records = [rec("NCBI-disease", model="bert", test=0.60),
+               rec("NCBI-disease", model="bert", test=0.90, leave_out="Disease"),
+               rec("NCBI-disease", model="bert", test=0.95, **transfer)]
+    text = make_report(tmp_path, write(tmp_path / "e", records))
+    bert = section(text, "#### NCBI-disease")
+    assert "60.00 (1)" in bert and "90.00" not in bert and "95.00" not in bert
+    groups = section(text, "## All record groups")
+    assert "entity ablation, leave out Disease | 1 | 90.00 (1)" in groups
+    assert "from encoder without-Disease.h5 | 1 | 95.00 (1)" in groups
