@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data import corpora  # noqa: E402
 from data.ablation import check_fraction  # noqa: E402
 from data.errors import InputError  # noqa: E402
-from experiments.cli import add_run_arguments, open_results, resolve_run, run, seeded  # noqa: E402
+from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         base = replace(resolve_run(args, args.main), train_fraction=fraction)
         runs += seeded(base, args) + seeded(replace(base, aux=(partner,)), args)
     records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
-                        extra={"preset": args.preset, "experiment": "data-ablation"})
+                        extra={"preset": args.preset, "experiment": "data-ablation"},
+                        executor=executor_from(args))
     table = []
     for fraction in fractions:
         mine = [r for r in records if r["train_fraction"] == fraction]

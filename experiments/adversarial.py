@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import corpora  # noqa: E402
 from data.errors import InputError  # noqa: E402
-from experiments.cli import add_run_arguments, open_results, resolve_run, run, seeded  # noqa: E402
+from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         **base.model_options, "adversarial_weight": a, "orthogonality_weight": b}), args)]
     out = Path(args.out or f"runs/adversarial-{args.main}-{args.aux}-{args.preset}")
     records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
-                        extra={"preset": args.preset})
+                        extra={"preset": args.preset}, executor=executor_from(args))
     rows = []
     for a, b in pairs:
         mine = [r for r in records if r["model_config"]["adversarial_weight"] == a

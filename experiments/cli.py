@@ -53,6 +53,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "(devel_limit=500) or train.NAME (train.learning_rate=1e-3)")
     p.add_argument("--resume", action="store_true", help="skip runs already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--executor", choices=["inprocess", "pool", "ray"], default="inprocess",
+                   help="where cells train: here one after another, a local process pool, "
+                        "or Ray (pip install -r requirements-ray.txt)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="cells trained side by side (pool, local Ray instance)")
+    p.add_argument("--address", help="Ray cluster to join (ray start --head prints it); "
+                                     "default: a local instance")
 
 
 def resolve_run(args: argparse.Namespace, main: str):
@@ -78,6 +85,13 @@ def seeded(run_config, args: argparse.Namespace) -> list:
     from training.config import replace
 
     return [replace(run_config, seed=s) for s in range(args.seed, args.seed + args.seeds)]
+
+
+def executor_from(args: argparse.Namespace):
+    """The executor the shared flags name (--executor, --workers, --address)."""
+    from training.executors import make_executor
+
+    return make_executor(args.executor, args.workers, args.address)
 
 
 def open_results(out: Path, resume: bool):

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data import corpora  # noqa: E402
 from data.ablation import check_fraction  # noqa: E402
 from data.errors import InputError  # noqa: E402
-from experiments.cli import add_run_arguments, open_results, resolve_run, run, seeded  # noqa: E402
+from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -57,13 +57,15 @@ def main(argv: list[str] | None = None) -> None:
     encoder = str((out / "encoders" / f"without-{tag}.weights.h5").resolve())
     shared = replace(resolve_run(args, kept[0]), aux=tuple(kept[1:]), save_encoder=encoder)
     extra = {"preset": args.preset, "leave_out": args.leave_out}
-    run_cells([shared], results, progress=not args.no_progress, extra={**extra, "role": "mtl"})
+    run_cells([shared], results, progress=not args.no_progress, extra={**extra, "role": "mtl"},
+              executor=executor_from(args))
     runs = []
     for name in left_out:
         for fraction in fractions:
             base = replace(resolve_run(args, name), train_fraction=fraction)
             runs += seeded(base, args) + seeded(replace(base, init_encoder=encoder), args)
-    records = run_cells(runs, results, progress=not args.no_progress, extra=extra)
+    records = run_cells(runs, results, progress=not args.no_progress, extra=extra,
+                        executor=executor_from(args))
     print(f"\nentity ablation: multi-head model on {', '.join(kept)} (no {args.leave_out}); "
           "test mention F1 (%)")
     print(f"{'corpus':20} {'fraction':>8} {'single-task':>12} {'from MTL encoder':>17} "

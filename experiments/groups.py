@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import corpora  # noqa: E402
 from data.errors import InputError  # noqa: E402
-from experiments.cli import add_run_arguments, open_results, resolve_run, run, seeded  # noqa: E402
+from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         others = tuple(t for t in tasks if t != task)
         runs += seeded(base, args) + seeded(replace(base, aux=others), args)
     records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
-                        extra={"preset": args.preset, "group": group})
+                        extra={"preset": args.preset, "group": group},
+                        executor=executor_from(args))
     rows = []
     for task in tasks:
         single = [r["test_f1"] for r in records if r["main"] == task and not r["aux"]]

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import corpora  # noqa: E402
 from data.errors import InputError  # noqa: E402
-from experiments.cli import add_run_arguments, open_results, resolve_run, run, seeded  # noqa: E402
+from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     results = open_results(out, args.resume)
     log.info("%d runs (%s preset) into %s", len(runs), args.preset, out)
     records = run_cells(runs, results, progress=not args.no_progress,
-                        extra={"preset": args.preset})
+                        extra={"preset": args.preset}, executor=executor_from(args))
     summary = summarise(records)
     for main_name, rows in summary.items():
         print_table(main_name, rows)

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import corpora  # noqa: E402
-from experiments.cli import add_run_arguments, open_results, resolve_run, run, seeded  # noqa: E402
+from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
                 for r in runs]
     out = Path(args.out or f"runs/train-{Path(args.main).name}-{args.model}-{args.preset}")
     records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
-                        extra={"preset": args.preset})
+                        extra={"preset": args.preset}, executor=executor_from(args))
     for r in records:
         test = r["scores"]["test"][r["decoding"]]
         print(f"seed {r['seed']}: devel F1 {100 * r['devel_f1']:.2f}  test F1 "

@@ -7,6 +7,7 @@ import logging
 from tqdm.auto import tqdm
 
 from training.config import RunConfig
+from training.executors import Executor, InProcess
 from training.presets import check_run
 from training.results import ResultsFile, cell_key
 
@@ -19,23 +20,30 @@ def describe(run: RunConfig) -> str:
 
 
 def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = True,
-              extra: dict | None = None) -> list[dict]:
-    """Train every cell not yet in `results`; return the records of all `runs`, in order."""
-    from training.trainer import train  # TensorFlow loads only when there is work to do
-
+              extra: dict | None = None, executor: Executor | None = None) -> list[dict]:
+    """Train every cell not yet in `results` with `executor` (default: here, one after
+    another); return the records of all `runs`, in order. Each record is appended to
+    `results` the moment its cell finishes, whichever executor trained it."""
     for run in runs:  # every mistake surfaces before hours of training, not in the middle
         check_run(run)
     finished = results.finished()
-    todo = [run for run in runs if cell_key(run) not in finished]
+    todo = list({cell_key(run): run for run in runs if cell_key(run) not in finished}.values())
     if len(todo) < len(runs):
         log.info("resume: %d of %d cells already finished in %s", len(runs) - len(todo),
                  len(runs), results.path)
-    for run in tqdm(todo, desc="cells", unit="cell", disable=not progress):
-        record = train(run, progress=progress)
+    bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
+
+    def finish(run: RunConfig, record: dict) -> None:
         record.update(extra or {}, cell=cell_key(run))
         results.append(record)
         log.info("%s: test F1 %.2f (devel %.2f, best step %d/%d, %.0f s)", describe(run),
                  100 * record["test_f1"], 100 * record["devel_f1"], record["best_step"],
                  record["steps"], record["wall_seconds"])
+        bar.update()
+
+    try:
+        (executor or InProcess()).map_cells(todo, finish, progress)
+    finally:
+        bar.close()
     by_cell = {r["cell"]: r for r in results.records() if "cell" in r}
     return [by_cell[cell_key(run)] for run in runs]

@@ -1,0 +1,146 @@
+"""Executors: the same tiny grid in-process, in a process pool and on a local Ray instance
+gives the same cells and the same numbers, and resume works the same everywhere."""
+
+import builtins
+import json
+import pickle
+
+import pytest
+
+from data.errors import InputError
+from experiments import pairwise
+from experiments.cli import run
+from tests.experiments.test_pairwise import TINY
+from training import executors
+from training.grid import run_cells
+from training.results import ResultsFile, cell_key
+
+GRID = ["--main", "Ex-PTM", "--aux", "BioNLP13PC,NCBI-disease", *TINY]  # baseline + 2 partners
+
+
+def pairwise_cli(*args):
+    return run(pairwise.main, list(args))
+
+
+def grid_runs(args):
+    return pairwise.build_runs(pairwise.parser().parse_args(args))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The tiny 3-cell grid trained here, one cell after another: test F1 by cell key."""
+    results = ResultsFile(tmp_path_factory.mktemp("inprocess") / "results.jsonl")
+    records = run_cells(grid_runs(GRID), results, progress=False,
+                        executor=executors.make_executor("inprocess"))
+    return {r["cell"]: r for r in records}
+
+
+def train_here(monkeypatch):
+    """Make training in THIS process fail: the cells must train in workers."""
+    from training import trainer
+
+    def refuse(run_config, progress=True):
+        raise AssertionError("a cell trained in the parent process")
+
+    monkeypatch.setattr(trainer, "train", refuse)
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_configs_survive_pickling():
+    for run_config in grid_runs(GRID):
+        copy = pickle.loads(pickle.dumps(run_config))
+        assert copy == run_config and cell_key(copy) == cell_key(run_config)
+
+
+def test_ray_resumes_a_grid_with_the_same_numbers(tmp_path, reference, monkeypatch):
+    """A grid killed after its first cell: Ray trains only the two missing cells, and they
+    score exactly what they scored in-process."""
+    pytest.importorskip("ray")
+    runs = grid_runs(GRID)
+    keys = [cell_key(r) for r in runs]
+    assert sorted(keys) == sorted(reference)
+    out = tmp_path / "grid"
+    results = ResultsFile(out / "results.jsonl")
+    results.append(reference[keys[0]])  # the baseline finished before the kill
+    first = (out / "results.jsonl").read_text()
+    train_here(monkeypatch)
+
+    assert pairwise_cli(*GRID, "--out", str(out), "--resume", "--executor", "ray",
+                        "--workers", "2") == 0
+    records = lines(out / "results.jsonl")
+    assert (out / "results.jsonl").read_text().startswith(first)  # left as it was
+    assert len(records) == 3 and sorted(r["cell"] for r in records) == sorted(keys)
+    for record in records[1:]:  # trained on Ray, each by its own seed
+        assert record["test_f1"] == reference[record["cell"]]["test_f1"]
+        assert record["devel_f1"] == reference[record["cell"]]["devel_f1"]
+        assert record["history"] == reference[record["cell"]]["history"]
+
+
+def test_pool_trains_two_cells_with_two_workers(tmp_path, reference, monkeypatch):
+    args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC", *TINY]
+    out = tmp_path / "grid"
+    train_here(monkeypatch)
+    assert pairwise_cli(*args, "--out", str(out), "--executor", "pool", "--workers", "2") == 0
+    records = lines(out / "results.jsonl")
+    assert sorted(r["cell"] for r in records) == sorted(cell_key(r) for r in grid_runs(args))
+    for record in records:
+        assert record["test_f1"] == reference[record["cell"]]["test_f1"]
+
+
+def test_pool_worker_i_gets_gpu_i_mod_n():
+    gpus = executors.visible_gpus({"CUDA_VISIBLE_DEVICES": "2,3,5"})
+    assert gpus == ["2", "3", "5"]
+    assert [executors.gpu_for_worker(i, gpus) for i in range(5)] == ["2", "3", "5", "2", "3"]
+    assert executors.gpu_for_worker(0, []) is None
+    assert executors.visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+    assert executors.visible_gpus({"CUDA_VISIBLE_DEVICES": "0,-1,1"}) == ["0"]  # as CUDA does
+
+
+def test_pool_worker_initializer_pins_its_gpu(monkeypatch):
+    import multiprocessing
+
+    counter = multiprocessing.get_context("spawn").Value("i", 0)
+    monkeypatch.setattr(executors.logging, "basicConfig", lambda **kwargs: None)
+    monkeypatch.setattr(executors, "_exit_with", lambda parent: None)  # no watcher thread here
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    seen = []
+    for _ in range(3):
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        executors._init_worker(counter, ["0", "1"], True, 30, 1)
+        seen.append(executors.os.environ["CUDA_VISIBLE_DEVICES"])
+    assert seen == ["0", "1", "0"] and counter.value == 3
+    assert executors.os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"  # 3 workers, 2 GPUs
+
+
+@pytest.mark.parametrize(
+    ("kind", "workers", "address", "message"),
+    [
+        ("dask", 1, None, "unknown executor 'dask'; valid: inprocess, pool, ray"),
+        ("pool", 0, None, "--workers 0: need at least one worker"),
+        ("inprocess", 2, None, "--workers 2 trains cells side by side: add --executor pool"),
+        ("pool", 2, "10.0.0.1:6379", "only --executor ray joins a cluster"),
+    ],
+)
+def test_bad_executor_settings(kind, workers, address, message):
+    with pytest.raises(InputError, match=message):
+        executors.make_executor(kind, workers, address)
+
+
+def test_missing_ray_is_one_line_with_the_install_command(monkeypatch, tmp_path, capsys):
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(InputError, match="pip install -r requirements-ray.txt"):
+        executors.make_executor("ray", 2)
+    assert pairwise_cli(*GRID, "--out", str(tmp_path), "--executor", "ray") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: --executor ray needs Ray, which is not installed: "
+                   "pip install -r requirements-ray.txt")
