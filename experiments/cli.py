@@ -46,6 +46,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--viterbi", action=argparse.BooleanOptionalAction, default=None,
                    help="decode with transitions seen in training (default on)")
     p.add_argument("--tag-scheme", choices=["IOB2", "IOBES"], help="scheme the heads learn")
+    p.add_argument("--gpus", type=int, help="train each model data-parallel on N GPUs "
+                   "(tf.distribute.MirroredStrategy; default 1)")
     p.add_argument("--vectors", help="word2vec/GloVe file (default: trained on bundled text)")
     p.add_argument("--aux-weight", type=float, default=1.0, help="loss weight of the partner")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -70,7 +72,7 @@ def resolve_run(args: argparse.Namespace, main: str):
     if args.seeds < 1:
         raise InputError(f"--seeds {args.seeds}: need at least one seed")
     run_over, train_over, options = parse_settings(args.set or [], args.model)
-    for key in ("schedule", "train_fraction", "viterbi", "tag_scheme", "vectors"):
+    for key in ("schedule", "train_fraction", "viterbi", "tag_scheme", "vectors", "gpus"):
         if getattr(args, key) is not None:
             run_over[key] = getattr(args, key)
     if args.steps is not None:

@@ -39,6 +39,7 @@ class RunConfig:
     seed: int = 1
     train_fraction: float = 1.0  # share of the MAIN corpus's training sentences kept
     viterbi: bool = True  # decode softmax heads with transitions seen in training
+    gpus: int = 1  # data-parallel replicas of one model (tf.distribute.MirroredStrategy)
     tag_scheme: str = "IOBES"  # scheme the heads learn; scores are always reported in IOB2
     loss_weights: dict[str, float] = field(default_factory=dict)  # task -> weight (default 1)
     vectors: str = "trained"  # 'trained' (word2vec on the bundled corpora) or a vectors file

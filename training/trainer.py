@@ -11,6 +11,7 @@ schedule; each task gets one compiled step function, and the optimizer sees one 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
 import time
@@ -90,6 +91,19 @@ class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "total_steps": self.total_steps}
 
 
+def data_parallel(gpus: int, devices: list[str] | None = None):
+    """A MirroredStrategy over `gpus` GPUs (or the given devices), None for one device."""
+    if devices is None:
+        if gpus <= 1:
+            return None
+        found = tf.config.list_logical_devices("GPU")
+        if len(found) < gpus:
+            raise InputError(f"--gpus {gpus}: TensorFlow sees {len(found)} GPU(s); ask for at "
+                             "most that many")
+        devices = [d.name for d in found[:gpus]]
+    return tf.distribute.MirroredStrategy(devices) if len(devices) > 1 else None
+
+
 def make_featurizer(spec, run: RunConfig, model_config, loaded: dict):
     if spec.featurizer == "words":
         return WordFeaturizer.for_run(run, model_config, loaded, spec.needs_chars)
@@ -101,7 +115,8 @@ def make_featurizer(spec, run: RunConfig, model_config, loaded: dict):
 class Trainer:
     """Holds one run: data, model, optimizer, per-task compiled steps."""
 
-    def __init__(self, run: RunConfig, progress: bool = True):
+    def __init__(self, run: RunConfig, progress: bool = True,
+                 devices: list[str] | None = None):
         check_run(run)
         self.run, self.progress = run, progress
         self.spec = get_model(run.model)
@@ -109,19 +124,21 @@ class Trainer:
         self.rng = np.random.default_rng(run.seed)
         self.model_config = self.spec.model_config(run.model_options)
         loaded = load_tasks(run, (*run.tasks, *self.spec.pretrain_tasks))
-        self.featurizer = make_featurizer(self.spec, run, self.model_config, loaded)
-        self.tasks = {name: self._task(name, corpus, train) for name, (corpus, train)
-                      in loaded.items()}
-        self.model: TaggerModel = self.spec.build(
-            self.model_config, {n: len(t.tagset.labels) for n, t in self.tasks.items()},
-            self.featurizer.features)
-        self._build_variables()
-        if run.init_encoder:
-            self._encoder().load_weights(run.init_encoder)
-            log.info("encoder initialised from %s", run.init_encoder)
-        self.total_steps = self._plan()[2]
-        self.optimizer = self._optimizer()
-        self.optimizer.build(self.model.trainable_variables)
+        self.strategy = data_parallel(run.gpus, devices)
+        with self.strategy.scope() if self.strategy else contextlib.nullcontext():
+            self.featurizer = make_featurizer(self.spec, run, self.model_config, loaded)
+            self.tasks = {name: self._task(name, corpus, train) for name, (corpus, train)
+                          in loaded.items()}
+            self.model: TaggerModel = self.spec.build(
+                self.model_config, {n: len(t.tagset.labels) for n, t in self.tasks.items()},
+                self.featurizer.features)
+            self._build_variables()
+            if run.init_encoder:
+                self._encoder().load_weights(run.init_encoder)
+                log.info("encoder initialised from %s", run.init_encoder)
+            self.total_steps = self._plan()[2]
+            self.optimizer = self._optimizer()
+            self.optimizer.build(self.model.trainable_variables)
         self._steps = {name: self._compile_step(name) for name in self.tasks}
         self._decoders = {name: self._compile_decoders(name) for name in self.tasks}
 
@@ -196,17 +213,47 @@ class Trainer:
         weight = float(self.run.loss_weights.get(task, 1.0))
         variables = self.model.trainable_variables
 
-        def step(inputs, tags):
+        def step(inputs, tags, share=1.0):
             with tf.GradientTape() as tape:
                 loss = self.model.task_loss(inputs, tags, task, training=True)
-                scaled = loss * weight
+                scaled = loss * weight * share
             grads = tape.gradient(scaled, variables)
             used = [(g, v) for g, v in zip(grads, variables) if g is not None]
             self.optimizer.apply_gradients(used)
             return loss
 
+        if self.strategy:
+            return self._distributed(step)
         return tf.function(step, input_signature=[self._signature("train"),
                                                   tf.TensorSpec([None, None], tf.int32)])
+
+    def _distributed(self, step):
+        """The same step on every replica, each on its share of the batch; gradients are
+        summed across replicas by the optimizer, so each replica's loss is divided by their
+        number (the loss is the mean of the replicas' means)."""
+        strategy, replicas = self.strategy, self.strategy.num_replicas_in_sync
+
+        def replica_step(inputs, tags):
+            return step(inputs, tags, 1.0 / replicas)
+
+        @tf.function(reduce_retracing=True)
+        def run_all(inputs, tags):
+            losses = strategy.run(replica_step, args=(inputs, tags))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None) / replicas
+
+        def call(inputs, tags):
+            parts = [np.array_split(a, replicas) for a in (*inputs.values(), tags)]
+            keys = list(inputs)
+
+            def value(context):
+                i = context.replica_id_in_sync_group
+                return {k: parts[j][i] for j, k in enumerate(keys)}, parts[-1][i]
+
+            shares = strategy.experimental_distribute_values_from_function(value)
+            return run_all(*shares) if isinstance(shares, tuple) else run_all(
+                *strategy.experimental_local_results(shares)[0])
+
+        return call
 
     def _compile_decoders(self, task: str) -> Decoder:
         return compile_decoder(self.model, task, self.tasks[task].transitions,
