@@ -80,7 +80,7 @@ def tag_file(tagger, name: str, args, out) -> int:
     from tqdm.auto import tqdm
 
     from data.text import iter_sentences
-    from training.bundle import _with_offsets
+    from training.bundle import with_offsets
 
     is_conll = args.input_format == "conll" or (
         args.input_format == "auto" and name.endswith(CONLL_SUFFIXES))
@@ -98,14 +98,14 @@ def tag_file(tagger, name: str, args, out) -> int:
         count += len(chunk)
         if args.format == "conll":
             write_conll(out, words, tagger.tag_sentences(words, args.heads))
-        for i, entities in enumerate(tagger._entities(words, args.heads)
+        for i, entities in enumerate(tagger.entities(words, args.heads)
                                      if args.format != "conll" else []):
             if is_conll:  # no character offsets: token offsets within the sentence
                 found = [dict(head=h, type=k, sentence=count - len(chunk) + i, start=s, end=e,
                               text=" ".join(words[i][s:e]), confidence=round(c, 4))
                          for h, k, s, e, c in entities]
             else:
-                found = [e.__dict__ for e in _with_offsets(entities, chunk[i], stream)]
+                found = [e.__dict__ for e in with_offsets(entities, chunk[i], stream)]
             for entity in found:
                 if args.format == "jsonl":
                     out.write(json.dumps({"document": name, **entity}, ensure_ascii=False) + "\n")
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
 
     tagger = load(args.model)
     args.heads = [h.strip() for h in args.heads.split(",")] if args.heads else None
-    tagger._chosen(args.heads)  # unknown heads fail before any input is read
+    tagger.heads_for(args.heads)  # unknown heads fail before any input is read
     suffix = {"jsonl": ".jsonl", "conll": ".conll", "brat": ".ann"}[args.format]
     for name in args.inputs:
         if args.out:

@@ -138,7 +138,7 @@ class Tagger:
         """IOB2 tags and per-token confidences from each chosen head (default: all)."""
         from training.inference import compile_heads, predict_heads
 
-        chosen = tuple(self._chosen(heads))
+        chosen = tuple(self.heads_for(heads))
         if chosen not in self._passes:
             self._passes[chosen] = compile_heads(
                 self.model, {n: self.heads[n].transitions for n in chosen}, self.viterbi,
@@ -150,7 +150,8 @@ class Tagger:
         return predict_heads(self._passes[chosen], info, split, self.viterbi,
                              tuple(self._signature))
 
-    def _chosen(self, heads: Iterable[str] | None) -> list[str]:
+    def heads_for(self, heads: Iterable[str] | None) -> list[str]:
+        """The heads to run: the given ones (checked), else every NER head."""
         chosen = list(heads) if heads else [h for h in self.heads if self._is_ner(h)]
         unknown = [h for h in chosen if h not in self.heads]
         if unknown:
@@ -166,12 +167,12 @@ class Tagger:
         from data.text import split_sentences
 
         sentences = split_sentences(text)
-        return [e for sentence, entities in zip(sentences, self._entities(
+        return [e for sentence, entities in zip(sentences, self.entities(
             [[t.text for t in s] for s in sentences], heads)) for e in
-            _with_offsets(entities, sentence, text)]
+            with_offsets(entities, sentence, text)]
 
-    def _entities(self, sentences: list[list[str]], heads) -> list[list[tuple]]:
-        """Per sentence: (head, type, first token, end token, confidence)."""
+    def entities(self, sentences: list[list[str]], heads) -> list[list[tuple]]:
+        """Per pre-tokenised sentence: (head, type, first token, end token, confidence)."""
         if not sentences:
             return []
         out: list[list[tuple]] = [[] for _ in sentences]
@@ -182,7 +183,8 @@ class Tagger:
         return out
 
 
-def _with_offsets(entities: list[tuple], tokens, text: str) -> list[Entity]:
+def with_offsets(entities: list[tuple], tokens, text) -> list[Entity]:
+    """Entities with character offsets from their tokens; `text` slices the original."""
     return [Entity(head, kind, tokens[s].start, tokens[e - 1].end,
                    text[tokens[s].start:tokens[e - 1].end], round(conf, 4))
             for head, kind, s, e, conf in entities]

@@ -64,17 +64,10 @@ def warm_vectors(runs: list[RunConfig]) -> None:
     from models.registry import get_model
     from training.featurize import word_vectors
 
-    seen = set()
-    for run in runs:
+    for run in runs:  # word_vectors memoises and caches on disk: repeats cost nothing
         spec = get_model(run.model)
-        if spec.featurizer != "words" or run.vectors != "trained":
-            continue
-        names = tuple(dict.fromkeys((*run.tasks, *spec.pretrain_tasks)))  # as the trainer
-        key = (None if run.vector_corpora == "bundled" else tuple(sorted(names)),
-               run.vector_dim, run.vector_epochs, run.vector_seed)
-        if key not in seen:
-            seen.add(key)
-            word_vectors(run, names)
+        if spec.featurizer == "words" and run.vectors == "trained":
+            word_vectors(run, (*run.tasks, *spec.pretrain_tasks))
 
 
 # ----- in this process ---------------------------------------------------------------------
