@@ -144,6 +144,16 @@ def _split_path(directory: Path, split: str) -> Path:
                      f"{', '.join(s + '.tsv' for s in SPLITS)}")
 
 
+def source_files(name_or_dir: str | Path, splits: tuple[str, ...] = SPLITS) -> list[Path]:
+    """The files a corpus's splits are read from (a derived corpus reads its parent's)."""
+    spec = spec_for(name_or_dir)
+    if spec.parent is not None:
+        return source_files(spec.parent, splits)
+    name = str(name_or_dir)
+    directory = BUNDLED_DIR / spec.name if name in REGISTRY else Path(name)
+    return [_split_path(directory, split) for split in splits]
+
+
 def restricted_name(corpus: str, entity_class: str) -> str:
     """`NAME@Class`: a corpus keeping only the types of one entity class (groups, ablation)."""
     return f"{corpus}@{entity_class}"

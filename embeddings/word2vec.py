@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data.corpora import bundled_ner_corpora, load_corpus
+from data.corpora import bundled_ner_corpora, load_corpus, source_files
 from data.errors import InputError
 from embeddings.vectors import WordVectors, with_normalised_keys
 
@@ -73,6 +73,17 @@ def text_fingerprint(sentences: Iterable[Sequence[str]]) -> str:
     return f"{n_sentences}:{n_tokens}:{digest.hexdigest()[:16]}"
 
 
+def files_fingerprint(names: Sequence[str]) -> str:
+    """A hash of the train and devel files of `names`: the cache key of corpus text, found
+    without parsing (and holding) every corpus in memory."""
+    digest = hashlib.sha256()
+    for name in names:
+        for path in source_files(name, ("train", "devel")):
+            digest.update(f"{name}\x1f{path.name}\x1e".encode())
+            digest.update(path.read_bytes())
+    return f"files:{digest.hexdigest()[:16]}"
+
+
 def _check(settings: dict[str, int]) -> None:
     for name, value in settings.items():
         low = 0 if name == "sg" else 1
@@ -100,11 +111,11 @@ def train_word2vec(names: Sequence[str] | None = None, *, dim: int = 200, window
     _check({k: v for k, v in settings.items() if k != "seed"})
     corpora = None if sentences is not None else (default_corpora() if names is None
                                                   else list(names))
-    text = corpus_text(corpora) if sentences is None else [list(s) for s in sentences]
-    n_tokens = sum(map(len, text))
-    if not n_tokens:
-        raise InputError("no tokens to train word2vec on; give corpora or sentences with text")
-    key_source = {**settings, "corpora": corpora, "text": text_fingerprint(text),
+    # Corpora are keyed by their files, so a cache hit never parses them; given sentences
+    # are keyed by their text.
+    text = None if sentences is None else [list(s) for s in sentences]
+    fingerprint = files_fingerprint(corpora) if text is None else text_fingerprint(text)
+    key_source = {**settings, "corpora": corpora, "text": fingerprint,
                   "recipe": RECIPE_VERSION, "gensim": metadata.version("gensim")}
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:16]
     path = vectors_cache_dir(cache_dir) / f"word2vec-{dim}d-{key}.npz"
@@ -120,6 +131,11 @@ def train_word2vec(names: Sequence[str] | None = None, *, dim: int = 200, window
             return vectors
 
     from gensim.models import Word2Vec  # imported here: slow, and a cache hit needs none of it
+
+    text = corpus_text(corpora) if text is None else text
+    n_tokens = sum(map(len, text))
+    if not n_tokens:
+        raise InputError("no tokens to train word2vec on; give corpora or sentences with text")
 
     log.info("training word2vec (%s) on %d sentences, %d tokens; %s",
              "skip-gram" if sg else "CBOW", len(text), n_tokens,

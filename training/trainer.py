@@ -310,6 +310,11 @@ class Trainer:
             log.info("model bundle written to %s", run.save_bundle)
         return self._record(best, history, step, time.perf_counter() - started)
 
+    def train_step(self, task: str, inputs: dict, tags: np.ndarray):
+        """One optimisation step of `task` on one batch; returns the loss tensor (reading it
+        waits for the step, so loops read it only when they need it)."""
+        return self._steps[task](inputs, tags)
+
     def _pretrain(self, tasks: tuple[str, ...], streams) -> None:
         steps = self.run.train.pretrain_steps
         for _ in tqdm(range(steps), desc=f"pretrain {','.join(tasks)}", unit="step",

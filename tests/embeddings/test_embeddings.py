@@ -62,6 +62,33 @@ def test_corpus_text_is_train_and_devel_only():
         corpus_text(["NCBI-disaese"])
 
 
+def test_corpus_vectors_are_keyed_by_files_and_a_cache_hit_parses_no_corpus(tmp_path,
+                                                                            monkeypatch):
+    from data.corpora import source_files
+    from data.reader import write_split
+    from embeddings import word2vec
+
+    corpus = tmp_path / "mini"
+    corpus.mkdir()
+    sentences = load_corpus("NCBI-disease").train[:200]
+    for split in ("train", "devel", "test"):
+        write_split(corpus / f"{split}.tsv", sentences)
+    assert source_files("BC5CDR-chem") == source_files("BC5CDR")  # a derived corpus's text
+    settings = {"dim": 8, "epochs": 1, "workers": 1, "cache_dir": tmp_path / "cache"}
+    first = train_word2vec([str(corpus)], **settings)
+
+    def parse(names):
+        raise AssertionError("the corpora were parsed")
+
+    monkeypatch.setattr(word2vec, "corpus_text", parse)
+    hit = train_word2vec([str(corpus)], **settings)
+    assert hit.origin.startswith("cache") and np.array_equal(hit.matrix, first.matrix)
+    with (corpus / "devel.tsv").open("a") as handle:  # an edit to the text is a new key
+        handle.write("\nanother\tO\n")
+    with pytest.raises(AssertionError, match="parsed"):
+        train_word2vec([str(corpus)], **settings)
+
+
 def test_cache_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("BIONER_CACHE", str(tmp_path))
     assert vectors_cache_dir() == tmp_path / "vectors"

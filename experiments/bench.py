@@ -1,0 +1,327 @@
+"""bioner-mtl against the tools a user would otherwise pick, side by side in one run, as ratios.
+
+    python experiments/bench.py --quick                 # a few minutes on a laptop CPU
+    python experiments/bench.py                         # full slices and epochs
+    python experiments/bench.py --quick --only bert,machine
+
+Comparisons (the same sentences, dimensions, batch size, steps and test text on both sides):
+  bilstm     our BiLSTM-CNN-CRF vs flair's SequenceTagger (our word2vec vectors in a gensim
+             file, character features, BiLSTM 256, CRF), each with its own optimiser defaults;
+  bert       our BERT tagger vs transformers' BertForTokenClassification, both from the same
+             local MiniLM (or --encoder) directory, same max length, learning rate, schedule;
+  multihead  one N-head model vs N single-task models (N = 1, 3, 6): tagging time, disk size;
+  machine    the floating point rate of our BERT and BiLSTM training steps against the
+             machine's dense matmul rate measured in this run.
+Every side runs in its own process (its peak memory is its own; the first step, which
+compiles or allocates, is not timed). Peers install from requirements-bench.txt. Writes
+bench.json and bench.md (ratios ours / peer and this command line) to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data.errors import InputError  # noqa: E402
+from experiments.cli import run  # noqa: E402
+
+COMPARISONS = ("bilstm", "bert", "multihead", "machine")
+PEERS = {"bilstm": "flair", "bert": "transformers"}
+MULTIHEAD_CORPORA = ["BC5CDR", "NCBI-disease", "BC2GM", "Linnaeus", "BioNLP09", "Ex-PTM"]
+INSTALL = "pip install torch==2.13.0 && pip install -r requirements-bench.txt"
+
+SETTINGS = {
+    "quick": {
+        "bilstm": {"corpus": "NCBI-disease", "fraction": 0.2, "epochs": 2, "batch_size": 16,
+                   "test_sentences": 400, "hidden": 256},
+        "bert": {"corpus": "NCBI-disease", "fraction": 0.3, "epochs": 1, "batch_size": 16,
+                 "max_length": 128, "learning_rate": 1e-4, "test_sentences": 400},
+        "multihead": {"models": ["bilstm-crf", "bert"], "heads": [1, 3, 6], "sentences": 300},
+        "machine": {"size": 1024, "repeats": 8},
+    },
+    "full": {
+        "bilstm": {"corpus": "NCBI-disease", "fraction": 1.0, "epochs": 5, "batch_size": 16,
+                   "test_sentences": 10**6, "hidden": 256},
+        "bert": {"corpus": "NCBI-disease", "fraction": 1.0, "epochs": 1, "batch_size": 32,
+                 "max_length": 128, "learning_rate": 5e-5, "test_sentences": 10**6},
+        "multihead": {"models": ["window-cnn", "bilstm-crf", "bert"], "heads": [1, 3, 6],
+                      "sentences": 1000},
+        "machine": {"size": 2048, "repeats": 8},
+    },
+}
+
+WORKERS = {  # name -> (module, function); each runs in a fresh process
+    "ours-bilstm": ("experiments.bench_ours", "train_and_tag"),
+    "ours-bert": ("experiments.bench_ours", "train_and_tag"),
+    "ours-multihead": ("experiments.bench_ours", "multihead"),
+    "ours-matmul": ("experiments.bench_ours", "matmul_rate"),
+    "flair-bilstm": ("experiments.bench_peers", "flair_bilstm"),
+    "transformers-bert": ("experiments.bench_peers", "hf_bert"),
+    "torch-matmul": ("experiments.bench_peers", "matmul_rate"),
+}
+
+
+def steps_for(settings: dict, seed: int) -> int:
+    from experiments.bench_data import slice_of
+
+    train, _ = slice_of(settings["corpus"], settings["fraction"], seed, 0)
+    return settings["epochs"] * -(-len(train) // settings["batch_size"])
+
+
+def specs(comparison: str, settings: dict, seed: int, out: Path,
+          encoder: str | None) -> dict[str, dict]:
+    """The spec each side of a comparison runs with: shared fields plus each side's own."""
+    if comparison == "machine":
+        return {"ours-matmul": settings, "torch-matmul": settings}
+    if comparison == "multihead":
+        return {f"ours-multihead:{m}": {"model": m, "heads": settings["heads"],
+                                         "corpora": MULTIHEAD_CORPORA,
+                                         "sentences": settings["sentences"]}
+                for m in settings["models"]}
+    shared = {"corpus": settings["corpus"], "fraction": settings["fraction"], "seed": seed,
+              "batch_size": settings["batch_size"], "steps": steps_for(settings, seed),
+              "test_sentences": settings["test_sentences"]}
+    if comparison == "bilstm":
+        return {
+            # WANG's recipe on our side (RMSprop 1e-3), flair's trainer default on its side.
+            "ours-bilstm": {**shared, "model": "bilstm-crf", "learning_rate": 1e-3,
+                            "vector_dim": 100, "model_options": {"lstm": settings["hidden"]}},
+            "flair-bilstm": {**shared, "learning_rate": 0.1, "hidden": settings["hidden"],
+                             "vectors_file": str(gensim_vectors(out))},
+        }
+    encoder_dir = encoder or str(default_encoder())
+    both = {**shared, "learning_rate": settings["learning_rate"],
+            "max_length": settings["max_length"]}
+    return {"ours-bert": {**both, "model": "bert", "tag_scheme": "IOB2",
+                          "model_options": {"max_length": settings["max_length"],
+                                            **({"encoder": encoder} if encoder else {})}},
+            "transformers-bert": {**both, "encoder_dir": encoder_dir}}
+
+
+def default_encoder() -> Path:
+    from models.bert_encoder import default_encoder_dir
+
+    return default_encoder_dir()
+
+
+def gensim_vectors(out: Path) -> Path:
+    """Our word2vec vectors (100-d, as the BiLSTM side trains with) as a gensim file flair
+    loads; the same rows, original and normalised keys."""
+    from gensim.models import KeyedVectors
+
+    from training.config import RunConfig
+    from training.featurize import word_vectors
+
+    vectors = word_vectors(RunConfig(main="NCBI-disease", vector_dim=100), ("NCBI-disease",))
+    path = out / "word2vec-100d.kv"
+    if not path.exists():
+        keyed = KeyedVectors(vectors.dim)
+        keyed.add_vectors(vectors.words, vectors.matrix)
+        keyed.save(str(path))
+    return path
+
+
+def run_worker(name: str, spec: dict, workdir: Path, log_dir: Path) -> dict:
+    """One side in a fresh process; its record, or {"error": last line} if it failed."""
+    result = workdir / f"{name.replace(':', '-')}.json"
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", name.split(":")[0],
+               "--spec", json.dumps(spec), "--result", str(result)]
+    done = subprocess.run(command, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if done.returncode != 0:
+        log = log_dir / f"{name.replace(':', '-')}.log"
+        log.write_text(done.stderr)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        return {"error": f"{lines[-1] if lines else done.returncode} (full output: {log})"}
+    return json.loads(result.read_text())
+
+
+def worker_main(name: str, spec: str, result: str) -> None:
+    module, function = WORKERS[name]
+    record = getattr(importlib.import_module(module), function)(json.loads(spec))
+    record["versions"] = package_versions()
+    Path(result).write_text(json.dumps(record))
+
+
+def package_versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in ("tensorflow", "keras", "keras-hub", "torch", "flair", "transformers", "numpy"):
+        if name.replace("-", "_") in sys.modules or name in sys.modules:
+            found[name] = metadata.version(name)
+    return found
+
+
+# ----- the report --------------------------------------------------------------------------
+def ratio(ours: float | None, peer: float | None) -> float | None:
+    return None if not ours or not peer else ours / peer
+
+
+def rows_for(comparison: str, found: dict[str, dict]) -> list[dict]:
+    """Table rows: measure, ours, peer, ours / peer (higher is better unless noted)."""
+    if comparison in PEERS:
+        ours = found.get(f"ours-{comparison}", {})
+        peer = found.get(f"{PEERS[comparison]}-{comparison}", {})
+        measures = [("training words/s", "train_words_per_second", 0),
+                    ("inference sentences/s", "inference_sentences_per_second", 0),
+                    ("peak memory MB (lower is better)", "peak_rss_mb", 0),
+                    ("memory above the framework's import MB (lower is better)", "added_mb", 0),
+                    ("mention F1 (test slice)", "mention_f1", 4),
+                    ("padded share of training positions (lower is better)", "padding_share",
+                     3)]
+        for side in (ours, peer):
+            if "peak_rss_mb" in side:
+                side["added_mb"] = side["peak_rss_mb"] - side["import_rss_mb"]
+        name = {"bilstm": "BiLSTM-CRF vs flair SequenceTagger",
+                "bert": "BERT tagger vs transformers BertForTokenClassification"}[comparison]
+        return [{"comparison": name, "measure": label, "ours": ours.get(key),
+                 "peer": peer.get(key), "ratio": ratio(ours.get(key), peer.get(key)),
+                 "digits": digits}
+                for label, key, digits in measures]
+    if comparison == "multihead":
+        rows = []
+        for key, record in found.items():
+            model = key.split(":")[1]
+            for r in record.get("rows", []):
+                label = f"{model}, N={r['heads']}"
+                rows += [{"comparison": "one N-head model vs N single-task models",
+                          "measure": f"{label}: seconds to tag {record['sentences']} sentences "
+                                     "(lower is better)",
+                          "ours": r["multi_head_seconds"], "peer": r["single_models_seconds"],
+                          "ratio": ratio(r["multi_head_seconds"], r["single_models_seconds"]),
+                          "digits": 2},
+                         {"comparison": "one N-head model vs N single-task models",
+                          "measure": f"{label}: MB on disk (lower is better)",
+                          "ours": r["multi_head_bytes"] / 2**20,
+                          "peer": r["single_models_bytes"] / 2**20,
+                          "ratio": ratio(r["multi_head_bytes"], r["single_models_bytes"]),
+                          "digits": 1}]
+        return rows
+    tf_rate = found.get("ours-matmul", {}).get("flops_per_second")
+    torch_rate = found.get("torch-matmul", {}).get("flops_per_second")
+    machine = max(tf_rate or 0, torch_rate or 0) or None  # the best either library reaches
+    rows = [{"comparison": "closeness to the machine", "measure": "dense float32 matmul "
+             "GFLOP/s: TensorFlow vs PyTorch", "ours": gflops(tf_rate),
+             "peer": gflops(torch_rate), "ratio": ratio(tf_rate, torch_rate), "digits": 1}]
+    for side, label in (("ours-bert", "our BERT step"), ("transformers-bert",
+                                                           "transformers BERT step"),
+                        ("ours-bilstm", "our BiLSTM-CRF step")):
+        rate = found.get(side, {}).get("flops_per_second")
+        if rate:
+            rows.append({"comparison": "closeness to the machine",
+                         "measure": f"{label} GFLOP/s vs the machine's matmul GFLOP/s",
+                         "ours": gflops(rate), "peer": gflops(machine),
+                         "ratio": ratio(rate, machine), "digits": 1})
+    return rows
+
+
+def gflops(rate: float | None) -> float | None:
+    return None if rate is None else rate / 1e9
+
+
+def markdown(report: dict) -> str:
+    def number(value, digits):
+        return "n/a" if value is None else f"{value:,.{digits}f}"
+
+    lines = [f"`{report['command']}`", "",
+             f"{report['date']}, {report['machine']}, device {report['device']}", "",
+             "| comparison | measure | bioner-mtl | peer | ours / peer |",
+             "|---|---|---|---|---|"]
+    for row in report["rows"]:
+        r = row["ratio"]
+        lines.append(f"| {row['comparison']} | {row['measure']} | "
+                     f"{number(row['ours'], row['digits'])} | "
+                     f"{number(row['peer'], row['digits'])} | "
+                     f"{'n/a' if r is None else f'{r:.2f}x'} |")
+    for name, record in report["measurements"].items():
+        if "error" in record:
+            lines.append(f"\n{name} failed: {record['error']}")
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    from training.results import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+def check_peers(chosen: list[str]) -> None:
+    needed = {"bilstm": ["torch", "flair"], "bert": ["torch", "transformers"],
+              "machine": ["torch"]}
+    missing = sorted({m for c in chosen for m in needed.get(c, [])
+                      if importlib.util.find_spec(m) is None})
+    if missing:
+        raise InputError(f"the peers {', '.join(missing)} are not installed: {INSTALL} "
+                         "(or --only multihead, which needs none)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small slices: a few minutes on a CPU")
+    p.add_argument("--only", default=",".join(COMPARISONS),
+                   help=f"comma-separated comparisons among {', '.join(COMPARISONS)}")
+    p.add_argument("--encoder", help="local BERT directory for both BERT sides (default MiniLM)")
+    p.add_argument("--out", default="runs/bench", help="directory for bench.json and bench.md")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--spec", help=argparse.SUPPRESS)
+    p.add_argument("--result", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker_main(args.worker, args.spec, args.result)
+    chosen = [c.strip() for c in args.only.split(",") if c.strip()]
+    unknown = sorted(set(chosen) - set(COMPARISONS))
+    if unknown:
+        raise InputError(f"--only {', '.join(unknown)}: unknown comparison; choose among "
+                         f"{', '.join(COMPARISONS)}")
+    if args.encoder and not Path(args.encoder).is_dir():
+        raise InputError(f"--encoder {args.encoder}: no such directory")
+    check_peers(chosen)
+    settings = SETTINGS["quick" if args.quick else "full"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    # machine compares against the step rates measured by bilstm and bert: run it last.
+    order = sorted(chosen, key=COMPARISONS.index)
+    found: dict[str, dict] = {}
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for comparison in order:
+            for name, spec in specs(comparison, settings[comparison], args.seed, out,
+                                    args.encoder).items():
+                print(f"[{comparison}] {name} ...", flush=True)
+                found[name] = run_worker(name, spec, Path(tmp), out)
+                if "error" in found[name]:
+                    print(f"  failed: {found[name]['error']}", flush=True)
+            rows += rows_for(comparison, {k: v for k, v in found.items()
+                                          if "error" not in v})
+    devices = {r.get("device") for r in found.values() if r.get("device")}
+    report = {
+        "command": "python experiments/bench.py " + shlex.join(argv if argv is not None
+                                                                else sys.argv[1:]),
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "device": ", ".join(sorted(devices)) or "CPU",
+        "settings": {c: settings[c] for c in order}, "seed": args.seed,
+        "measurements": found, "rows": rows,
+    }
+    write_atomic(out / "bench.json", json.dumps(report, indent=2))
+    write_atomic(out / "bench.md", markdown(report))
+    print("\n" + markdown(report))
+    print(f"written: {out / 'bench.json'}, {out / 'bench.md'}")
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))
