@@ -139,8 +139,10 @@ def run_worker(name: str, spec: dict, workdir: Path, log_dir: Path) -> dict:
     result = workdir / f"{name.replace(':', '-')}.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", name.split(":")[0],
                "--spec", json.dumps(spec), "--result", str(result)]
+    # transformers imports TensorFlow too when both are installed: keep peers on PyTorch only.
+    peer = {} if name.startswith("ours-") else {"USE_TF": "0", "USE_TORCH": "1"}
     done = subprocess.run(command, capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **peer})
     if done.returncode != 0:
         log = log_dir / f"{name.replace(':', '-')}.log"
         log.write_text(done.stderr)
@@ -178,6 +180,7 @@ def rows_for(comparison: str, found: dict[str, dict]) -> list[dict]:
                     ("inference sentences/s", "inference_sentences_per_second", 0),
                     ("peak memory MB (lower is better)", "peak_rss_mb", 0),
                     ("memory above the framework's import MB (lower is better)", "added_mb", 0),
+                    ("peak GPU memory MB (lower is better)", "gpu_peak_mb", 0),
                     ("mention F1 (test slice)", "mention_f1", 4),
                     ("padded share of training positions (lower is better)", "padding_share",
                      3)]
@@ -189,10 +192,13 @@ def rows_for(comparison: str, found: dict[str, dict]) -> list[dict]:
         return [{"comparison": name, "measure": label, "ours": ours.get(key),
                  "peer": peer.get(key), "ratio": ratio(ours.get(key), peer.get(key)),
                  "digits": digits}
-                for label, key, digits in measures]
+                for label, key, digits in measures
+                if key != "gpu_peak_mb" or key in ours or key in peer]  # GPU runs only
     if comparison == "multihead":
         rows = []
         for key, record in found.items():
+            if not key.startswith("ours-multihead:"):
+                continue
             model = key.split(":")[1]
             for r in record.get("rows", []):
                 label = f"{model}, N={r['heads']}"

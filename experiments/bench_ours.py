@@ -60,6 +60,8 @@ def train_and_tag(spec: dict) -> dict:
     from training.evaluation import evaluate
     from training.trainer import Trainer  # noqa: F401  (the framework, imported before reading)
 
+    if spec["model"] == "bert":
+        import keras_hub  # noqa: F401  (as the peer imports transformers before reading)
     import_rss = memory()["rss_mb"]
     trainer = _trainer(spec)
     corpus = spec["corpus"]
@@ -92,9 +94,16 @@ def train_and_tag(spec: dict) -> dict:
         "inference_sentences_per_second": sentences / clock.seconds,
         "test_sentences": sentences, "mention_f1": evaluation.f1,
         "import_rss_mb": import_rss, **memory(),
-        "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+        **_device(tf),
         "parameters": int(sum(np.prod(v.shape) for v in trainer.model.trainable_variables)),
     }
+
+
+def _device(tf) -> dict:
+    if not tf.config.list_physical_devices("GPU"):
+        return {"device": "CPU"}
+    peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
+    return {"device": "GPU", "gpu_peak_mb": peak / 2**20}
 
 
 def matmul_rate(spec: dict) -> dict:

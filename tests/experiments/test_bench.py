@@ -51,6 +51,12 @@ def test_ratios_and_the_markdown_table_come_from_the_records():
     assert rows["memory above the framework's import MB (lower is better)"]["ours"] == 400.0
     assert rows["memory above the framework's import MB (lower is better)"]["ratio"] == \
         pytest.approx(0.8)
+    found["ours-multihead:bert"] = {"sentences": 10, "rows": [
+        {"heads": 3, "multi_head_seconds": 1.0, "single_models_seconds": 2.5,
+         "multi_head_bytes": 2**20, "single_models_bytes": 3 * 2**20}]}
+    multihead = bench.rows_for("multihead", found)  # other comparisons' records ignored
+    assert [(r["ours"], r["peer"], r["ratio"]) for r in multihead] == [
+        (1.0, 2.5, pytest.approx(0.4)), (1.0, 3.0, pytest.approx(1 / 3))]
     machine = bench.rows_for("machine", found)
     assert machine[0]["ratio"] == pytest.approx(0.5)  # TensorFlow's matmul vs PyTorch's
     # each step against the best matmul rate either library reached on this machine
