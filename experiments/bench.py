@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,8 +142,7 @@ def run_worker(name: str, spec: dict, workdir: Path, log_dir: Path) -> dict:
                "--spec", json.dumps(spec), "--result", str(result)]
     # transformers imports TensorFlow too when both are installed: keep peers on PyTorch only.
     peer = {} if name.startswith("ours-") else {"USE_TF": "0", "USE_TORCH": "1"}
-    done = subprocess.run(command, capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **peer})
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **peer})
     if done.returncode != 0:
         log = log_dir / f"{name.replace(':', '-')}.log"
         log.write_text(done.stderr)
@@ -164,6 +164,30 @@ def package_versions() -> dict[str, str]:
         if name.replace("-", "_") in sys.modules or name in sys.modules:
             found[name] = metadata.version(name)
     return found
+
+
+def median_record(records: list[dict]) -> dict:
+    """One side over repeats: the median of every number (of every row of multi-head
+    tables), the first record's other fields, and the repeats' own values."""
+    good = [r for r in records if "error" not in r]
+    if not good:
+        return records[-1]
+
+    def combine(values: list):
+        first = values[0]
+        if all(v == first for v in values) or isinstance(first, bool) or not isinstance(
+                first, (int, float, list, dict)):
+            return first
+        if isinstance(first, (int, float)):
+            return float(statistics.median(values))
+        if isinstance(first, list):
+            return [combine(list(items)) for items in zip(*values)]
+        return {k: combine([v[k] for v in values]) for k in first}
+
+    merged = combine(good)
+    if len(good) > 1:
+        merged["repeats"] = good
+    return merged
 
 
 # ----- the report --------------------------------------------------------------------------
@@ -242,7 +266,9 @@ def markdown(report: dict) -> str:
         return "n/a" if value is None else f"{value:,.{digits}f}"
 
     lines = [f"`{report['command']}`", "",
-             f"{report['date']}, {report['machine']}, device {report['device']}", "",
+             f"{report['date']}, {report['machine']}, device {report['device']}"
+             + (f"; medians of {report['repeats']} runs per side"
+                if report.get("repeats", 1) > 1 else ""), "",
              "| comparison | measure | bioner-mtl | peer | ours / peer |",
              "|---|---|---|---|---|"]
     for row in report["rows"]:
@@ -282,6 +308,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--encoder", help="local BERT directory for both BERT sides (default MiniLM)")
     p.add_argument("--out", default="runs/bench", help="directory for bench.json and bench.md")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="run every side N times, alternating which goes first; report "
+                        "medians (a noisy machine)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -293,6 +322,8 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise InputError(f"--only {', '.join(unknown)}: unknown comparison; choose among "
                          f"{', '.join(COMPARISONS)}")
+    if args.repeats < 1:
+        raise InputError(f"--repeats {args.repeats}: run each side at least once (1)")
     if args.encoder and not Path(args.encoder).is_dir():
         raise InputError(f"--encoder {args.encoder}: no such directory")
     check_peers(chosen)
@@ -305,12 +336,17 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for comparison in order:
-            for name, spec in specs(comparison, settings[comparison], args.seed, out,
-                                    args.encoder).items():
-                print(f"[{comparison}] {name} ...", flush=True)
-                found[name] = run_worker(name, spec, Path(tmp), out)
-                if "error" in found[name]:
-                    print(f"  failed: {found[name]['error']}", flush=True)
+            sides = specs(comparison, settings[comparison], args.seed, out, args.encoder)
+            runs: dict[str, list[dict]] = {name: [] for name in sides}
+            for repeat in range(args.repeats):
+                # Alternate which side goes first, so a drifting machine favours neither.
+                for name in (list(sides) if repeat % 2 == 0 else list(sides)[::-1]):
+                    print(f"[{comparison}] {name} ({repeat + 1}/{args.repeats}) ...",
+                          flush=True)
+                    runs[name].append(run_worker(name, sides[name], Path(tmp), out))
+                    if "error" in runs[name][-1]:
+                        print(f"  failed: {runs[name][-1]['error']}", flush=True)
+            found.update({name: median_record(records) for name, records in runs.items()})
             rows += rows_for(comparison, {k: v for k, v in found.items()
                                           if "error" not in v})
     devices = {r.get("device") for r in found.values() if r.get("device")}
@@ -321,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "device": ", ".join(sorted(devices)) or "CPU",
         "settings": {c: settings[c] for c in order}, "seed": args.seed,
+        "repeats": args.repeats,
         "measurements": found, "rows": rows,
     }
     write_atomic(out / "bench.json", json.dumps(report, indent=2))

@@ -151,9 +151,12 @@ def multihead(spec: dict) -> dict:
     def seconds(path: Path) -> float:
         tagger = load(path)
         tagger.tag_sentences(sentences)  # compile, and build kernels for every batch shape
-        with timed() as clock:
-            tagger.tag_sentences(sentences)
-        return clock.seconds
+        best = float("inf")
+        for _ in range(2):  # the faster of two passes: a background hiccup is not the model
+            with timed() as clock:
+                tagger.tag_sentences(sentences)
+            best = min(best, clock.seconds)
+        return best
 
     def size(path: Path) -> int:
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

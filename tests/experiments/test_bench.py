@@ -68,9 +68,23 @@ def test_ratios_and_the_markdown_table_come_from_the_records():
            "300 | 200 | 1.50x |" in table
 
 
+def test_repeats_are_reduced_to_medians_per_number_and_per_table_row():
+    runs = [{"train_words_per_second": w, "device": "CPU", "versions": {"numpy": "2"},
+             "rows": [{"heads": 3, "multi_head_seconds": s}]}
+            for w, s in ((10.0, 1.0), (30.0, 5.0), (20.0, 2.0))]
+    merged = bench.median_record([*runs, {"error": "a side that failed once"}])
+    assert merged["train_words_per_second"] == 20.0
+    assert merged["rows"] == [{"heads": 3, "multi_head_seconds": 2.0}]  # equal ints stay ints
+    assert merged["device"] == "CPU" and merged["versions"] == {"numpy": "2"}
+    assert len(merged["repeats"]) == 3
+    assert bench.median_record([{"error": "x"}]) == {"error": "x"}
+
+
 def test_unknown_comparison_and_missing_peers_are_one_line_errors(capsys, monkeypatch):
     assert run(bench.main, ["--only", "speed"]) == 2
     assert "--only speed: unknown comparison" in capsys.readouterr().err
+    assert run(bench.main, ["--repeats", "0"]) == 2
+    assert "--repeats 0" in capsys.readouterr().err
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "flair" else real(name, *a))
