@@ -82,7 +82,7 @@ def steps_for(settings: dict, seed: int) -> int:
     return settings["epochs"] * -(-len(train) // settings["batch_size"])
 
 
-def specs(comparison: str, settings: dict, seed: int, out: Path,
+def specs(comparison: str, settings: dict, seed: int, workdir: Path,
           encoder: str | None) -> dict[str, dict]:
     """The spec each side of a comparison runs with: shared fields plus each side's own."""
     if comparison == "machine":
@@ -101,7 +101,7 @@ def specs(comparison: str, settings: dict, seed: int, out: Path,
             "ours-bilstm": {**shared, "model": "bilstm-crf", "learning_rate": 1e-3,
                             "vector_dim": 100, "model_options": {"lstm": settings["hidden"]}},
             "flair-bilstm": {**shared, "learning_rate": 0.1, "hidden": settings["hidden"],
-                             "vectors_file": str(gensim_vectors(out))},
+                             "vectors_file": str(gensim_vectors(workdir))},
         }
     encoder_dir = encoder or str(default_encoder())
     both = {**shared, "learning_rate": settings["learning_rate"],
@@ -118,20 +118,19 @@ def default_encoder() -> Path:
     return default_encoder_dir()
 
 
-def gensim_vectors(out: Path) -> Path:
+def gensim_vectors(workdir: Path) -> Path:
     """Our word2vec vectors (100-d, as the BiLSTM side trains with) as a gensim file flair
-    loads; the same rows, original and normalised keys."""
+    loads; the same rows, original and normalised keys. Written afresh for every run."""
     from gensim.models import KeyedVectors
 
     from training.config import RunConfig
     from training.featurize import word_vectors
 
     vectors = word_vectors(RunConfig(main="NCBI-disease", vector_dim=100), ("NCBI-disease",))
-    path = out / "word2vec-100d.kv"
-    if not path.exists():
-        keyed = KeyedVectors(vectors.dim)
-        keyed.add_vectors(vectors.words, vectors.matrix)
-        keyed.save(str(path))
+    path = workdir / "word2vec-100d.kv"
+    keyed = KeyedVectors(vectors.dim)
+    keyed.add_vectors(vectors.words, vectors.matrix)
+    keyed.save(str(path))
     return path
 
 
@@ -336,7 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for comparison in order:
-            sides = specs(comparison, settings[comparison], args.seed, out, args.encoder)
+            sides = specs(comparison, settings[comparison], args.seed, Path(tmp),
+                          args.encoder)
             runs: dict[str, list[dict]] = {name: [] for name in sides}
             for repeat in range(args.repeats):
                 # Alternate which side goes first, so a drifting machine favours neither.

@@ -94,9 +94,17 @@ def train_and_tag(spec: dict) -> dict:
         "inference_sentences_per_second": sentences / clock.seconds,
         "test_sentences": sentences, "mention_f1": evaluation.f1,
         "import_rss_mb": import_rss, **memory(),
-        **_device(tf),
+        **_device(tf), "precision": _precision(trainer),
         "parameters": int(sum(np.prod(v.shape) for v in trainer.model.trainable_variables)),
     }
+
+
+def _precision(trainer) -> str:
+    if trainer.run.model != "bert":
+        return "float32"
+    from training.subword_features import backbone_dtype
+
+    return backbone_dtype(trainer.model_config.precision)  # mixed bfloat16 on a GPU
 
 
 def _device(tf) -> dict:

@@ -208,6 +208,8 @@ def hf_bert(spec: dict) -> dict:
                         spec["steps"], spec["seed"])
 
     config, work, padding = model.config, [], []
+    # On a GPU our side computes in bfloat16 (variables float32): the same autocast here.
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
     def step(index) -> int:
         rows = [train_rows[i] for i in index]
@@ -220,7 +222,8 @@ def hf_bert(spec: dict) -> dict:
             *batch["input_ids"].shape, words, layers=config.num_hidden_layers,
             hidden=config.hidden_size, intermediate=config.intermediate_size,
             labels=len(labels))))
-        loss = model(**batch).loss
+        with autocast:
+            loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -239,7 +242,7 @@ def hf_bert(spec: dict) -> dict:
         encoded = [encode(s, False) for s in test]
         order = np.argsort([len(r["input_ids"]) for r, _ in encoded], kind="stable")
         predicted: list[list[str]] = [[] for _ in test]
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast:
             for start in range(0, len(order), 64):
                 index = order[start:start + 64]
                 best = model(**pad([encoded[i][0] for i in index])).logits.argmax(-1).cpu()
@@ -255,6 +258,7 @@ def hf_bert(spec: dict) -> dict:
         "test_sentences": len(test),
         "mention_f1": evaluate([list(s.tags) for s in test], predicted).f1,
         "import_rss_mb": import_rss, **memory(), **_gpu_peak(torch),
+        "precision": "mixed_bfloat16" if device.type == "cuda" else "float32",
         "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
 
