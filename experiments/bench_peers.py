@@ -207,21 +207,14 @@ def hf_bert(spec: dict) -> dict:
     batches = _bucketed([len(r["input_ids"]) for r in train_rows], spec["batch_size"],
                         spec["steps"], spec["seed"])
 
-    config, work, padding = model.config, [], []
     # On a GPU our side computes in bfloat16 (variables float32): the same autocast here.
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    # Padded before the clock starts, as our side's batches are.
+    padded = [pad([train_rows[i] for i in index]) for index in batches]
 
-    def step(index) -> int:
-        rows = [train_rows[i] for i in index]
+    def step(batch) -> None:
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        batch = pad(rows)
-        words = sum(sum(label != -100 for label in r["labels"]) for r in rows)
-        padding.append((int(batch["attention_mask"].sum()), batch["attention_mask"].numel()))
-        work.append(flops.train_step(flops.bert_forward(
-            *batch["input_ids"].shape, words, layers=config.num_hidden_layers,
-            hidden=config.hidden_size, intermediate=config.intermediate_size,
-            labels=len(labels))))
         with autocast:
             loss = model(**batch).loss
         loss.backward()
@@ -229,13 +222,18 @@ def hf_bert(spec: dict) -> dict:
         optimizer.step()
         schedule.step()
         loss.item()
-        return words
 
-    step(batches[0])
-    work.clear()
-    padding.clear()
+    step(padded[0])
     with timed() as clock:
-        trained_words = sum(step(index) for index in batches[1:])
+        for batch in padded[1:]:
+            step(batch)
+    config, timed_batches = model.config, padded[1:]
+    trained_words = sum(int((b["labels"] != -100).sum()) for b in timed_batches)
+    work = sum(flops.train_step(flops.bert_forward(
+        *b["input_ids"].shape, b["input_ids"].numel(),  # the classifier reads every subword
+        layers=config.num_hidden_layers, hidden=config.hidden_size,
+        intermediate=config.intermediate_size, labels=len(labels))) for b in timed_batches)
+    real = sum(int(b["attention_mask"].sum()) for b in timed_batches)
     train_seconds = clock.seconds
     model.eval()
     with timed() as clock:
@@ -252,8 +250,8 @@ def hf_bert(spec: dict) -> dict:
     return {
         "train_words_per_second": trained_words / train_seconds,
         "train_steps": len(batches) - 1, "train_seconds": train_seconds,
-        "flops_per_second": sum(work) / train_seconds,
-        "padding_share": 1 - sum(r for r, _ in padding) / sum(n for _, n in padding),
+        "flops_per_second": work / train_seconds,
+        "padding_share": 1 - real / sum(b["attention_mask"].numel() for b in timed_batches),
         "inference_sentences_per_second": len(test) / clock.seconds,
         "test_sentences": len(test),
         "mention_f1": evaluate([list(s.tags) for s in test], predicted).f1,
