@@ -149,9 +149,12 @@ def source_files(name_or_dir: str | Path, splits: tuple[str, ...] = SPLITS) -> l
     spec = spec_for(name_or_dir)
     if spec.parent is not None:
         return source_files(spec.parent, splits)
-    name = str(name_or_dir)
-    directory = BUNDLED_DIR / spec.name if name in REGISTRY else Path(name)
-    return [_split_path(directory, split) for split in splits]
+    return [_split_path(_directory(name_or_dir, spec), split) for split in splits]
+
+
+def _directory(name_or_dir: str | Path, spec: CorpusSpec) -> Path:
+    """Where a corpus that is not derived from another lives: bundled, or the user's."""
+    return BUNDLED_DIR / spec.name if str(name_or_dir) in REGISTRY else Path(name_or_dir)
 
 
 def restricted_name(corpus: str, entity_class: str) -> str:
@@ -198,11 +201,9 @@ def load_corpus(name_or_dir: str | Path, repair: bool = False) -> Corpus:
         parent = load_corpus(spec.parent, repair)
         splits = {s: _keep_types(parent.split(s), spec.keep) for s in SPLITS}
         return Corpus(spec.name, spec, **splits)
-    name = str(name_or_dir)
-    directory = BUNDLED_DIR / spec.name if name in REGISTRY else Path(name)
     labels = "iob" if spec.kind == "ner" else "plain"
-    splits = {s: read_split(_split_path(directory, s), labels=labels, repair=repair)
-              for s in SPLITS}
+    splits = {s: read_split(path, labels=labels, repair=repair)
+              for s, path in zip(SPLITS, source_files(name_or_dir))}
     if spec.name not in REGISTRY:
         types = sorted({tagging.entity_type(t) for t in _all_tags(splits["train"]) if t != "O"})
         spec = CorpusSpec(spec.name, {t: t for t in types})

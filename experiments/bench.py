@@ -207,13 +207,15 @@ def rows_for(comparison: str, found: dict[str, dict]) -> list[dict]:
                     ("mention F1 (test slice)", "mention_f1", 4),
                     ("padded share of training positions (lower is better)", "padding_share",
                      3)]
-        for side in (ours, peer):
-            if "peak_rss_mb" in side:
-                side["added_mb"] = side["peak_rss_mb"] - side["import_rss_mb"]
         name = {"bilstm": "BiLSTM-CRF vs flair SequenceTagger",
                 "bert": "BERT tagger vs transformers BertForTokenClassification"}[comparison]
-        return [{"comparison": name, "measure": label, "ours": ours.get(key),
-                 "peer": peer.get(key), "ratio": ratio(ours.get(key), peer.get(key)),
+        def value(side: dict, key: str) -> float | None:
+            if key == "added_mb" and "peak_rss_mb" in side:
+                return side["peak_rss_mb"] - side["import_rss_mb"]
+            return side.get(key)
+
+        return [{"comparison": name, "measure": label, "ours": value(ours, key),
+                 "peer": value(peer, key), "ratio": ratio(value(ours, key), value(peer, key)),
                  "digits": digits}
                 for label, key, digits in measures
                 if key != "gpu_peak_mb" or key in ours or key in peer]  # GPU runs only

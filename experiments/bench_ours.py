@@ -70,16 +70,16 @@ def train_and_tag(spec: dict) -> dict:
     batches = [next(stream) for _ in range(spec["steps"])]
     loss = trainer.train_step(corpus, *batches[0])  # the first step compiles: not timed
     float(loss)
-    words = real = padded = work = 0
     with timed() as clock:
         for inputs, tags in batches[1:]:
             loss = trainer.train_step(corpus, inputs, tags)
-            words += int(inputs["tag_mask"].sum())
-            real += int(inputs["padding_mask"].sum())
-            padded += int(inputs["padding_mask"].size)
-            work += _step_flops(trainer, inputs)
         float(loss)  # wait for the last step
     train_seconds = clock.seconds
+    timed_inputs = [inputs for inputs, _ in batches[1:]]  # counted after the clock stops
+    words = sum(int(inputs["tag_mask"].sum()) for inputs in timed_inputs)
+    real = sum(int(inputs["padding_mask"].sum()) for inputs in timed_inputs)
+    padded = sum(int(inputs["padding_mask"].size) for inputs in timed_inputs)
+    work = sum(_step_flops(trainer, inputs) for inputs in timed_inputs)
     test = task.test.sentences  # tagged from tokens: featurising is part of the timed work
     trainer.predict(corpus, trainer.featurizer.encode(test[:8], None), viterbi=True)  # compile
     with timed() as clock:

@@ -33,10 +33,10 @@ def measure(model: str, corpus: str, steps: int, preset: str, seed: int) -> dict
     task = trainer.tasks[corpus]
     stream = B.BatchStream(task.train, trainer.run.train.batch_size, np.random.default_rng(seed))
     batches = [next(stream) for _ in range(steps + 1)]
-    trainer._steps[corpus](*batches[0])  # compile
+    trainer.train_step(corpus, *batches[0])  # compile
     started = time.perf_counter()
     for inputs, tags in batches[1:]:
-        loss = trainer._steps[corpus](inputs, tags)
+        loss = trainer.train_step(corpus, inputs, tags)
     float(loss)
     train_seconds = time.perf_counter() - started
     tokens = int(sum(b[0]["padding_mask"].sum() for b in batches[1:]))

@@ -279,7 +279,7 @@ class Trainer:
                 self.optimizer.learning_rate = t.learning_rate / (1.0 + t.lr_decay * epoch)
             for task in schedule(run.main, scheduled, self.rng):
                 inputs, tags = next(streams[task])
-                losses.append(self._steps[task](inputs, tags))  # no host sync per step
+                losses.append(self.train_step(task, inputs, tags))  # no host sync per step
                 step += 1
                 bar.update()
                 if step % every == 0 or step == total:
@@ -321,7 +321,7 @@ class Trainer:
                       disable=None if self.progress else True, leave=False):
             task = tasks[int(self.rng.integers(len(tasks)))]
             inputs, tags = next(streams[task])
-            self._steps[task](inputs, tags)
+            self.train_step(task, inputs, tags)
         for task in tasks:
             log.info("pretrained %s: devel accuracy %.4f", task, self.accuracy(task, "devel"))
 

@@ -13,6 +13,6 @@ def test_discriminator_and_shared_encoder_receive_gradients(tiny_run):
     assert discriminator.trainable_weights  # built up front, not inside the compiled step
     before = [w.numpy().copy() for w in discriminator.trainable_weights]
     inputs, tags = trainer.tasks["Ex-PTM"].train.batch(np.arange(8))
-    trainer._steps["Ex-PTM"](inputs, tags)
+    trainer.train_step("Ex-PTM", inputs, tags)
     after = [w.numpy() for w in discriminator.trainable_weights]
     assert any(not np.array_equal(b, a) for b, a in zip(before, after))

@@ -18,7 +18,7 @@ def changed(before, after):
 
 def one_step(trainer, task=MAIN):
     inputs, tags = trainer.tasks[task].train.batch(np.arange(8))
-    return float(trainer._steps[task](inputs, tags))
+    return float(trainer.train_step(task, inputs, tags))
 
 
 def test_tong_auxiliary_heads_train_with_the_crf_head(tiny_run):

@@ -48,7 +48,7 @@ def test_model_trains_through_the_harness(name, tiny_run, tmp_path):
 
     # one step of the main task moves its head and no other head
     before = head_weights(trainer)
-    trainer._steps[MAIN](inputs, tags)
+    trainer.train_step(MAIN, inputs, tags)
     after = head_weights(trainer)
     assert all(w.size for w in before[MAIN])
     assert any(not np.array_equal(b, a) for b, a in zip(before[MAIN], after[MAIN]))

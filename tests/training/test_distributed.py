@@ -27,7 +27,7 @@ double.model.set_weights(single.model.get_weights())
 task = single.tasks["Ex-PTM"].train
 longest = int(np.argmax(task.lengths))
 inputs, tags = task.batch(np.array([longest] * 4))  # equal halves: mean of means = mean
-losses = [float(t._steps["Ex-PTM"](inputs, tags)) for t in (single, double)]
+losses = [float(t.train_step("Ex-PTM", inputs, tags)) for t in (single, double)]
 diff = max(float(np.abs(a - b).max())
            for a, b in zip(single.model.get_weights(), double.model.get_weights()))
 record = double.fit()

@@ -169,6 +169,6 @@ def test_loss_weights_scale_the_update(tiny_run):
                       progress=False)
     inputs, tags = make_batch(trainer.tasks[AUX].train, np.arange(8))
     before = [v.numpy().copy() for v in trainer.model.trainable_variables]
-    loss = float(trainer._steps[AUX](inputs, tags))
+    loss = float(trainer.train_step(AUX, inputs, tags))
     after = [v.numpy() for v in trainer.model.trainable_variables]
     assert loss > 0 and all(np.array_equal(b, a) for b, a in zip(before, after))
