@@ -30,15 +30,14 @@ from training.results import ResultsFile  # noqa: E402
 
 
 def best_partner(directory: str, main: str) -> str:
-    """The best partner for `main` found by a pairwise run (highest mean test-F1 gain)."""
-    from experiments.pairwise import BASELINE, summarise
-
-    records = ResultsFile(Path(directory) / "results.jsonl").records()
-    rows = [r for r in summarise(records).get(main, []) if r["partner"] != BASELINE]
-    if not rows:
+    """The best partner for `main` found by a pairwise run: highest mean devel gain (the
+    pairwise table's choice; never chosen on test)."""
+    results = Path(directory) / "results.jsonl"
+    best = stats.best_on_devel(ResultsFile(results).records(), main)
+    if best is None:
         raise InputError(f"{directory}: no pairwise results for main corpus {main}; run "
                          f"experiments/pairwise.py --main {main} --out {directory} first")
-    return rows[0]["partner"]
+    return best.name
 
 
 def fractions_from(args: argparse.Namespace) -> list[float]:
@@ -102,25 +101,34 @@ def main(argv: list[str] | None = None) -> None:
     table = []
     for fraction in fractions:
         mine = [r for r in records if r["train_fraction"] == fraction]
-        single = [r["test_f1"] for r in mine if not r["aux"]]
-        multi = [r["test_f1"] for r in mine if r["aux"]]
-        table.append({"fraction": fraction, "single": stats.mean_std(single),
-                      "multi": stats.mean_std(multi), "p": stats.t_test(multi, single)})
-    print(f"\ndata ablation of {args.main} ({args.model}, partner {partner}): test mention F1 (%)")
-    print(f"{'fraction':>8} {'single-task':>14} {'with partner':>14} {'gain':>7} {'p':>7}")
-    for r in table:
-        p_text = "" if r["p"] is None else f"{r['p']:.3f}" + ("*" if stats.significant(r["p"])
-                                                              else "")
+        single = [r for r in mine if not r["aux"]]
+        multi = [r for r in mine if r["aux"]]
+        table.append({"fraction": fraction,
+                      "single": stats.mean_std([r["test_f1"] for r in single]),
+                      "multi": stats.mean_std([r["test_f1"] for r in multi]),
+                      "gain": stats.gain(f"{fraction:g}", single, multi)})
+    corrected = stats.holm([r["gain"].p for r in table])  # one test per fraction
+    print(f"\ndata ablation of {args.main} ({args.model}, partner {partner}): test mention F1 "
+          f"(%), {args.seeds} paired seed(s); gain with 95% CI, Holm over fractions")
+    print(f"{'fraction':>8} {'single-task':>14} {'with partner':>14} {'gain':>7} "
+          f"{'95% CI':>17} {'p Holm':>7}")
+    for r, p_holm in zip(table, corrected):
+        g = r["gain"]
+        p_text = "" if p_holm is None else f"{p_holm:.3f}" + ("*" if stats.significant(p_holm)
+                                                              and g.seeds > 1 else "")
         print(f"{r['fraction']:8g} {100 * r['single'][0]:8.2f} ±{100 * r['single'][1]:4.2f} "
               f"{100 * r['multi'][0]:8.2f} ±{100 * r['multi'][1]:4.2f} "
-              f"{100 * (r['multi'][0] - r['single'][0]):+7.2f} {p_text:>7}")
+              f"{100 * g.mean:+7.2f} {f'[{100 * g.low:+.2f}, {100 * g.high:+.2f}]':>17} "
+              f"{p_text:>7}")
+        r["p_holm"] = p_holm
     with (out / "ablation.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["main", "partner", "fraction", "single_f1", "single_std", "multi_f1",
-                         "multi_std", "p_value"])
+                         "multi_std", "gain", "ci_low", "ci_high", "p_value", "p_holm"])
         for r in table:
+            g = r["gain"]
             writer.writerow([args.main, partner, r["fraction"], *r["single"], *r["multi"],
-                             r["p"]])
+                             g.mean, g.low, g.high, g.p, r["p_holm"]])
     plot(out / f"ablation_{args.main}.png", args.main, partner, table)
     print(f"wrote {out / 'ablation.csv'}, {out / f'ablation_{args.main}.png'}")
 

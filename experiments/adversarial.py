@@ -58,14 +58,20 @@ def main(argv: list[str] | None = None) -> None:
                 and r["model_config"]["orthogonality_weight"] == b]
         devel, test = (stats.mean_std([r[k] for r in mine]) for k in ("devel_f1", "test_f1"))
         token = stats.mean_std([r["test_token_macro_f1"] for r in mine])[0]
-        rows.append((a, b, devel, test, token))
+        rows.append((a, b, devel, test, token, mine))
     rows.sort(key=lambda row: -row[2][0])
-    print(f"\n{args.main} + {args.aux}, adversarial model: F1 (%) mean over {args.seeds} seed(s)")
-    print(f"{'alpha':>6} {'beta':>6} {'devel F1':>9} {'test F1':>8} {'std':>5} {'token-macro':>12}")
-    for a, b, devel, test, token in rows:
+    # Against alpha = beta = 0 (plain shared-private) where the grid has it, paired by seed.
+    plain = next((row[5] for row in rows if row[0] == 0 and row[1] == 0), None)
+    print(f"\n{args.main} + {args.aux}, adversarial model: F1 (%) mean over {args.seeds} "
+          "seed(s); gain over alpha = beta = 0 with 95% CI")
+    print(f"{'alpha':>6} {'beta':>6} {'devel F1':>9} {'test F1':>8} {'std':>5} "
+          f"{'token-macro':>12} {'gain':>7} {'95% CI':>17}")
+    for a, b, devel, test, token, mine in rows:
+        g = stats.gain(f"{a:g},{b:g}", plain, mine) if plain and (a or b) else None
+        interval = f"[{100 * g.low:+.2f}, {100 * g.high:+.2f}]" if g else ""
         print(f"{a:6g} {b:6g} {100 * devel[0]:9.2f} {100 * test[0]:8.2f} {100 * test[1]:5.2f} "
-              f"{100 * token:12.2f}")
-    a, b, devel, test, _ = rows[0]
+              f"{100 * token:12.2f} {f'{100 * g.mean:+.2f}' if g else '':>7} {interval:>17}")
+    a, b, devel, test, _, _ = rows[0]
     print(f"best pair on devel: alpha={a:g}, beta={b:g} (test F1 {100 * test[0]:.2f}); "
           f"results: {out / 'results.jsonl'}")
 

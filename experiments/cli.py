@@ -29,7 +29,10 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
         return 130
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
+GRID_SEEDS = 3  # a comparison needs seed variance: grids default to three paired seeds
+
+
+def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS) -> None:
     """The flags every training command shares (pairwise, train, ...)."""
     from training.presets import PRESETS
     from training.schedules import SCHEDULES
@@ -38,7 +41,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=PRESETS, default="quick",
                    help="quick: minutes on a CPU; paper: the publication's settings")
     p.add_argument("--schedule", choices=list(SCHEDULES), help="multi-task batch schedule")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per cell (mean, std, t-test)")
+    p.add_argument("--seeds", type=int, default=seeds,
+                   help=f"paired seeds per cell (default {seeds}); gains are computed per seed")
     p.add_argument("--seed", type=int, default=1, help="first seed")
     p.add_argument("--train-fraction", type=float, help="share of the main training split")
     p.add_argument("--steps", type=int, help="training steps per run")
@@ -55,11 +59,14 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "(devel_limit=500) or train.NAME (train.learning_rate=1e-3)")
     p.add_argument("--resume", action="store_true", help="skip runs already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--executor", choices=["inprocess", "pool", "ray"], default="inprocess",
-                   help="where cells train: here one after another, a local process pool, "
-                        "or Ray (pip install -r requirements-ray.txt)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="cells trained side by side (pool, local Ray instance)")
+    p.add_argument("--executor", choices=["auto", "inprocess", "pool", "ray"], default="auto",
+                   help="where cells train: auto (default: side by side in a local pool, one "
+                        "worker per core up to 4, when there are several cells), here one "
+                        "after another, a local process pool, or Ray "
+                        "(pip install -r requirements-ray.txt)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="cells trained side by side (auto: the cores, up to 4; pool, local "
+                        "Ray instance: default 1)")
     p.add_argument("--address", help="Ray cluster to join (ray start --head prints it); "
                                      "default: a local instance")
 

@@ -66,20 +66,24 @@ def main(argv: list[str] | None = None) -> None:
             runs += seeded(base, args) + seeded(replace(base, init_encoder=encoder), args)
     records = run_cells(runs, results, progress=not args.no_progress, extra=extra,
                         executor=executor_from(args))
-    print(f"\nentity ablation: multi-head model on {', '.join(kept)} (no {args.leave_out}); "
-          "test mention F1 (%)")
-    print(f"{'corpus':20} {'fraction':>8} {'single-task':>12} {'from MTL encoder':>17} "
-          f"{'gain':>6} {'p':>6}")
+    cells = []
     for name in left_out:
         for fraction in fractions:
             mine = [r for r in records if r["main"] == name and r["train_fraction"] == fraction]
-            plain = [r["test_f1"] for r in mine if not r["config"]["init_encoder"]]
-            tuned = [r["test_f1"] for r in mine if r["config"]["init_encoder"]]
-            p_value = stats.t_test(tuned, plain)
-            gain = stats.mean_std(tuned)[0] - stats.mean_std(plain)[0]
-            print(f"{name:20} {fraction:8g} {100 * stats.mean_std(plain)[0]:12.2f} "
-                  f"{100 * stats.mean_std(tuned)[0]:17.2f} {100 * gain:+6.2f} "
-                  f"{'' if p_value is None else f'{p_value:.3f}':>6}")
+            plain = [r for r in mine if not r["config"]["init_encoder"]]
+            tuned = [r for r in mine if r["config"]["init_encoder"]]
+            cells.append((name, fraction, plain, tuned, stats.gain(name, plain, tuned)))
+    corrected = stats.holm([c[-1].p for c in cells])
+    print(f"\nentity ablation: multi-head model on {', '.join(kept)} (no {args.leave_out}); "
+          f"test mention F1 (%), {args.seeds} paired seed(s), gain with 95% CI, Holm")
+    print(f"{'corpus':20} {'fraction':>8} {'single-task':>12} {'from MTL encoder':>17} "
+          f"{'gain':>7} {'95% CI':>17} {'p Holm':>7}")
+    for (name, fraction, plain, tuned, g), p_holm in zip(cells, corrected):
+        mean = [stats.mean_std([r["test_f1"] for r in side])[0] for side in (plain, tuned)]
+        star = "*" if stats.significant(p_holm) and g.seeds > 1 else ""
+        print(f"{name:20} {fraction:8g} {100 * mean[0]:12.2f} {100 * mean[1]:17.2f} "
+              f"{100 * g.mean:+7.2f} {f'[{100 * g.low:+.2f}, {100 * g.high:+.2f}]':>17} "
+              f"{'' if p_holm is None else f'{p_holm:.3f}{star}':>7}")
     print(f"results: {out / 'results.jsonl'}")
 
 

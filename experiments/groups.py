@@ -66,20 +66,27 @@ def main(argv: list[str] | None = None) -> None:
                         executor=executor_from(args))
     rows = []
     for task in tasks:
-        single = [r["test_f1"] for r in records if r["main"] == task and not r["aux"]]
-        multi = [r["test_f1"] for r in records if r["main"] == task and r["aux"]]
-        (s_mean, s_std), (m_mean, m_std) = stats.mean_std(single), stats.mean_std(multi)
+        single = [r for r in records if r["main"] == task and not r["aux"]]
+        multi = [r for r in records if r["main"] == task and r["aux"]]
+        (s_mean, s_std), (m_mean, m_std) = (stats.mean_std([r["test_f1"] for r in side])
+                                            for side in (single, multi))
+        g = stats.gain(task, single, multi)
         rows.append({"corpus": task, "single_f1": s_mean, "single_std": s_std,
-                     "group_f1": m_mean, "group_std": m_std, "gain": m_mean - s_mean,
-                     "p_value": stats.t_test(multi, single)})
-    print(f"\ngroup {group} ({args.model}, {len(tasks)} corpora): test mention F1 (%)")
-    print(f"{'corpus':28} {'single-task':>14} {'group model':>14} {'gain':>7} {'p':>7}")
+                     "group_f1": m_mean, "group_std": m_std, "gain": g.mean, "ci_low": g.low,
+                     "ci_high": g.high, "p_value": g.p, "seeds": g.seeds})
+    for r, p_holm in zip(rows, stats.holm([r["p_value"] for r in rows])):
+        r["p_holm"] = p_holm
+    print(f"\ngroup {group} ({args.model}, {len(tasks)} corpora): test mention F1 (%), "
+          f"{args.seeds} paired seed(s); gain with 95% CI, Holm over the corpora")
+    print(f"{'corpus':28} {'single-task':>14} {'group model':>14} {'gain':>7} {'95% CI':>17} "
+          f"{'p Holm':>7}")
     for r in rows:
-        p_text = "" if r["p_value"] is None else f"{r['p_value']:.3f}" + (
-            "*" if stats.significant(r["p_value"]) else "")
+        star = "*" if stats.significant(r["p_holm"]) and r["seeds"] > 1 else ""
+        p_text = "" if r["p_holm"] is None else f"{r['p_holm']:.3f}{star}"
+        interval = f"[{100 * r['ci_low']:+.2f}, {100 * r['ci_high']:+.2f}]"
         print(f"{r['corpus']:28} {100 * r['single_f1']:8.2f} ±{100 * r['single_std']:4.2f} "
               f"{100 * r['group_f1']:8.2f} ±{100 * r['group_std']:4.2f} "
-              f"{100 * r['gain']:+7.2f} {p_text:>7}")
+              f"{100 * r['gain']:+7.2f} {interval:>17} {p_text:>7}")
     with (out / "groups.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()

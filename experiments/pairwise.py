@@ -1,5 +1,6 @@
 """Which auxiliary corpus helps my corpus? Train the single-task baseline and one two-corpus
-model per partner, then rank partners by their gain in test F1 over the baseline.
+model per partner over paired seeds; rank partners by devel gain, report each one's test gain
+with a 95% interval (seeds and test-set resampling) and say whether the best one helps.
 
     python experiments/pairwise.py --main BC2GM                      # every other NER corpus
     python experiments/pairwise.py --main NCBI-disease --aux BC5CDR,BioNLP09 --seeds 3
@@ -27,9 +28,9 @@ from experiments.cli import add_run_arguments, executor_from, open_results, reso
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
+from training.stats import BASELINE  # noqa: E402
 
 log = logging.getLogger("pairwise")
-BASELINE = "(single-task)"
 
 
 def names(text: str) -> list[str]:
@@ -61,42 +62,66 @@ def build_runs(args: argparse.Namespace) -> list:
 
 
 def summarise(records: list[dict]) -> dict[str, list[dict]]:
-    """Per main corpus: one row per partner with F1 mean/std over seeds, gain and p-value."""
-    table: dict[str, dict[str, list[dict]]] = {}
-    for r in records:
-        table.setdefault(r["main"], {}).setdefault(r["aux"][0] if r["aux"] else BASELINE,
-                                                   []).append(r)
+    """Per main corpus: the baseline row, then one row per partner (sorted by devel gain)
+    with its paired test gain, 95% interval, raw and Holm-corrected p-values, and verdict."""
     out = {}
-    for main, by_partner in table.items():
-        base = [r["test_f1"] for r in by_partner.get(BASELINE, [])]
-        base_mean = stats.mean_std(base)[0] if base else float("nan")
-        rows = []
-        for partner, runs in by_partner.items():
-            f1 = [r["test_f1"] for r in runs]
-            mean, std = stats.mean_std(f1)
-            token = stats.mean_std([r["test_token_macro_f1"] for r in runs])[0]
-            p = None if partner == BASELINE else stats.t_test(f1, base)
-            rows.append({"main": main, "partner": partner, "seeds": len(f1), "f1": mean,
-                         "f1_std": std, "gain": mean - base_mean, "token_macro_f1": token,
-                         "p_value": p, "significant": stats.significant(p)})
-        out[main] = sorted(rows, key=lambda r: (r["partner"] != BASELINE, -r["gain"]))
+    for main, (base, gains) in stats.pairwise_gains(records).items():
+        by_partner: dict[str, list[dict]] = {}
+        for r in records:
+            if r["main"] == main:
+                by_partner.setdefault(stats.partner_of(r), []).append(r)
+        rows = [_row(main, BASELINE, base, None)] if base else []
+        rows += [_row(main, g.name, by_partner[g.name], g) for g in gains]
+        if not base:  # partners without a baseline yet (an interrupted grid): no gains
+            rows += [_row(main, n, runs, None) for n, runs in by_partner.items()]
+        if rows:
+            rows[-1 if not gains else 0]["verdict"] = stats.verdict(gains)
+        out[main] = rows
     return out
 
 
+def _row(main: str, partner: str, runs: list[dict], gain: stats.Gain | None) -> dict:
+    f1, f1_std = stats.mean_std([r["test_f1"] for r in runs])
+    return {"main": main, "partner": partner, "seeds": len(runs), "f1": f1, "f1_std": f1_std,
+            "devel_gain": gain.devel if gain else None, "gain": gain.mean if gain else None,
+            "ci_low": gain.low if gain else None, "ci_high": gain.high if gain else None,
+            "p_value": gain.p if gain else None, "p_holm": gain.p_holm if gain else None,
+            "helps": gain.helps if gain else None, "hurts": gain.hurts if gain else None,
+            "token_macro_f1": stats.mean_std([r["test_token_macro_f1"] for r in runs])[0],
+            "improving_at_cap": sum(bool(r.get("improving_at_cap")) for r in runs),
+            "test_sampling": gain.test_sampling if gain else None, "verdict": ""}
+
+
+def _points(value: float | None, sign: bool = True) -> str:
+    if value is None:
+        return ""
+    return f"{100 * value:+.2f}" if sign else f"{100 * value:.2f}"
+
+
 def print_table(main: str, rows: list[dict]) -> None:
-    print(f"\nmain corpus {main}: test mention F1 (strict, %), mean over seeds")
-    print(f"{'partner':22} {'F1':>7} {'std':>5} {'gain':>7} {'token-macro F1':>15} {'p':>7}")
+    seeds = max((r["seeds"] for r in rows), default=0)
+    print(f"\nmain corpus {main}: test mention F1 (strict, %), {seeds} seed(s); gain = partner "
+          "minus single-task, paired by seed")
+    print(f"{'partner':22} {'F1':>6} {'gain':>7} {'95% CI':>17} {'p':>6} {'p Holm':>7} "
+          f"{'devel gain':>10}")
     for r in rows:
-        p = "" if r["p_value"] is None else f"{r['p_value']:.3f}" + ("*" if r["significant"]
-                                                                       else " ")
-        print(f"{r['partner']:22} {100 * r['f1']:7.2f} {100 * r['f1_std']:5.2f} "
-              f"{100 * r['gain']:+7.2f} {100 * r['token_macro_f1']:15.2f} {p:>7}")
-    partners = [r for r in rows if r["partner"] != BASELINE]
-    if partners:
-        best = partners[0]
-        verdict = "helps" if best["gain"] > 0 else "does not beat the baseline"
-        print(f"best partner for {main}: {best['partner']} ({100 * best['gain']:+.2f} F1, "
-              f"{verdict}); * marks p < {stats.ALPHA} (two-tailed t-test against the baseline)")
+        interval = (f"[{_points(r['ci_low'])}, {_points(r['ci_high'])}]"
+                    if r["ci_low"] is not None else "")
+        p = "" if r["p_value"] is None else f"{r['p_value']:.3f}"
+        holm = "" if r["p_holm"] is None else f"{r['p_holm']:.3f}" + ("*" if r["helps"] or
+                                                                      r["hurts"] else " ")
+        mark = f"  ^{r['improving_at_cap']}" if r["improving_at_cap"] else ""
+        print(f"{r['partner']:22} {_points(r['f1'], False):>6} {_points(r['gain']):>7} "
+              f"{interval:>17} {p:>6} {holm:>7} {_points(r['devel_gain']):>10}{mark}")
+    notes = [f"partners sorted by devel gain (the choice); * Holm-corrected p < {stats.ALPHA}"]
+    if any(r["improving_at_cap"] for r in rows):
+        notes.append("^N: N seeds still improving on devel at the step cap (raise --epochs)")
+    if any(r["test_sampling"] is False for r in rows):
+        notes.append("records without per-sentence counts: intervals cover seed variance only")
+    print("; ".join(notes))
+    verdict = next((r["verdict"] for r in rows if r["verdict"]), "")
+    if verdict:
+        print(f"verdict for {main}: {verdict}")
 
 
 def write_csv(path: Path, summary: dict[str, list[dict]]) -> None:
@@ -107,6 +132,10 @@ def write_csv(path: Path, summary: dict[str, list[dict]]) -> None:
         writer.writerows(rows)
 
 
+def _colour(row: dict) -> str:
+    return "tab:green" if row["helps"] else "tab:red" if row["hurts"] else "tab:gray"
+
+
 def plot(out: Path, summary: dict[str, list[dict]]) -> list[Path]:
     import matplotlib
 
@@ -115,45 +144,64 @@ def plot(out: Path, summary: dict[str, list[dict]]) -> list[Path]:
 
     written = []
     for main, rows in summary.items():
-        partners = [r for r in rows if r["partner"] != BASELINE]
+        partners = [r for r in rows if r["gain"] is not None]
         if not partners:
             continue
-        fig, ax = plt.subplots(figsize=(7, 0.4 * len(partners) + 1.5))
+        fig, ax = plt.subplots(figsize=(7, 0.4 * len(partners) + 1.7))
         gains = [100 * r["gain"] for r in partners]
-        ax.barh([r["partner"] for r in partners], gains,
-                xerr=[100 * r["f1_std"] for r in partners],
-                color=["tab:green" if g > 0 else "tab:red" for g in gains])
+        errors = [[100 * (r["gain"] - r["ci_low"]) for r in partners],
+                  [100 * (r["ci_high"] - r["gain"]) for r in partners]]
+        ax.barh([r["partner"] for r in partners], gains, xerr=errors, capsize=3,
+                color=[_colour(r) for r in partners])
         ax.axvline(0, color="black", linewidth=0.8)
         ax.invert_yaxis()
-        ax.set_xlabel("gain in test F1 over the single-task baseline (points)")
-        ax.set_title(f"Auxiliary partners for {main}")
+        ax.set_xlabel("gain in test F1 over the single-task baseline (points, 95% CI)")
+        ax.set_title(f"Auxiliary partners for {main} (sorted by devel gain)")
         fig.tight_layout()
-        path = out / f"gains_{main}.png"
+        path = out / f"gains_{file_name(main)}.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)
     if len(summary) > 1:
-        mains = list(summary)
-        auxes = sorted({r["partner"] for rows in summary.values() for r in rows} - {BASELINE})
-        grid = [[next((100 * r["gain"] for r in summary[m] if r["partner"] == a), float("nan"))
-                 for a in auxes] for m in mains]
-        fig, ax = plt.subplots(figsize=(0.8 * len(auxes) + 2, 0.5 * len(mains) + 1.5))
-        limit = max(1.0, max(abs(v) for row in grid for v in row if v == v))
-        image = ax.imshow(grid, cmap="RdYlGn", vmin=-limit, vmax=limit)
-        ax.set_xticks(range(len(auxes)), auxes, rotation=45, ha="right")
-        ax.set_yticks(range(len(mains)), mains)
-        for i, row in enumerate(grid):
-            for j, value in enumerate(row):
-                if value == value:
-                    ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8)
-        fig.colorbar(image, label="gain in test F1 (points)")
-        ax.set_xlabel("auxiliary corpus")
-        ax.set_ylabel("main corpus")
-        fig.tight_layout()
-        fig.savefig(out / "heatmap.png", dpi=120)
-        plt.close(fig)
-        written.append(out / "heatmap.png")
+        written.append(heatmap(out / "heatmap.png", summary))
     return written
+
+
+def heatmap(path: Path, summary: dict[str, list[dict]]) -> Path:
+    import matplotlib.pyplot as plt
+
+    mains = list(summary)
+    auxes = sorted({r["partner"] for rows in summary.values() for r in rows
+                    if r["gain"] is not None})
+    cells = {(m, r["partner"]): r for m in mains for r in summary[m] if r["gain"] is not None}
+    grid = [[100 * cells[m, a]["gain"] if (m, a) in cells else float("nan") for a in auxes]
+            for m in mains]
+    fig, ax = plt.subplots(figsize=(1.1 * len(auxes) + 2.5, 0.7 * len(mains) + 1.8))
+    limit = max(1.0, max((abs(v) for row in grid for v in row if v == v), default=1.0))
+    image = ax.imshow(grid, cmap="RdYlGn", vmin=-limit, vmax=limit)
+    ax.set_xticks(range(len(auxes)), auxes, rotation=45, ha="right")
+    ax.set_yticks(range(len(mains)), mains)
+    for i, m in enumerate(mains):
+        for j, a in enumerate(auxes):
+            row = cells.get((m, a))
+            if row is None:
+                continue
+            star = "*" if row["helps"] or row["hurts"] else ""
+            ax.text(j, i, f"{100 * row['gain']:+.1f}{star}\n[{100 * row['ci_low']:+.1f}, "
+                    f"{100 * row['ci_high']:+.1f}]", ha="center", va="center", fontsize=7,
+                    fontweight="bold" if star else "normal")
+    fig.colorbar(image, label="gain in test F1 (points); [95% CI], * Holm p < 0.05")
+    ax.set_xlabel("auxiliary corpus")
+    ax.set_ylabel("main corpus")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def file_name(corpus: str) -> str:
+    """A corpus's display name fit for a file name (a path given as --main is not)."""
+    return corpora.spec_for(corpus).name.replace("/", "-")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -5,9 +5,9 @@ numbers can be read beside the published ones.
     python experiments/report.py runs/pairwise-BC2GM-window-cnn-quick runs/wang-ncbi --out r.md
 
 Reads every results.jsonl under the given directories. Seeds are pooled (mean +- sample std,
-Welch t-tests) only when everything but the seed matches: corpus, model, auxiliary corpora,
-preset, training fraction, decoding and the run's settings. Data-ablation plots are written
-next to the report.
+paired tests of training.stats) only when everything but the seed matches: corpus, model,
+auxiliary corpora, preset, training fraction, decoding and the run's settings.
+Data-ablation plots are written next to the report.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ class Record:
     versions: dict
     old_keys: bool
     cell: str | None
+    unit_counts: dict | None = None  # per test sentence counts (the bootstrap's input)
 
 
 @dataclass
@@ -131,6 +132,13 @@ class Group:
 
     def mean(self, metric: str = "test_f1") -> float:
         return stats.mean_std(self.values(metric))[0]
+
+    def runs(self) -> list[dict]:
+        """The records as training.stats reads them (paired by seed)."""
+        return [{"seed": r.seed, "test_f1": r.test_f1, "devel_f1": r.devel_f1,
+                 "test_token_macro_f1": r.token_f1,
+                 **({"unit_counts": r.unit_counts} if r.unit_counts else {})}
+                for r in self.records]
 
     def base_settings(self) -> tuple:
         return tuple(item for item in self.settings if item[0] != "loss_weights")
@@ -227,7 +235,8 @@ def normalise(raw: object, where: str, source: Path) -> Record:
         devel_f1=math.nan if devel is None else devel,
         settings=settings_of(config), special=special,
         encoder=model_config.get("encoder", options.get("encoder")), budget=budget_of(config),
-        source=source, versions=raw.get("versions") or {}, old_keys=old, cell=raw.get("cell"))
+        source=source, versions=raw.get("versions") or {}, old_keys=old, cell=raw.get("cell"),
+        unit_counts=raw.get("unit_counts") if isinstance(raw.get("unit_counts"), dict) else None)
 
 
 def results_files(directories: list[Path]) -> list[Path]:
@@ -368,7 +377,9 @@ def test_against(group: Group | None, base: Group | None, metric: str = "test_f1
                  ) -> float | None:
     if group is None or base is None:
         return None
-    return stats.t_test(group.values(metric), base.values(metric))
+    name = {"token_f1": "test_token_macro_f1"}.get(metric, metric)
+    g = stats.gain("", base.runs(), group.runs(), metric=name)
+    return g.p if g.seeds > 1 else None
 
 
 def mark(p: float | None) -> str:
@@ -449,8 +460,8 @@ def window_table(groups: list[Group], modal: dict, note: bool = True) -> list[st
                 "copied into report.py, not our runs. MO-MTM is the partner set with the best "
                 "mean *devel* F1, named after `with`; D-MTM is `dependent-cnn`. Where a cell "
                 "has several variants (in [brackets]) the one with the best devel F1 is shown; "
-                "all are listed under All record groups. `*`: p < 0.05 in a two-tailed Welch "
-                "t-test over seeds against the STM cell of the same corpus; n < 2 on either "
+                "all are listed under All record groups. `*`: p < 0.05 in a paired test over "
+                "seeds (training.stats) against the STM cell of the same corpus; n < 2 on either "
                 "side gives no test and no mark."]
     return out + budget_line(shown) + test_lines(tests)
 
@@ -519,7 +530,7 @@ def wang_table(groups: list[Group], modal: dict, note: bool = True) -> list[str]
         "F1 of the same runs. STM = `bilstm-crf` alone, FS-MTM = `bilstm-crf` with partners, "
         "SP/ADV/CS = `shared-private`, `adversarial`, `cross-sharing`; each cell is the "
         f"variant with the best devel F1. WANG's best partners: {partners}. `*`: p < 0.05, "
-        "two-tailed Welch t-test over seeds against the STM cell, on the column's metric; "
+        "paired test over seeds (training.stats) against the STM cell, on the column's metric; "
         "n < 2 gives no test."]) + budget_line(shown) + test_lines(tests)
 
 
@@ -549,7 +560,8 @@ def bert_tables(groups: list[Group], modal: dict, note: bool = True) -> list[str
     return out + ([] if not note else [
         "Test mention-level F1 (%), mean ± std (seeds). The papers' numbers (copied into "
         "report.py) used BioBERT v1.1, a far larger biomedical encoder: compare trends, not "
-        "levels, when our encoder differs. p: two-tailed Welch t-test against the single-task "
+        "levels, when our encoder differs. p: paired test (training.stats) against the "
+        "single-task "
         "row with the best devel F1 (`*` p < 0.05); n < 2 gives no test."])
 
 
@@ -616,11 +628,14 @@ def paper_tables(groups: list[Group], modal: dict) -> list[str]:
 
 
 def pairwise_rows(base: Group | None, partners: list[Group]) -> list[dict]:
-    """Partners ranked by gain over the single-task baseline (by F1 without a baseline)."""
-    base_mean = base.mean() if base else math.nan
-    rows = [{"group": g, "gain": g.mean() - base_mean,
-             "p": test_against(g, base)} for g in partners]
-    return sorted(rows, key=lambda r: -(r["gain"] if base else r["group"].mean()))
+    """Partners with their paired gains (training.stats, Holm over the grid), sorted by
+    devel gain; by devel F1 without a baseline."""
+    if base is None:
+        return [{"group": g, "gain": None} for g in
+                sorted(partners, key=lambda g: -g.mean("devel_f1"))]
+    gains = stats.compare_all(base.runs(), {g.aux[0]: g.runs() for g in partners})
+    by_name = {g.aux[0]: g for g in partners}
+    return [{"group": by_name[g.name], "gain": g} for g in gains]
 
 
 def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
@@ -633,10 +648,9 @@ def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
     if not grids:
         return []
     out = ["## Pairwise grids", "",
-           "One auxiliary partner at a time, ranked by the gain in mean test F1 (mention level, "
-           "%) over the single-task baseline; `*`: p < 0.05 (two-tailed Welch t-test over "
-           "seeds); n < 2 gives no test. The MO-MTM cells above pick their partner on devel "
-           "F1, so they can name another partner than the best gain here.", ""]
+           "One auxiliary partner at a time, sorted by devel gain (the choice); each partner's "
+           "test gain (mention F1, points) over the single-task baseline with its 95% CI "
+           f"({stats.METHOD}); `*`: Holm-corrected p < 0.05.", ""]
     order = sorted(grids, key=lambda k: (PRESET_ORDER.get(k[0] or "", 2), str(k[0]), -k[1],
                                          k[2], k[3]))
     for key in order:
@@ -648,25 +662,27 @@ def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
                 + (f" [{label}]" if label else ""), ""]
         rows = []
         if base is not None:
-            rows.append([f"(single-task {base.model})", str(base.n), cell(base), "–", "–",
+            rows.append([f"(single-task {base.model})", str(base.n), cell(base), "–", "–", "–",
                          cell(base, "token_f1")])
         ranked = pairwise_rows(base, partners)
         for r in ranked:
-            g = r["group"]
-            gain = "–" if r["gain"] != r["gain"] else f"{100 * r['gain']:+.2f}"
-            p = "–" if base is None else ("n < 2" if r["p"] is None else
-                                           f"{r['p']:.3g}{mark(r['p'])}")
-            rows.append([g.aux[0], str(g.n), cell(g), gain, p, cell(g, "token_f1")])
-        out += table(["partner", "seeds", "test F1", "gain", "p", "token macro F1"], rows)
-        best = ranked[0]
+            g, gain = r["group"], r["gain"]
+            if gain is None:
+                rows.append([g.aux[0], str(g.n), cell(g), "–", "–", "–", cell(g, "token_f1")])
+                continue
+            p = "n < 2" if gain.seeds < 2 else (f"{gain.p_holm:.3g}"
+                                                + ("*" if gain.helps or gain.hurts else ""))
+            rows.append([g.aux[0], str(g.n), cell(g), f"{100 * gain.mean:+.2f}",
+                         f"[{100 * gain.low:+.2f}, {100 * gain.high:+.2f}]", p,
+                         cell(g, "token_f1")])
+        out += table(["partner", "seeds", "test F1", "gain", "95% CI", "p (Holm)",
+                      "token macro F1"], rows)
         if base is None:
             out += ["", f"No single-task baseline for {first.main} in this setting: gains "
-                        f"unknown; highest F1 with {best['group'].aux[0]}."]
+                        f"unknown; best devel F1 with {ranked[0]['group'].aux[0]}."]
         else:
-            verdict = "helps" if best["gain"] > 0 else "does not beat the baseline"
-            out += ["", f"Best partner for {first.main}: **{best['group'].aux[0]}** "
-                        f"({100 * best['gain']:+.2f} F1, {verdict}"
-                        + (", significant" if stats.significant(best["p"]) else "") + ")."]
+            out += ["", f"Verdict for {first.main}: "
+                        f"{stats.verdict([r['gain'] for r in ranked])}."]
         out.append("")
     return out
 
@@ -687,7 +703,8 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
     out = ["## Data ablation", "",
            "Test mention-level F1 (%) against the share of the main corpus's training sentences "
            "(devel, test and partners stay whole); `loss` = points below the same model at "
-           "100%. `*`: p < 0.05 against single-task at the same fraction (two-tailed Welch); "
+           "100%. `*`: p < 0.05 against single-task at the same fraction (paired test, "
+           "training.stats); "
            "n < 2 gives no test. CRICHTON table 10 (mean over their corpora, points lost): "
            + "; ".join(f"{name} " + " / ".join(f"{v:.1f}" for v in losses.values())
                        for name, losses in CRICHTON_TABLE_10.items())

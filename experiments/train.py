@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", help="run directory (default runs/train-MAIN-MODEL-PRESET)")
     p.add_argument("--save-model", metavar="DIR", help="write the trained model as a bundle "
                    "for experiments/predict.py (DIR/seed-N with several seeds)")
-    add_run_arguments(p)
+    add_run_arguments(p, seeds=1)
     args = p.parse_args(argv)
     aux = tuple(a.strip() for a in args.aux.split(",") if a.strip())
     if aux == ("all",):

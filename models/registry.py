@@ -38,13 +38,15 @@ class ModelSpec:
 
 
 _WINDOW_QUICK = {
-    "model": {"filters": 50, "hidden": 300, "dropout": 0.5},
-    # Two epochs of the main corpus; 'alternate' gives a partner's model the same main
-    # batches as the baseline plus one partner batch after each, a like-for-like comparison.
-    "train": {"learning_rate": 1e-3, "batch_size": 16, "epochs": 2, "min_main_batches": 600,
-              "eval_every": 200},
-    # Same vectors for every cell (bundled text), so a partner's gain is not a vectors effect.
-    "run": {"vector_dim": 50, "train_fraction": 0.5, "devel_limit": 600,
+    "model": {"filters": 25, "hidden": 150, "dropout": 0.5},
+    # Until devel stops improving: evaluated every 50 main-corpus batches, stopped after 4
+    # evaluations without a gain, capped at 12 epochs of the main corpus. 'alternate' gives a
+    # partner's model the same main batches as the baseline plus one partner batch after each.
+    "train": {"learning_rate": 2e-3, "batch_size": 32, "epochs": 12, "eval_every": 50,
+              "patience": 4},
+    # Same vectors for every cell (bundled text), so a partner's gain is not a vectors effect;
+    # a quarter of the main corpus: the small corpus a user brings.
+    "run": {"vector_dim": 50, "train_fraction": 0.25, "devel_limit": 600,
             "schedule": "alternate"},
 }
 

@@ -6,6 +6,9 @@ import dataclasses
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Grids default to a process pool on a multi-core machine; the tests' tiny grids train here,
+# in this process (the executor tests ask for pools by name).
+os.environ.setdefault("BIONER_EXECUTOR", "inprocess")
 
 import pytest  # noqa: E402
 

@@ -192,6 +192,23 @@ def mention_scores(gold: Tags, pred: Tags, mode: str = "strict") -> MentionScore
     return MentionScores(mode, *_prf(tp, fp, fn), tp=tp, fp=fp, fn=fn, per_type=per_type)
 
 
+def unit_counts(gold: Tags, pred: Tags, units: Sequence[int] | None = None,
+                mode: str = "strict") -> dict[str, list[int]]:
+    """Matched, predicted and gold mentions per unit (sentence, or the unit index each
+    sentence belongs to): sums give the micro counts, resamples of units give bootstrap F1s."""
+    _check_lengths(gold, pred)
+    units = list(range(len(gold))) if units is None else list(units)
+    if len(units) != len(gold):
+        raise ValueError(f"{len(units)} unit ids for {len(gold)} sentences")
+    width = max(units, default=-1) + 1
+    counts = {"tp": [0] * width, "pred": [0] * width, "gold": [0] * width}
+    gold_m, pred_m = _mentions(gold, mode), _mentions(pred, mode)
+    for key, mentions in (("gold", gold_m), ("pred", pred_m), ("tp", gold_m & pred_m)):
+        for mention in mentions:
+            counts[key][units[mention[0]]] += 1
+    return counts
+
+
 def token_scores(gold: Tags, pred: Tags, include_outside: bool = False) -> TokenScores:
     """Token-level macro P/R/F1 over tag labels (Wang et al., 2019).
 

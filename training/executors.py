@@ -37,7 +37,8 @@ from training.config import RunConfig
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("inprocess", "pool", "ray")
+EXECUTORS = ("auto", "inprocess", "pool", "ray")
+AUTO_MAX_WORKERS = 4  # each worker holds its own TensorFlow (about 1-2 GB resident)
 RAY_HINT = "pip install -r requirements-ray.txt"
 ROOT = Path(__file__).resolve().parents[1]  # the repository: what workers must import
 
@@ -120,7 +121,15 @@ def _exit_with(parent: int) -> None:
     os._exit(1)
 
 
-def _init_worker(counter, gpus: list[str], shared: bool, level: int, parent: int) -> None:
+def worker_threads(workers: int, cpus: int | None = None) -> int | None:
+    """TensorFlow threads per pool worker: the cores shared out, so workers do not fight over
+    them (2 workers x 2 threads on 2 cores is slower than 2 x 1); None keeps TF's default."""
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, cpus // workers) if workers > 1 else None
+
+
+def _init_worker(counter, gpus: list[str], shared: bool, level: int, parent: int,
+                 threads: int | None = None) -> None:
     """Pool worker start-up: take the next worker number and pin its GPU before TensorFlow
     creates any device (spawned workers may have imported TensorFlow through the main script,
     but CUDA reads CUDA_VISIBLE_DEVICES only when TensorFlow first initialises its devices)."""
@@ -139,6 +148,11 @@ def _init_worker(counter, gpus: list[str], shared: bool, level: int, parent: int
             if getattr(context.context(), "_initialized", False):  # too late: CUDA read it
                 log.warning("pool worker %d: TensorFlow devices exist already; GPU %s not "
                             "pinned", index, gpu)
+    if threads:
+        import tensorflow as tf  # before any op runs, so the setting takes
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
 
 
@@ -162,7 +176,7 @@ class Pool:
         pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker,
             initargs=(context.Value("i", 0), gpus, workers > len(gpus), logging.WARNING,
-                      os.getpid()))
+                      os.getpid(), None if gpus else worker_threads(workers)))
         try:
             pending = {pool.submit(train_cell, run): run for run in runs}
             while pending:
@@ -178,6 +192,22 @@ class Pool:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
+
+
+class Auto:
+    """The default: cells side by side in a local pool, one worker per core (at most
+    AUTO_MAX_WORKERS), when there are several cells and cores; otherwise here. The
+    environment variable BIONER_EXECUTOR=inprocess|pool turns it into one of those."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or min(os.cpu_count() or 1, AUTO_MAX_WORKERS)
+
+    def map_cells(self, runs: list[RunConfig], on_result: OnResult, progress: bool) -> None:
+        forced = os.environ.get("BIONER_EXECUTOR", "")
+        workers = min(self.workers, len(runs))
+        if forced == "inprocess" or (forced != "pool" and workers < 2):
+            return InProcess().map_cells(runs, on_result, progress)
+        return Pool(max(workers, 1)).map_cells(runs, on_result, progress)
 
 
 # ----- Ray ---------------------------------------------------------------------------------
@@ -245,15 +275,18 @@ class Ray:
                 ray.shutdown()
 
 
-def make_executor(kind: str = "inprocess", workers: int = 1,
+def make_executor(kind: str = "inprocess", workers: int | None = 1,
                   address: str | None = None) -> Executor:
     """The executor named on the command line (--executor, --workers, --address)."""
     if kind not in EXECUTORS:
         raise InputError(f"unknown executor {kind!r}; valid: {', '.join(EXECUTORS)}")
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise InputError(f"--workers {workers}: need at least one worker")
     if address and kind != "ray":
         raise InputError(f"--address {address}: only --executor ray joins a cluster")
+    if kind == "auto":
+        return Auto(workers)
+    workers = workers or 1
     if kind == "inprocess":
         if workers > 1:
             raise InputError(f"--workers {workers} trains cells side by side: add --executor "

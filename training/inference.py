@@ -51,19 +51,21 @@ def compile_decoder(model, task: str, transitions: Transitions,
 
 
 def predict(decoder: Decoder, tagset: B.TagSet, transitions: Transitions, split,
-            viterbi: bool) -> list[list[str]]:
-    """IOB2 tags for every sentence of an encoded split, in order."""
-    rows: list[np.ndarray] = [np.zeros(0, np.int32)] * len(split.token_ids)
-    fn = decoder.constrained if viterbi else decoder.free
+            viterbi: tuple[bool, ...] = (True,)) -> dict[bool, list[list[str]]]:
+    """IOB2 tags for every sentence of an encoded split, in order, under each decoding
+    (constrained Viterbi or free); softmax heads run the model once for every decoding."""
+    rows = {v: [np.zeros(0, np.int32)] * len(split.token_ids) for v in viterbi}
     for index, inputs in B.eval_batches(split):
         inputs = {k: inputs[k] for k in decoder.keys}
-        result = fn(inputs).numpy()
         lengths = inputs["tag_mask"].sum(axis=1)
-        paths = result if decoder.self_decoding else viterbi_decode(
-            result, lengths, transitions if viterbi else None)
-        for row, i in enumerate(index):
-            rows[i] = paths[row, : lengths[row]]
-    return [tagset.decode(path) for path in split.assemble(rows)]
+        log_probs = None if decoder.self_decoding else decoder.free(inputs).numpy()
+        for v in viterbi:
+            paths = ((decoder.constrained if v else decoder.free)(inputs).numpy()
+                     if decoder.self_decoding else
+                     viterbi_decode(log_probs, lengths, transitions if v else None))
+            for row, i in enumerate(index):
+                rows[v][i] = paths[row, : lengths[row]]
+    return {v: [tagset.decode(path) for path in split.assemble(rows[v])] for v in viterbi}
 
 def compile_heads(model, heads: dict[str, Transitions], viterbi: bool,
                   signature: dict[str, tf.TensorSpec]):

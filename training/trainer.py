@@ -14,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import platform
+import re
 import time
+import zlib
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -32,7 +35,7 @@ from models.registry import get_model
 from training import batches as B
 from training.config import RunConfig
 from training.decoding import Transitions
-from training.evaluation import evaluate
+from training.evaluation import evaluate, unit_counts
 from training.featurize import WordFeaturizer
 from training.inference import Decoder, compile_decoder, predict, signature_of
 from training.presets import check_run
@@ -60,6 +63,50 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return found
+
+
+def stream_rng(seed: int, stream: str) -> np.random.Generator:
+    """One random stream per purpose (a task's batch order, the schedule, pretraining), so a
+    partner's batches never shift the main corpus's: the cells of one seed see the same main
+    batches in the same order."""
+    return np.random.default_rng([seed, zlib.crc32(stream.encode())])
+
+
+def variable_keys(model: keras.Model) -> dict[tuple[str, int], object]:
+    """Variables by path with Keras's per-process layer counters removed ('dropout_3' ->
+    'dropout'), numbered in creation order where that leaves two alike."""
+    seen: Counter = Counter()
+    keyed = {}
+    for variable in model.variables:
+        path = re.sub(r"_\d+(?=/|$)", "", variable.path)
+        seen[path] += 1
+        keyed[(path, seen[path])] = variable
+    return keyed
+
+
+def copy_shared_start(source: keras.Model, target: keras.Model) -> int:
+    """Give `target` the initial value of every variable `source` has too (same key, same
+    shape): the partner's model starts where the baseline's does. Returns how many."""
+    mine = variable_keys(target)
+    copied = 0
+    for key, variable in variable_keys(source).items():
+        twin = mine.get(key)
+        if twin is not None and tuple(twin.shape) == tuple(variable.shape):
+            twin.assign(variable.value)
+            copied += 1
+    return copied
+
+
+def resampling_unit(sentences) -> str:
+    """What the bootstrap resamples: documents where the split marks them, else sentences."""
+    return "document" if len({s.document for s in sentences}) > 1 else "sentence"
+
+
+def resampling_ids(sentences) -> list[int]:
+    if resampling_unit(sentences) == "sentence":
+        return list(range(len(sentences)))
+    ids: dict[int, int] = {}
+    return [ids.setdefault(s.document, len(ids)) for s in sentences]
 
 
 def load_tasks(run: RunConfig, names: tuple[str, ...]) -> dict[str, tuple[corpora.Corpus, list]]:
@@ -121,7 +168,6 @@ class Trainer:
         self.run, self.progress = run, progress
         self.spec = get_model(run.model)
         keras.utils.set_random_seed(run.seed)
-        self.rng = np.random.default_rng(run.seed)
         self.model_config = self.spec.model_config(run.model_options)
         loaded = load_tasks(run, (*run.tasks, *self.spec.pretrain_tasks))
         self.strategy = data_parallel(run.gpus, devices)
@@ -129,10 +175,15 @@ class Trainer:
             self.featurizer = make_featurizer(self.spec, run, self.model_config, loaded)
             self.tasks = {name: self._task(name, corpus, train) for name, (corpus, train)
                           in loaded.items()}
-            self.model: TaggerModel = self.spec.build(
-                self.model_config, {n: len(t.tagset.labels) for n, t in self.tasks.items()},
-                self.featurizer.features)
-            self._build_variables()
+            self.model = self._built({n: len(t.tagset.labels) for n, t in self.tasks.items()})
+            if run.aux:  # paired design: start from the single-task model's initial weights
+                alone = (run.main, *self.spec.pretrain_tasks)
+                baseline = self._built({n: len(self.tasks[n].tagset.labels) for n in alone})
+                log.info("paired start: %d variables as the single-task model's",
+                         copy_shared_start(baseline, self.model))
+                del baseline
+            if hasattr(self.model, "build_with_vectors"):
+                self.model.build_with_vectors()
             if run.init_encoder:
                 self._encoder().load_weights(run.init_encoder)
                 log.info("encoder initialised from %s", run.init_encoder)
@@ -156,16 +207,19 @@ class Trainer:
         test = corpus.test[: self.run.test_limit] if self.run.test_limit else corpus.test
         return Task(name, tagset, transitions, encoded, encode(devel, None), encode(test, None))
 
-    def _build_variables(self) -> None:
-        """Create every variable up front through the training loss (one dummy batch per
-        task), so layers only the loss uses (discriminator, auxiliary heads) exist before the
-        optimizer and the compiled steps see the variable list; then load the vectors."""
-        for name, task in self.tasks.items():
+    def _built(self, tasks: dict[str, int]) -> TaggerModel:
+        """The model for `tasks`, with every variable created up front through the training
+        loss (one dummy batch per task), so layers only the loss uses (discriminator,
+        auxiliary heads) exist before the optimizer and the compiled steps see the variable
+        list. The seed is set again first: the same tasks always start from the same values."""
+        keras.utils.set_random_seed(self.run.seed)
+        model = self.spec.build(self.model_config, tasks, self.featurizer.features)
+        for name in tasks:
+            task = self.tasks[name]
             inputs, tags = task.train.batch(np.arange(min(2, len(task.train.token_ids))))
-            self.model.task_loss(inputs, tags, name, training=False)
-        if hasattr(self.model, "build_with_vectors"):
-            self.model.build_with_vectors()
-        self.model.built = True  # variables exist: saving and summaries work
+            model.task_loss(inputs, tags, name, training=False)
+        model.built = True  # variables exist: saving and summaries work
+        return model
 
     def _encoder(self) -> keras.Model:
         """The shared encoder that entity ablation carries from one run to the next."""
@@ -263,29 +317,36 @@ class Trainer:
     def fit(self) -> dict:
         run, t = self.run, self.run.train
         started = time.perf_counter()
-        streams = {n: B.BatchStream(task.train, t.batch_size, self.rng)
+        streams = {n: B.BatchStream(task.train, t.batch_size, stream_rng(run.seed, n))
                    for n, task in self.tasks.items()}
         if self.spec.pretrain_tasks:
             self._pretrain(self.spec.pretrain_tasks, streams)
         scheduled, epoch_len, total = self._plan()
-        schedule = get_schedule(run.schedule)
-        every = t.eval_every or epoch_len
+        schedule, order_rng = get_schedule(run.schedule), stream_rng(run.seed, "<schedule>")
         best = {"f1": -1.0, "step": 0, "weights": None}
-        history, losses, step, epoch, stale = [], [], 0, 0, 0
+        history, losses, step, main_batches, epoch, stale = [], [], 0, 0, 0, 0
+        stopped = "cap"
         bar = tqdm(total=total, desc=f"{run.main}+{','.join(run.aux) or '-'}", unit="step",
                    disable=None if self.progress else True, leave=False)  # None: TTY only
         while step < total:
             if t.lr_decay:  # WANG: lr / (1 + decay * epoch)
                 self.optimizer.learning_rate = t.learning_rate / (1.0 + t.lr_decay * epoch)
-            for task in schedule(run.main, scheduled, self.rng):
+            plan = schedule(run.main, scheduled, order_rng)
+            for position, task in enumerate(plan):
                 inputs, tags = next(streams[task])
                 losses.append(self.train_step(task, inputs, tags))  # no host sync per step
                 step += 1
+                main_batches += task == run.main
                 bar.update()
-                if step % every == 0 or step == total:
+                # Evaluations count main-corpus batches, so the cells of one grid are compared
+                # at the same exposure to the main corpus whatever their partners add.
+                due = (main_batches % t.eval_every == 0 and task == run.main if t.eval_every
+                       else position == len(plan) - 1)
+                if due or step == total:
                     f1 = self.evaluate(run.main, "devel", run.viterbi).f1
                     loss = float(np.mean([float(x) for x in losses]))
-                    history.append({"step": step, "loss": loss, "devel_f1": f1})
+                    history.append({"step": step, "main_batches": main_batches, "loss": loss,
+                                    "devel_f1": f1})
                     bar.set_postfix(loss=f"{loss:.3f}", devel_f1=f"{f1:.3f}")
                     losses = []
                     if f1 > best["f1"]:
@@ -294,11 +355,16 @@ class Trainer:
                     else:
                         stale += 1
                     if t.patience is not None and stale > t.patience:
-                        total = step
+                        total, stopped = step, "patience"
                 if step >= total:
                     break
             epoch += 1
         bar.close()
+        best["stopped"] = stopped
+        # At the cap with a devel gain inside the last `patience` evaluations: the cell
+        # would have trained on, so its comparison is between unfinished models.
+        best["improving"] = stopped == "cap" and (stale <= t.patience if t.patience is not None
+                                                  else stale == 0)
         self.model.set_weights(best["weights"])
         if run.save_encoder:
             Path(run.save_encoder).parent.mkdir(parents=True, exist_ok=True)
@@ -316,10 +382,10 @@ class Trainer:
         return self._steps[task](inputs, tags)
 
     def _pretrain(self, tasks: tuple[str, ...], streams) -> None:
-        steps = self.run.train.pretrain_steps
+        steps, rng = self.run.train.pretrain_steps, stream_rng(self.run.seed, "<pretrain>")
         for _ in tqdm(range(steps), desc=f"pretrain {','.join(tasks)}", unit="step",
                       disable=None if self.progress else True, leave=False):
-            task = tasks[int(self.rng.integers(len(tasks)))]
+            task = tasks[int(rng.integers(len(tasks)))]
             inputs, tags = next(streams[task])
             self.train_step(task, inputs, tags)
         for task in tasks:
@@ -328,6 +394,11 @@ class Trainer:
     # ----- evaluation --------------------------------------------------------------------
     def predict(self, task: str, split: B.EncodedSplit, viterbi: bool) -> list[list[str]]:
         """IOB2 tags for every sentence of an encoded split, in the split's order."""
+        return self.predict_both(task, split, (viterbi,))[viterbi]
+
+    def predict_both(self, task: str, split: B.EncodedSplit, viterbi=(True, False)
+                     ) -> dict[bool, list[list[str]]]:
+        """Tags under each decoding; softmax heads run the model once for all of them."""
         info = self.tasks[task]
         return predict(self._decoders[task], info.tagset, info.transitions, split, viterbi)
 
@@ -345,21 +416,28 @@ class Trainer:
 
     def _record(self, best: dict, history: list, steps: int, seconds: float) -> dict:
         run = self.run
-        scores = {split: {decoding: self.evaluate(run.main, split,
-                                                  decoding == "constrained").to_dict()
-                          for decoding in ("constrained", "unconstrained")}
-                  for split in ("devel", "test")}
         decoding = "constrained" if run.viterbi else "unconstrained"
+        scores, counts = {}, {}
+        for split in ("devel", "test"):
+            encoded = getattr(self.tasks[run.main], split)
+            gold = [list(s.tags) for s in encoded.sentences]
+            tags = self.predict_both(run.main, encoded)
+            scores[split] = {name: evaluate(gold, tags[name == "constrained"]).to_dict()
+                             for name in ("constrained", "unconstrained")}
+            counts[split] = {"unit": resampling_unit(encoded.sentences),
+                             **unit_counts(gold, tags[run.viterbi],
+                                           resampling_ids(encoded.sentences))}
         trainable = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
         total = int(sum(np.prod(v.shape) for v in self.model.variables))
         return {
             "main": run.main, "aux": list(run.aux), "model": run.model, "schedule": run.schedule,
             "seed": run.seed, "train_fraction": run.train_fraction,
             "train_sentences": {n: len(t.train.sentences) for n, t in self.tasks.items()},
-            "steps": steps, "best_step": best["step"], "decoding": decoding,
+            "steps": steps, "best_step": best["step"], "stopped": best["stopped"],
+            "improving_at_cap": best["improving"], "decoding": decoding,
             "devel_f1": scores["devel"][decoding]["f1"], "test_f1": scores["test"][decoding]["f1"],
             "test_token_macro_f1": scores["test"][decoding]["token"]["f1"],
-            "scores": scores, "history": history,
+            "scores": scores, "unit_counts": counts, "history": history,
             "parameters": {"trainable": trainable, "total": total},
             "wall_seconds": round(seconds, 1), "versions": versions(),
             "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",

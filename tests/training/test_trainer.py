@@ -49,7 +49,9 @@ def trained(tiny_run):
 def test_best_devel_weights_are_kept(trained):
     trainer, record, snapshots = trained
     history = record["history"]
-    assert [h["step"] for h in history] == list(range(EVERY, STEPS + 1, EVERY))
+    main_batches = [h["main_batches"] for h in history]  # evaluations count main batches
+    assert all(m % EVERY == 0 for m in main_batches[:-1]) and main_batches == sorted(main_batches)
+    assert history[-1]["step"] == STEPS and len(history) >= 2
     best = max(history, key=lambda h: h["devel_f1"])  # the first of equal maxima
     assert record["devel_f1"] == best["devel_f1"] > 0
     assert record["best_step"] == best["step"]
@@ -103,7 +105,8 @@ def test_patience_stops_and_restores_the_best(tiny_run):
                       progress=False)
     record, snapshots = fit_with_snapshots(trainer)
     f1s = [h["devel_f1"] for h in record["history"]]
-    assert record["steps"] == 10 * len(f1s)
+    assert record["steps"] == record["history"][-1]["step"]
+    assert all(h["main_batches"] % 10 == 0 for h in record["history"][:-1])
     top, stale, stop = -1.0, 0, None  # the rule: stop once 2 evaluations in a row gain nothing
     for i, f1 in enumerate(f1s):
         top, stale = (f1, 0) if f1 > top else (top, stale + 1)
@@ -111,11 +114,13 @@ def test_patience_stops_and_restores_the_best(tiny_run):
             stop = i
             break
     if stop is None:
-        assert record["steps"] == 300
+        assert record["steps"] == 300 and record["stopped"] == "cap"
+        assert record["improving_at_cap"] == (stale <= 1)
     else:
         assert stop == len(f1s) - 1
+        assert record["stopped"] == "patience" and not record["improving_at_cap"]
     best = f1s.index(max(f1s))
-    assert record["best_step"] == 10 * (1 + best)
+    assert record["best_step"] == record["history"][best]["step"]
     assert same_weights(trainer.model.get_weights(), snapshots[best])
     if best < len(f1s) - 1:  # weights moved after the best evaluation, and were put back
         assert not same_weights(snapshots[best], snapshots[-1])
@@ -172,3 +177,24 @@ def test_loss_weights_scale_the_update(tiny_run):
     loss = float(trainer.train_step(AUX, inputs, tags))
     after = [v.numpy() for v in trainer.model.trainable_variables]
     assert loss > 0 and all(np.array_equal(b, a) for b, a in zip(before, after))
+
+
+def test_a_cell_still_improving_at_its_cap_is_marked(tiny_run):
+    record = train(tiny_run(MAIN, steps=40, eval_every=10, patience=100), progress=False)
+    f1s = [h["devel_f1"] for h in record["history"]]
+    assert record["stopped"] == "cap"
+    assert record["improving_at_cap"]  # patience 100 never ran out: it would have gone on
+    record = train(tiny_run(MAIN, steps=40, eval_every=10), progress=False)  # no patience
+    assert [h["devel_f1"] for h in record["history"]] == f1s  # the same training
+    assert record["improving_at_cap"] == (f1s[-1] > max(f1s[:-1]))  # gained at the end
+
+
+def test_record_keeps_per_sentence_counts_of_the_test_split(trained):
+    trainer, record, _ = trained
+    counts = record["unit_counts"]["test"]
+    strict = record["scores"]["test"]["constrained"]["strict"]
+    assert counts["unit"] == "sentence"
+    assert len(counts["tp"]) == len(trainer.tasks[MAIN].test.sentences)
+    assert sum(counts["tp"]) == strict["tp"]
+    assert sum(counts["pred"]) == strict["tp"] + strict["fp"]
+    assert sum(counts["gold"]) == strict["tp"] + strict["fn"]
