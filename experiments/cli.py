@@ -108,7 +108,12 @@ def open_results(out: Path, resume: bool):
     from training.results import ResultsFile
 
     results = ResultsFile(out / "results.jsonl")
-    if results.records() and not resume:
+    records = results.records()
+    if records and not resume:
         raise InputError(f"{out} already holds results; pass --resume to continue it or "
                          "choose another --out")
+    if any("unit_counts" not in r for r in records):
+        raise InputError(f"{out} holds results of an older bioner-mtl (no per-sentence counts, "
+                         "so no test-set intervals): choose a new --out; report.py still "
+                         "reads the old file")
     return results

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data import corpora  # noqa: E402
 from data.errors import InputError  # noqa: E402
 from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
+from models.registry import baseline_of  # noqa: E402
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -57,7 +58,10 @@ def build_runs(args: argparse.Namespace) -> list:
             corpora.spec_for(partner or main)
             aux = (partner,) if partner else ()
             weights = {partner: args.aux_weight} if partner and args.aux_weight != 1 else {}
-            runs += seeded(replace(base, aux=aux, loss_weights=weights), args)
+            # the single-task cell is the family's baseline model (cross-sharing needs a
+            # partner: its baseline is the single-task BiLSTM-CNN-CRF)
+            model = base.model if partner else baseline_of(base.model)
+            runs += seeded(replace(base, aux=aux, loss_weights=weights, model=model), args)
     return runs
 
 
@@ -212,16 +216,44 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--aux", help="auxiliary partners A,B (default: every other NER corpus)")
     group.add_argument("--aux-group", help="partners annotating one entity class, e.g. "
                        "Gene/Protein, Chemical, Disease, Species, Cell")
+    group.add_argument("--aa", action="store_true",
+                       help="A/A check of the statistics: the single-task model against itself "
+                            "on 2 x --seeds different seeds; it should find no difference")
     add_run_arguments(p)
     p.add_argument("--out", help="run directory (default runs/pairwise-MAIN-MODEL-PRESET)")
     return p
 
 
+def aa_check(args: argparse.Namespace) -> None:
+    """The single-task cell against itself: seeds S.. as the reference, the next --seeds as
+    the candidate (unpaired: a seed paired with itself would differ by exactly 0)."""
+    main = names(args.main)
+    if len(main) != 1:
+        raise InputError("--aa checks one main corpus at a time")
+    base = resolve_run(args, main[0])
+    runs = [replace(base, model=baseline_of(base.model), seed=s)
+            for s in range(args.seed, args.seed + 2 * args.seeds)]
+    out = Path(args.out or f"runs/aa-{file_name(main[0])}-{args.model}-{args.preset}")
+    records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
+                        extra={"preset": args.preset, "experiment": "aa"},
+                        executor=executor_from(args))
+    first, second = records[:args.seeds], records[args.seeds:]
+    g = stats.gain("A/A", first, second)
+    seeds = f"seeds {args.seed}-{args.seed + args.seeds - 1} vs the next {args.seeds}"
+    found = "a difference was detected (a false positive)" if stats.significant(g.p) else \
+        "no detectable difference"
+    print(f"\nA/A check for {main[0]} ({base.model}, {seeds}): {found} "
+          f"({g.interval_text()}, p = {g.p:.3f})")
+    print(f"wrote {out / 'results.jsonl'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    if args.aa:
+        return aa_check(args)
     runs = build_runs(args)
-    out = Path(args.out or f"runs/pairwise-{args.main.replace(',', '_')}-{args.model}-"
-                          f"{args.preset}")
+    default = "_".join(file_name(m) for m in names(args.main))
+    out = Path(args.out or f"runs/pairwise-{default}-{args.model}-{args.preset}")
     results = open_results(out, args.resume)
     log.info("%d runs (%s preset) into %s", len(runs), args.preset, out)
     records = run_cells(runs, results, progress=not args.no_progress,

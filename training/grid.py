@@ -36,9 +36,12 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
     def finish(run: RunConfig, record: dict) -> None:
         record.update(extra or {}, cell=cell_key(run))
         results.append(record)
-        log.info("%s: test F1 %.2f (devel %.2f, best step %d/%d, %.0f s)", describe(run),
+        end = {"patience": "stopped early", "cap": "at the cap"}.get(record.get("stopped"), "")
+        if record.get("improving_at_cap"):
+            end = "at the cap, still improving"
+        log.info("%s: test F1 %.2f (devel %.2f, best step %d/%d%s, %.0f s)", describe(run),
                  100 * record["test_f1"], 100 * record["devel_f1"], record["best_step"],
-                 record["steps"], record["wall_seconds"])
+                 record["steps"], f", {end}" if end else "", record["wall_seconds"])
         bar.update()
 
     try:

@@ -12,6 +12,7 @@ schedule; each task gets one compiled step function, and the optimizer sees one 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import platform
 import re
@@ -31,7 +32,7 @@ from data import corpora
 from data.ablation import subsample
 from data.errors import InputError
 from models.base import TaggerModel
-from models.registry import get_model
+from models.registry import baseline_of, get_model
 from training import batches as B
 from training.config import RunConfig
 from training.decoding import Transitions
@@ -177,8 +178,7 @@ class Trainer:
                           in loaded.items()}
             self.model = self._built({n: len(t.tagset.labels) for n, t in self.tasks.items()})
             if run.aux:  # paired design: start from the single-task model's initial weights
-                alone = (run.main, *self.spec.pretrain_tasks)
-                baseline = self._built({n: len(self.tasks[n].tagset.labels) for n in alone})
+                baseline = self._baseline_twin()
                 log.info("paired start: %d variables as the single-task model's",
                          copy_shared_start(baseline, self.model))
                 del baseline
@@ -207,13 +207,25 @@ class Trainer:
         test = corpus.test[: self.run.test_limit] if self.run.test_limit else corpus.test
         return Task(name, tagset, transitions, encoded, encode(devel, None), encode(test, None))
 
-    def _built(self, tasks: dict[str, int]) -> TaggerModel:
+    def _baseline_twin(self) -> TaggerModel:
+        """The model the grid's single-task cell of this seed builds (same family, or the
+        spec's baseline such as bilstm-crf for cross-sharing), with its initial weights."""
+        name = baseline_of(self.run.model)
+        spec = get_model(name)
+        names = {f.name for f in dataclasses.fields(spec.config)}
+        config = spec.model_config({k: v for k, v in self.run.model_options.items()
+                                    if k in names})
+        alone = (self.run.main, *spec.pretrain_tasks)
+        return self._built({n: len(self.tasks[n].tagset.labels) for n in alone}, spec, config)
+
+    def _built(self, tasks: dict[str, int], spec=None, config=None) -> TaggerModel:
         """The model for `tasks`, with every variable created up front through the training
         loss (one dummy batch per task), so layers only the loss uses (discriminator,
         auxiliary heads) exist before the optimizer and the compiled steps see the variable
         list. The seed is set again first: the same tasks always start from the same values."""
         keras.utils.set_random_seed(self.run.seed)
-        model = self.spec.build(self.model_config, tasks, self.featurizer.features)
+        spec, config = spec or self.spec, config or self.model_config
+        model = spec.build(config, tasks, self.featurizer.features)
         for name in tasks:
             task = self.tasks[name]
             inputs, tags = task.train.batch(np.arange(min(2, len(task.train.token_ids))))

@@ -6,7 +6,7 @@ from experiments.cli import run
 TINY = ["--steps", "20", "--train-fraction", "0.05", "--set", "lstm=8", "--set", "projection=8",
         "--set", "char_filters=4", "--set", "char_dim=4", "--set", "vector_dim=8",
         "--set", "vector_corpora=run", "--set", "devel_limit=30",
-        "--set", "test_limit=60", "--no-progress"]
+        "--set", "test_limit=60", "--seeds", "1", "--no-progress"]
 
 
 def test_alpha_beta_grid_runs_each_pair_and_names_the_best_on_devel(tmp_path, capsys):

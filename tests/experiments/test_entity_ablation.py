@@ -11,7 +11,7 @@ def test_left_out_corpus_starts_from_the_multi_task_encoder(tmp_path, small_bert
     args = ["--corpora", "NCBI-disease,BC5CDR-chem", "--leave-out", "Disease",
             "--fractions", "0.02", "--steps", "3", "--set", f"encoder={small_bert_dir}",
             "--set", "max_length=48", "--set", "devel_limit=20", "--set", "test_limit=20",
-            "--train-fraction", "0.02",
+            "--train-fraction", "0.02", "--seeds", "1",
             "--out", str(out), "--no-progress"]
     assert run(entity_ablation.main, args) == 0
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]

@@ -8,7 +8,7 @@ from training import grid
 
 TINY = ["--steps", "16", "--train-fraction", "0.05", "--set", "filters=4", "--set", "hidden=8",
         "--set", "vector_dim=8", "--set", "vector_corpora=run", "--set", "devel_limit=40",
-        "--set", "test_limit=60", "--set", "train.eval_every=8", "--no-progress"]
+        "--set", "test_limit=60", "--set", "train.eval_every=8", "--seeds", "1", "--no-progress"]
 
 
 def pairwise_cli(*args):
@@ -69,25 +69,85 @@ def test_grid_resumes_without_recomputing(tmp_path, monkeypatch, capsys):
     assert pairwise_cli(*args, "--resume") == 0
     assert calls == []  # nothing left to do
     printed = capsys.readouterr().out
-    assert "best partner for Ex-PTM" in printed
+    assert "verdict for Ex-PTM: " in printed and "95% CI" in printed
     assert (out / "pairwise.csv").exists() and (out / "gains_Ex-PTM.png").exists()
 
 
 def record(main, aux, seed, f1):
     return {"main": main, "aux": [aux] if aux else [], "seed": seed, "test_f1": f1,
-            "test_token_macro_f1": f1 + 0.1}
+            "devel_f1": f1, "test_token_macro_f1": f1 + 0.1}
 
 
-def test_summary_gains_and_t_test_by_hand():
+def test_summary_paired_gains_and_holm_by_hand():
     records = [record("A", None, s, f) for s, f in [(1, 0.70), (2, 0.72), (3, 0.74)]]
     records += [record("A", "B", s, f) for s, f in [(1, 0.80), (2, 0.81), (3, 0.82)]]
     records += [record("A", "C", s, f) for s, f in [(1, 0.69), (2, 0.73), (3, 0.71)]]
     rows = pairwise.summarise(records)["A"]
     assert [r["partner"] for r in rows] == [pairwise.BASELINE, "B", "C"]
-    b = rows[1]
+    b, c = rows[1], rows[2]
     assert b["f1"] == pytest.approx(0.81) and b["f1_std"] == pytest.approx(0.01)
+    # paired by seed: B - baseline = 0.10, 0.09, 0.08: mean 0.09, sd 0.01, se 0.01/sqrt(3),
+    # t = 15.588 with 2 df; for 2 df, p = 1 - t / sqrt(t^2 + 2) = 0.00409; t(.975, 2) = 4.3027
     assert b["gain"] == pytest.approx(0.09)
-    # Welch t: diff 0.09, se = sqrt(0.02^2/3 + 0.01^2/3) = 0.012910; t = 6.971, df = 2.94
-    assert b["p_value"] == pytest.approx(0.0064, abs=5e-4) and b["significant"]
-    c = rows[2]
-    assert c["gain"] == pytest.approx(-0.01) and not c["significant"]
+    assert b["p_value"] == pytest.approx(0.00409, abs=2e-5)
+    assert (b["ci_low"], b["ci_high"]) == pytest.approx((0.09 - 0.024841, 0.09 + 0.024841),
+                                                        abs=1e-5)
+    # C - baseline = -0.01, 0.01, -0.03: mean -0.01, sd 0.02, t = 0.866, p = 0.4778
+    assert c["gain"] == pytest.approx(-0.01) and c["p_value"] == pytest.approx(0.4778, abs=2e-4)
+    # Holm over two partners: 2 x 0.00409; then max(that, 0.4778)
+    assert b["p_holm"] == pytest.approx(2 * b["p_value"]) and b["helps"]
+    assert c["p_holm"] == pytest.approx(c["p_value"]) and not (c["helps"] or c["hurts"])
+    assert rows[0]["verdict"] == "B helps (+9.00, 95% CI [+6.52, +11.48])"
+
+
+def test_one_seed_gives_no_verdict_and_the_table_says_so(capsys):
+    records = [record("A", None, 1, 0.70), record("A", "B", 1, 0.75)]
+    rows = pairwise.summarise(records)["A"]
+    assert not rows[1]["helps"]
+    pairwise.print_table("A", rows)
+    assert "one seed: no verdict" in capsys.readouterr().out
+
+
+def test_a_corpus_given_by_path_names_files_by_its_display_name(tmp_path):
+    from data.corpora import spec_for
+
+    corpus = tmp_path / "my" / "corpus"
+    corpus.mkdir(parents=True)
+    assert pairwise.file_name(str(corpus)) == "corpus" == spec_for(str(corpus)).name
+
+
+def test_cross_sharing_grid_compares_with_the_single_task_bilstm(tmp_path):
+    """CS-MTM needs a partner: its grid's single-task cell is the BiLSTM-CNN-CRF STM."""
+    args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC", "--model", "cross-sharing",
+            "--steps", "6", "--train-fraction", "0.05", "--set", "lstm=8",
+            "--set", "projection=8", "--set", "char_filters=4", "--set", "char_dim=4",
+            "--set", "vector_dim=8", "--set", "vector_corpora=run", "--set", "devel_limit=20",
+            "--set", "test_limit=30", "--seeds", "1", "--no-progress", "--out", str(tmp_path)]
+    assert pairwise_cli(*args) == 0
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["model"], tuple(r["aux"])) for r in records) == [
+        ("bilstm-crf", ()), ("cross-sharing", ("BioNLP13PC",))]
+    assert pairwise.summarise(records)["Ex-PTM"][1]["gain"] is not None
+
+
+def test_aa_check_compares_the_baseline_with_itself_on_other_seeds(tmp_path, capsys):
+    args = ["--main", "Ex-PTM", "--aa", "--out", str(tmp_path), *TINY]
+    args[args.index("--seeds") + 1] = "2"
+    assert pairwise_cli(*args) == 0
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["seed"] for r in records) == [1, 2, 3, 4]
+    assert all(not r["aux"] for r in records)
+    assert "A/A check for Ex-PTM (window-cnn, seeds 1-2 vs the next 2): " in capsys.readouterr().out
+
+
+def test_old_results_without_counts_are_refused_for_resume_in_one_line(tmp_path, capsys):
+    old = {"main": "Ex-PTM", "aux": [], "seed": 1, "test_f1": 0.5, "devel_f1": 0.5,
+           "test_token_macro_f1": 0.6,
+           "cell": "0123456789abcdef"}
+    (tmp_path / "results.jsonl").write_text(json.dumps(old) + "\n")
+    assert pairwise_cli("--main", "Ex-PTM", "--aux", "BioNLP13PC", "--out", str(tmp_path),
+                        "--resume", *TINY) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "older bioner-mtl" in err and "\n" not in err
+    rows = pairwise.summarise([old, {**old, "aux": ["X"], "test_f1": 0.6}])["Ex-PTM"]
+    assert rows[1]["test_sampling"] is False  # still read: seed variance only, and said so

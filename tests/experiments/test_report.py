@@ -65,19 +65,20 @@ def test_crichton_table_shows_our_mean_and_std_beside_the_paper(tmp_path):
 
 def test_significant_multi_task_cells_get_a_star_and_others_do_not(tmp_path):
     records = (
-        # Welch, two-tailed: 71 ± 1 vs 76 ± 1, n = 3 + 3: t = -6.12, df = 4, p = 0.0036
-        seeds("BC2GM", [0.70, 0.71, 0.72]) + seeds("BC2GM", [0.75, 0.76, 0.77], aux=("BC5CDR",))
-        # 82 ± 2 vs 83 ± 2, n = 3 + 3: t = -0.61, df = 4, p = 0.573
+        # paired by seed: gains 5, 6, 4 points: t = 8.660, df = 2, p = 1 - t/sqrt(t^2 + 2)
+        # = 0.0131 (no per-sentence counts in these records: seed variance only)
+        seeds("BC2GM", [0.70, 0.71, 0.72]) + seeds("BC2GM", [0.75, 0.77, 0.76], aux=("BC5CDR",))
+        # gains 3, -1, 1 points: mean 1, sd 2, t = 0.866, df = 2, p = 0.478
         + seeds("Linnaeus", [0.80, 0.82, 0.84])
-        + seeds("Linnaeus", [0.81, 0.83, 0.85], aux=("BC5CDR",))
+        + seeds("Linnaeus", [0.83, 0.81, 0.85], aux=("BC5CDR",))
         # one single-task seed: no test however large the gain
         + seeds("Ex-PTM", [0.60]) + seeds("Ex-PTM", [0.70, 0.72], aux=("BioNLP09",)))
     text = crichton(make_report(tmp_path, write(tmp_path / "r", records)))
     assert row(text, "BC2GM")[5] == "76.00 ± 1.00 (3)* with BC5CDR"
     assert row(text, "Linnaeus")[5] == "83.00 ± 2.00 (3) with BC5CDR"
     assert row(text, "Ex-PTM")[5] == "71.00 ± 1.41 (2) with BioNLP09"
-    assert "BC2GM MO-MTM vs STM: n = 3 vs 3, p = 0.0036*" in text
-    assert "Linnaeus MO-MTM vs STM: n = 3 vs 3, p = 0.573" in text
+    assert "BC2GM MO-MTM vs STM: n = 3 vs 3, p = 0.0131*" in text
+    assert "Linnaeus MO-MTM vs STM: n = 3 vs 3, p = 0.478" in text
     assert "Ex-PTM MO-MTM vs STM: n = 2 vs 1, no test" in text
     assert "n < 2 on either side gives no test" in text
 
@@ -94,7 +95,7 @@ def test_wang_table_uses_token_level_macro_f1(tmp_path):
     assert cells[13:16] == ["90.00 (1) with BioNLP09", "86.50", "60.00 (1)"]  # CS-MTM
 
 
-def test_pairwise_section_sorts_partners_by_gain_and_names_the_best(tmp_path):
+def test_pairwise_section_sorts_partners_by_devel_gain_and_gives_the_verdict(tmp_path):
     records = [rec("BC2GM", test=0.70), rec("BC2GM", aux=("BC5CDR",), test=0.71),
                rec("BC2GM", aux=("Linnaeus",), test=0.73),
                rec("BC2GM", aux=("NCBI-disease",), test=0.68)]
@@ -103,7 +104,17 @@ def test_pairwise_section_sorts_partners_by_gain_and_names_the_best(tmp_path):
                 if line.startswith("| ") and not line.startswith("| partner")]
     assert partners == ["(single-task window-cnn)", "Linnaeus", "BC5CDR", "NCBI-disease"]
     assert row(text, "Linnaeus")[3] == "+3.00" and row(text, "NCBI-disease")[3] == "-2.00"
-    assert "Best partner for BC2GM: **Linnaeus** (+3.00 F1, helps)" in text
+    assert "Verdict for BC2GM: one seed: no verdict" in text  # one seed is no finding
+    records = [rec("BC2GM", seed=s, test=t) for s, t in ((1, 0.70), (2, 0.72), (3, 0.71))]
+    records += [rec("BC2GM", aux=("Linnaeus",), seed=s, test=t, devel=0.8)
+                for s, t in ((1, 0.75), (2, 0.76), (3, 0.77))]
+    records += [rec("BC2GM", aux=("BC5CDR",), seed=s, test=t, devel=0.6)
+                for s, t in ((1, 0.80), (2, 0.83), (3, 0.81))]
+    text = section(make_report(tmp_path, write(tmp_path / "q", records)), "## Pairwise grids")
+    partners = [line.split("|")[1].strip() for line in text.splitlines()
+                if line.startswith("| ") and not line.startswith("| partner")]
+    assert partners[1:] == ["Linnaeus", "BC5CDR"]  # devel decides the order, not test
+    assert "95% CI" in text and "Verdict for BC2GM: Linnaeus helps (+5.00" in text
 
 
 def test_data_ablation_lists_fractions_in_order_and_writes_a_plot(tmp_path):

@@ -34,7 +34,8 @@ def log_probs(trainer: Trainer, inputs) -> dict[str, np.ndarray]:
 def test_model_trains_through_the_harness(name, tiny_run, tmp_path):
     steps = WINDOW_STEPS if MODELS[name].build.__module__ == "models.window_cnn" else STEPS
     steps = BERT_STEPS if MODELS[name].featurizer == "subwords" else steps
-    run = tiny_run(MAIN, (AUX,), name, steps=steps, eval_every=steps // 3)
+    # evaluations count main-corpus batches; about half the steps are the main corpus's
+    run = tiny_run(MAIN, (AUX,), name, steps=steps, eval_every=steps // 6)
     trainer = Trainer(run, progress=False)
     assert set(trainer.tasks) == {MAIN, AUX, *MODELS[name].pretrain_tasks}
     inputs, tags = trainer.tasks[MAIN].train.batch(np.arange(16))
@@ -58,7 +59,7 @@ def test_model_trains_through_the_harness(name, tiny_run, tmp_path):
     # training lowers the loss and fits the main corpus's training split
     record = trainer.fit()
     losses = [entry["loss"] for entry in record["history"]]
-    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert len(losses) >= 3 and losses[-1] < losses[0]
     assert trainer.evaluate(MAIN, "train", viterbi=True).f1 > MIN_TRAIN_F1
 
     # saved weights loaded into a freshly built model give the same outputs

@@ -83,6 +83,9 @@ def test_pool_trains_two_cells_with_two_workers(tmp_path, reference, monkeypatch
     args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC", *TINY]
     out = tmp_path / "grid"
     train_here(monkeypatch)
+    # the reference trained with TensorFlow's default threads; so do these workers (by
+    # default two workers would take one thread each, and round-off would differ)
+    monkeypatch.setattr(executors, "worker_threads", lambda workers, cpus=None: None)
     assert pairwise_cli(*args, "--out", str(out), "--executor", "pool", "--workers", "2") == 0
     records = lines(out / "results.jsonl")
     assert sorted(r["cell"] for r in records) == sorted(cell_key(r) for r in grid_runs(args))
@@ -118,7 +121,7 @@ def test_pool_worker_initializer_pins_its_gpu(monkeypatch):
 @pytest.mark.parametrize(
     ("kind", "workers", "address", "message"),
     [
-        ("dask", 1, None, "unknown executor 'dask'; valid: inprocess, pool, ray"),
+        ("dask", 1, None, "unknown executor 'dask'; valid: auto, inprocess, pool, ray"),
         ("pool", 0, None, "--workers 0: need at least one worker"),
         ("inprocess", 2, None, "--workers 2 trains cells side by side: add --executor pool"),
         ("pool", 2, "10.0.0.1:6379", "only --executor ray joins a cluster"),
@@ -144,3 +147,25 @@ def test_missing_ray_is_one_line_with_the_install_command(monkeypatch, tmp_path,
     err = capsys.readouterr().err.strip()
     assert err == ("error: --executor ray needs Ray, which is not installed: "
                    "pip install -r requirements-ray.txt")
+
+
+def test_pool_workers_share_the_cores_out():
+    assert executors.worker_threads(2, cpus=2) == 1
+    assert executors.worker_threads(2, cpus=8) == 4
+    assert executors.worker_threads(3, cpus=2) == 1
+    assert executors.worker_threads(1, cpus=8) is None  # one worker: TensorFlow's default
+
+
+def test_auto_trains_several_cells_side_by_side_and_one_cell_here(monkeypatch):
+    used = []
+    monkeypatch.setattr(executors.Pool, "map_cells",
+                        lambda self, runs, on_result, progress: used.append(("pool", self.workers)))
+    monkeypatch.setattr(executors.InProcess, "map_cells",
+                        lambda self, runs, on_result, progress: used.append(("here", 1)))
+    monkeypatch.delenv("BIONER_EXECUTOR", raising=False)
+    auto = executors.make_executor("auto", 2)
+    auto.map_cells(["a", "b", "c"], None, False)
+    auto.map_cells(["a"], None, False)
+    monkeypatch.setenv("BIONER_EXECUTOR", "inprocess")
+    auto.map_cells(["a", "b"], None, False)
+    assert used == [("pool", 2), ("here", 1), ("here", 1)]
