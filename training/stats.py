@@ -235,12 +235,16 @@ def verdict(gains: Sequence[Gain], what: str = "partner") -> str:
         return f"{best.name} helps ({best.interval_text()})"
     if best.hurts:
         return f"{chosen}{best.name} hurts ({best.interval_text()})"
+    others = [g for g in gains[1:] if g.helps]
+    if others:  # significant on test, yet devel preferred another: not a choice to act on
+        named = "; ".join(f"{g.name} helps on test after Holm correction ({g.interval_text()})"
+                          for g in others)
+        return (f"{best.name}, the best {what} on devel, does not help detectably "
+                f"({best.interval_text()}); {named}, but devel ranked it lower: confirm with "
+                "more seeds before relying on it")
     d = detectable(gains)
     size = f"; the smallest gain this run could detect is about {100 * d:.1f} points" if d else ""
-    others = [g for g in gains[1:] if g.helps]
-    note = "".join(f"; {g.name} helps on test ({g.interval_text()}) but was not the devel "
-                   "choice" for g in others)
-    return f"no {what} helps detectably at this budget{size}{note}"
+    return f"no {what} helps detectably at this budget{size}"
 
 
 # ----- grids -------------------------------------------------------------------------------

@@ -112,6 +112,9 @@ def test_verdict_lines():
     line = stats.verdict([flat, hurts])
     assert line.startswith("no partner helps detectably at this budget; the smallest gain "
                            "this run could detect is about")
+    line = stats.verdict([flat, helps])  # devel prefers B; A is significant on test only
+    assert line.startswith("B, the best partner on devel, does not help detectably (+0.40")
+    assert "A helps on test after Holm correction (+2.00" in line and "confirm" in line
     assert "one seed" in stats.verdict([gain_of("A", 0.02, 0.01, 0.03, 0.001, seeds=1)])
     # a gain whose raw p passes but whose Holm-corrected p does not is no finding
     corrected = stats.Gain("A", 3, 0.02, 0.001, 0.04, 0.04, 0.01, 10.0, 0.01, True, 0.02, 0.08)
