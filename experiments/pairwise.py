@@ -194,7 +194,8 @@ def heatmap(path: Path, summary: dict[str, list[dict]]) -> Path:
             ax.text(j, i, f"{100 * row['gain']:+.1f}{star}\n[{100 * row['ci_low']:+.1f}, "
                     f"{100 * row['ci_high']:+.1f}]", ha="center", va="center", fontsize=7,
                     fontweight="bold" if star else "normal")
-    fig.colorbar(image, label="gain in test F1 (points); [95% CI], * Holm p < 0.05")
+    fig.colorbar(image, label="gain in test F1 (points)")
+    ax.set_title("gain [95% CI]; * Holm-corrected p < 0.05", fontsize=9)
     ax.set_xlabel("auxiliary corpus")
     ax.set_ylabel("main corpus")
     fig.tight_layout()
@@ -205,7 +206,7 @@ def heatmap(path: Path, summary: dict[str, list[dict]]) -> Path:
 
 def file_name(corpus: str) -> str:
     """A corpus's display name fit for a file name (a path given as --main is not)."""
-    return corpora.spec_for(corpus).name.replace("/", "-")
+    return Path(str(corpus)).name or str(corpus)  # a registry name, or a directory's name
 
 
 def parser() -> argparse.ArgumentParser:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import re
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.errors import InputError  # noqa: E402
 from experiments.cli import run  # noqa: E402
+from training.results import atomic_write_text  # noqa: E402
 
 CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio")
 
@@ -119,8 +122,9 @@ def tag_file(tagger, name: str, args, out) -> int:
     if count == 0:
         raise InputError(f"{name}: no text to tag (empty input)")
     if args.format == "brat" and args.out and not is_conll:
-        (Path(args.out) / f"{Path(name).stem if name != '-' else 'stdin'}.txt").write_text(
-            "".join(text_parts), encoding="utf-8")
+        text = Path(args.out) / f"{Path(name).stem if name != '-' else 'stdin'}.txt"
+        if name == "-" or text.resolve() != Path(name).resolve():  # the input is that text
+            atomic_write_text(text, "".join(text_parts))
     return count
 
 
@@ -156,21 +160,59 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.format == "brat" and not args.out:
         raise InputError("--format brat writes NAME.ann (and NAME.txt) files: give --out DIR")
+    suffix = {"jsonl": ".jsonl", "conll": ".conll", "brat": ".ann"}[args.format]
+    targets = output_paths(args.inputs, args.out, suffix, args.format == "brat")
     from training.bundle import load
 
     tagger = load(args.model)
     args.heads = [h.strip() for h in args.heads.split(",")] if args.heads else None
     tagger.heads_for(args.heads)  # unknown heads fail before any input is read
-    suffix = {"jsonl": ".jsonl", "conll": ".conll", "brat": ".ann"}[args.format]
     for name in args.inputs:
         if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            target = Path(args.out) / f"{Path(name).stem if name != '-' else 'stdin'}{suffix}"
-            with target.open("w", encoding="utf-8") as out:
-                count = tag_file(tagger, name, args, out)
+            target = targets[name]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # written beside the target and moved into place once whole: an interrupted
+            # run leaves no half file, and no input is opened for writing before it is read
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    count = tag_file(tagger, name, args, out)
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
             print(f"{name}: {count} sentences -> {target}", file=sys.stderr)
         else:
             tag_file(tagger, name, args, sys.stdout)
+
+
+def output_paths(inputs: list[str], out: str | None, suffix: str, text_too: bool
+                 ) -> dict[str, Path]:
+    """Each input's output file in --out, refusing before anything is tagged: two inputs that
+    would write one file, and an output that would overwrite an input."""
+    if not out:
+        return {}
+    if Path(out).exists() and not Path(out).is_dir():
+        raise InputError(f"--out {out}: a file, not a directory; give a directory for the "
+                         "output files")
+    paths: dict[str, Path] = {}
+    owner: dict[Path, str] = {}
+    sources = {Path(n).resolve() for n in inputs if n != "-"}
+    for name in inputs:
+        stem = Path(name).stem if name != "-" else "stdin"
+        target = Path(out) / f"{stem}{suffix}"
+        written = [target] + ([Path(out) / f"{stem}.txt"] if text_too else [])
+        for path in written:
+            resolved = path.resolve()
+            if resolved in owner:
+                raise InputError(f"{owner[resolved]} and {name} would both write {path}; "
+                                 "rename one or tag them into different --out directories")
+            if resolved in sources and not (path.suffix == ".txt" and resolved ==
+                                            Path(name).resolve()):
+                raise InputError(f"--out {out}: writing {path} would overwrite an input "
+                                 "file; choose another --out")
+            owner[resolved] = name
+        paths[name] = target
+    return paths
 
 
 if __name__ == "__main__":

@@ -41,10 +41,11 @@ class ModelSpec:
 _WINDOW_QUICK = {
     "model": {"filters": 25, "hidden": 150, "dropout": 0.5},
     # Until devel stops improving: evaluated every 50 main-corpus batches, stopped after 4
-    # evaluations without a gain, capped at 16 epochs of the main corpus. 'alternate' gives a
-    # partner's model the same main batches as the baseline plus one partner batch after each.
-    "train": {"learning_rate": 2e-3, "batch_size": 32, "epochs": 16, "eval_every": 50,
-              "patience": 4},
+    # evaluations without a gain, capped at 16 epochs of the main corpus or 1,500 of its
+    # batches, whichever is more (small corpora need more epochs). 'alternate' gives a partner's
+    # model the same main batches as the baseline plus one partner batch after each.
+    "train": {"learning_rate": 2e-3, "batch_size": 32, "epochs": 16, "min_main_batches": 1500,
+              "eval_every": 50, "patience": 4},
     # Same vectors for every cell (bundled text), so a partner's gain is not a vectors effect;
     # a quarter of the main corpus: the small corpus a user brings.
     "run": {"vector_dim": 50, "train_fraction": 0.25, "devel_limit": 600,
@@ -82,7 +83,8 @@ _WANG_TRAIN = TrainConfig(optimizer="rmsprop", learning_rate=1e-3, batch_size=16
 _WANG_RUN = {"vector_dim": 100, "schedule": "alternate", "tag_scheme": "IOBES"}
 _BILSTM_QUICK = {
     "model": {"lstm": 64, "projection": 32, "char_filters": 16, "char_dim": 16},
-    "train": {"batch_size": 16, "epochs": 2, "min_main_batches": 600, "eval_every": 200},
+    # until devel stops improving (3 evaluations of 100 main batches), at most 8 epochs
+    "train": {"batch_size": 16, "epochs": 8, "eval_every": 100, "patience": 3},
     "run": {"vector_dim": 50, "train_fraction": 0.5, "devel_limit": 600},
 }
 
@@ -111,7 +113,7 @@ MODELS["bert"] = ModelSpec(
                 clipnorm=1.0, batch_size=32, epochs=3),
     "KHAN/RODRIGUEZ/TONG BERT multi-head: a shared encoder (MiniLM by default, BioBERT from "
     "a local directory) and one linear (or CRF) head per corpus; TONG auxiliary heads",
-    quick={"train": {"batch_size": 16, "epochs": 1, "min_main_batches": 150, "eval_every": 75,
+    quick={"train": {"batch_size": 16, "epochs": 3, "eval_every": 75, "patience": 3,
                      "learning_rate": 1e-4},
            "model": {"max_length": 96},
            "run": {"train_fraction": 0.3, "devel_limit": 300}},

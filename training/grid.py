@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 from training.config import RunConfig
 from training.executors import Executor, InProcess
 from training.presets import check_run
-from training.results import ResultsFile, cell_key
+from training.results import ResultsFile, RunLock, cell_key
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,8 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
         bar.update()
 
     try:
-        (executor or InProcess()).map_cells(todo, finish, progress)
+        with RunLock(results.path.parent):  # a second grid on this directory stops here
+            (executor or InProcess()).map_cells(todo, finish, progress)
     finally:
         bar.close()
     by_cell = {r["cell"]: r for r in results.records() if "cell" in r}

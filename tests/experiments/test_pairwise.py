@@ -151,3 +151,16 @@ def test_old_results_without_counts_are_refused_for_resume_in_one_line(tmp_path,
     assert err.startswith("error: ") and "older bioner-mtl" in err and "\n" not in err
     rows = pairwise.summarise([old, {**old, "aux": ["X"], "test_f1": 0.6}])["Ex-PTM"]
     assert rows[1]["test_sampling"] is False  # still read: seed variance only, and said so
+
+
+def test_plots_carry_the_intervals(tmp_path):
+    records = []
+    for main in ("A", "B"):
+        records += [record(main, None, s, f) for s, f in [(1, 0.70), (2, 0.72), (3, 0.74)]]
+        records += [record(main, "C", s, f) for s, f in [(1, 0.80), (2, 0.81), (3, 0.82)]]
+    summary = pairwise.summarise(records)
+    written = pairwise.plot(tmp_path, summary)
+    assert [p.name for p in written] == ["gains_A.png", "gains_B.png", "heatmap.png"]
+    assert all(p.stat().st_size > 0 for p in written)
+    row = summary["A"][1]
+    assert row["ci_low"] < row["gain"] < row["ci_high"]  # what the error bars are drawn from

@@ -123,3 +123,28 @@ def test_clear_errors(bundle, tmp_path, capsys):
     (old / "bundle.json").write_text(json.dumps({**meta, "format": 0}))
     assert predict("--model", old, empty) == 2
     assert "bundle format 0 but this bioner-mtl reads format 1" in capsys.readouterr().err
+
+
+def test_outputs_never_overwrite_inputs_or_each_other(tmp_path, capsys):
+    predict = predict_cli
+    data = tmp_path / "data"
+    data.mkdir()
+    conll = data / "X.conll"
+    conll.write_text("Aspirin\nworks\n\n")
+    model = str(tmp_path / "no-model")  # never opened: outputs are checked first
+    assert run(predict.main, ["--model", model, str(conll), "--format", "conll",
+                              "--out", str(data)]) == 2
+    assert "would overwrite an input file" in capsys.readouterr().err
+    assert conll.read_text() == "Aspirin\nworks\n\n"  # untouched
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "notes.txt").write_text("Aspirin works.")
+    assert run(predict.main, ["--model", model, str(tmp_path / "a" / "notes.txt"),
+                              str(tmp_path / "b" / "notes.txt"), "--out",
+                              str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "would both write" in err and err.count("\n") == 1
+    (tmp_path / "file").write_text("")
+    assert run(predict.main, ["--model", model, str(conll), "--out",
+                              str(tmp_path / "file")]) == 2
+    assert "a file, not a directory" in capsys.readouterr().err
