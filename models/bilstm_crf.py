@@ -1,7 +1,12 @@
 """WANG et al. 2019 (after Ma & Hovy 2016): the BiLSTM-CNN-CRF family.
 
-Word vectors and a character CNN feed BiLSTMs; each task has its own linear projection and
-CRF. The variants differ only in which BiLSTMs a task reads:
+Word vectors and a character CNN feed BiLSTMs. Every BiLSTM, shared or private, has its own
+linear layer to `projection` (128) dimensions (WANG: "For Bi-LSTM layers in all of our models,
+we use a linear unit to reshape hidden vectors to 128-dimensional vector as output"), and
+everything downstream reads those projected states: the gate, the orthogonality loss, the
+discriminator and each task's CRF, which scores the concatenation directly, with no further
+projection (the authors' code: ChainCRF(out_dim * 2, ...) on torch.cat([task, shared])).
+The variants differ only in which BiLSTMs a task reads:
 
 - fully shared (`bilstm-crf`): one BiLSTM for every task; with one task it is the STM;
 - shared-private: a shared BiLSTM S and a private P_k per task; task k reads [S ; P_k];
@@ -9,6 +14,11 @@ CRF. The variants differ only in which BiLSTMs a task reads:
   (alpha) and the orthogonality loss ||S^T P_k||^2 (beta), so S keeps corpus-neutral features;
 - cross-sharing: two tasks, main and auxiliary; both private BiLSTMs run on every sentence and
   gate each other (G_main = P_main * sigmoid(W P_aux + b)); task k reads [G_k ; S].
+
+At paper sizes (lstm 256, projection 128) a private BiLSTM with its projection holds 0.86M
+parameters, so SP-MTM has 1.72M more than FS-MTM (WANG table 3: 5.41M - 3.68M = 1.73M) and
+CS-MTM 2 x (128 x 128 + 128) = 0.03M more than SP-MTM (5.44M - 5.41M); tests/models/
+test_bilstm_structure.py checks both.
 """
 
 from __future__ import annotations
@@ -32,7 +42,10 @@ class BiLSTMConfig:
     char_filters: int = 30  # character CNN filters, width char_width, max-pooled per word
     char_width: int = 3
     lstm: int = 256  # BiLSTM hidden size per direction
-    projection: int = 128  # linear layer between the BiLSTM output and the CRF
+    projection: int = 128  # each BiLSTM's own linear layer; the CRFs read these outputs
+    # WANG's code applies ELU to that layer (F.elu(self.dense(output)), from Ma & Hovy's
+    # NeuroNLP2); None gives the paper text's plain linear unit.
+    projection_activation: str | None = "elu"
     dropout: float = 0.5  # at the CNN input, the BiLSTM input and the BiLSTM output
     fixed_vectors: bool = False  # WANG fine-tunes the word vectors
     crf: bool = True  # False: a softmax head (decoded with constrained Viterbi)
@@ -40,9 +53,32 @@ class BiLSTMConfig:
     orthogonality_weight: float = 0.001  # beta of L_diff (adversarial sharing only)
 
 
-def bilstm(units: int, name: str) -> keras.layers.Layer:
-    return keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True),
-                                      name=name)
+class ProjectedBiLSTM(keras.layers.Layer):
+    """BiLSTM -> dropout -> its own Dense(projection): one encoder of WANG's models, as the
+    authors' BiRecurrentConvNoEmbedd (rnn -> dropout_rnn -> elu(dense to tag_space))."""
+
+    def __init__(self, units: int, projection: int, dropout: float = 0.0,
+                 activation: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.projection_units = units, projection
+        self.dropout, self.activation = dropout, activation
+        self.bilstm = keras.layers.Bidirectional(
+            keras.layers.LSTM(units, return_sequences=True), name="bilstm")
+        self.drop = keras.layers.Dropout(dropout)
+        self.projection = keras.layers.Dense(projection, activation=activation,
+                                             name="projection")
+
+    def call(self, inputs, mask=None, training=False):
+        states = self.bilstm(inputs, mask=mask, training=training)
+        return self.projection(self.drop(states, training=training))
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "projection": self.projection_units, "dropout": self.dropout,
+                "activation": self.activation}
 
 
 class BiLSTMTagger(TaggerModel):
@@ -60,13 +96,14 @@ class BiLSTMTagger(TaggerModel):
         self.chars = CharCNN(features.num_chars, config.char_dim, config.char_filters,
                              config.char_width, config.dropout, name="char_cnn")
         self.input_dropout = keras.layers.Dropout(config.dropout)
-        self.output_dropout = keras.layers.Dropout(config.dropout)
-        self.shared = bilstm(config.lstm, "shared_bilstm")
-        self.private = ({t: bilstm(config.lstm, layer_name("private_bilstm", t)) for t in tasks}
+
+        def encoder(name: str) -> ProjectedBiLSTM:
+            return ProjectedBiLSTM(config.lstm, config.projection, config.dropout,
+                                   config.projection_activation, name=name)
+
+        self.shared = encoder("shared_bilstm")
+        self.private = ({t: encoder(layer_name("private_bilstm", t)) for t in tasks}
                         if config.sharing != "fully-shared" else {})
-        self.projections = {t: keras.layers.Dense(config.projection,
-                                                  name=layer_name("projection", t))
-                            for t in tasks}
         self.heads = ({t: CRFHead(n, name=layer_name("crf", t)) for t, n in tasks.items()}
                       if config.crf else self.make_heads())
         if config.sharing == "adversarial":
@@ -75,7 +112,7 @@ class BiLSTMTagger(TaggerModel):
             self.corpus_ids = {t: i for i, t in enumerate(sorted(tasks))}
         if config.sharing == "cross-sharing":
             self.main_task, self.aux_task = list(tasks)
-            self.cross = GatedCrossSharing(2 * config.lstm, name="cross_sharing")
+            self.cross = GatedCrossSharing(config.projection, name="cross_sharing")
 
     def build_with_vectors(self) -> None:
         self.words.set_vectors(self.features.word_vectors)
@@ -87,7 +124,8 @@ class BiLSTMTagger(TaggerModel):
                                   training=training)
 
     def encode(self, inputs, task, training):
-        """(features the task's head reads, shared states, private states or None)."""
+        """(features the task's CRF reads, shared states, private states or None), all
+        built from the BiLSTMs' projected states."""
         return self.encode_many(inputs, (task,), training)[task]
 
     def encode_many(self, inputs, tasks, training):
@@ -114,15 +152,11 @@ class BiLSTMTagger(TaggerModel):
 
     def scores_many(self, inputs, tasks, training=False):
         encoded = self.encode_many(inputs, tasks, training)
-        return {t: self._head(t, encoded[t][0], training) for t in tasks}
-
-    def _head(self, task, features, training):
-        features = self.output_dropout(features, training=training)
-        return self.heads[task](self.projections[task](features))
+        return {t: self.heads[t](encoded[t][0]) for t in tasks}
 
     def _scores(self, inputs, task, training):
         features, shared, private = self.encode(inputs, task, training)
-        return self._head(task, features, training), shared, private
+        return self.heads[task](features), shared, private
 
     def task_loss(self, inputs, tags, task, training=True):
         scores, shared, private = self._scores(inputs, task, training)

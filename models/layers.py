@@ -73,7 +73,16 @@ def gather_windows(features, width: int, length):
 
 
 class CharCNN(keras.layers.Layer):
-    """Ma & Hovy character features: char embedding -> dropout -> CNN -> max over the word."""
+    """Ma & Hovy character features, computed as their code and WANG's do: char embedding ->
+    dropout -> Conv1D over the word with width - 1 zero vectors on each side ('full', Lasagne
+    pad='full', torch padding=kernel_size - 1) -> max over every position -> tanh.
+
+    The padding character (id 0) has its own trained vector, like Ma & Hovy's word-end
+    character and WANG's PAD_ID_CHAR, and its windows take part in the max, as in both codes:
+    words are always padded to the same character width (training.batches, 20), so a word's
+    features never depend on the rest of its batch. Tokens without characters (sentence
+    padding) give zeros. tanh is monotonic, so tanh after the max equals a tanh CNN pooled.
+    """
 
     def __init__(self, num_chars: int, dim: int = 30, filters: int = 30, width: int = 3,
                  dropout: float = 0.0, **kwargs):
@@ -82,17 +91,18 @@ class CharCNN(keras.layers.Layer):
         self.dropout = dropout
         self.embedding = keras.layers.Embedding(num_chars, dim, name="chars")
         self.drop = keras.layers.Dropout(dropout)
-        self.conv = keras.layers.Conv1D(filters, width, padding="same", name="char_conv")
+        self.conv = keras.layers.Conv1D(filters, width, padding="valid", name="char_conv")
 
     def call(self, char_ids, training=False):
         batch, length, chars = ops.shape(char_ids)[0], ops.shape(char_ids)[1], ops.shape(
             char_ids)[2]
         flat = ops.reshape(char_ids, (-1, chars))
-        features = self.conv(self.drop(self.embedding(flat), training=training))  # [B*N, C, F]
-        present = ops.expand_dims(ops.not_equal(flat, 0), -1)
-        features = ops.where(present, features, ops.cast(-1e4, features.dtype))
-        pooled = ops.max(features, axis=1)
-        pooled = ops.where(ops.any(present, axis=1), pooled, ops.zeros_like(pooled))
+        embedded = self.drop(self.embedding(flat), training=training)  # [B*N, C, D]
+        edge = self.width - 1
+        embedded = ops.pad(embedded, ((0, 0), (edge, edge), (0, 0)))
+        pooled = ops.tanh(ops.max(self.conv(embedded), axis=1))  # [B*N, F]
+        has_chars = ops.any(ops.not_equal(flat, 0), axis=1, keepdims=True)
+        pooled = ops.where(has_chars, pooled, ops.zeros_like(pooled))
         return ops.reshape(pooled, (batch, length, self.filters))
 
     def get_config(self):

@@ -24,7 +24,7 @@ from training.auxiliary import mention_spans
 from training.decoding import Transitions
 from training.results import atomic_write_text
 
-FORMAT = 1  # bump when a bundle written before could be read wrongly
+FORMAT = 2  # bump when a bundle written before could be read wrongly (2: BiLSTM projections)
 BUNDLE_FILE, WEIGHTS_FILE = "bundle.json", "model.weights.h5"
 
 

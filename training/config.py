@@ -21,7 +21,7 @@ class TrainConfig:
     clipnorm: float | None = None  # WANG clips gradients to norm 5
     weight_decay: float = 0.0  # decoupled weight decay (AdamW 0.01 for BERT)
     warmup: float = 0.0  # share of steps with linear warm-up, then linear decay to 0 (BERT)
-    lr_decay: float = 0.0  # per-epoch decay lr / (1 + decay * epoch); WANG 0.03
+    lr_decay: float = 0.0  # per-epoch decay: lr x (1 - decay) ** epoch; WANG 0.03 (x 0.97)
     epochs: float | None = 10.0  # epochs of the main corpus; ignored when steps is set
     steps: int | None = None  # total optimisation steps (overrides epochs)
     min_main_batches: int = 0  # with epochs: train at least this many main-corpus batches

@@ -31,9 +31,11 @@ def bilstm_crf_forward(batch: int, length: int, chars: int, *, word_dim: int, ch
                        char_filters: int, char_width: int, lstm: int, projection: int,
                        labels: int) -> int:
     """Char CNN, one BiLSTM, projection and CRF emissions on [batch, length] words of
-    `chars` characters (the fully shared model, one task)."""
+    `chars` characters (the fully shared model, one task). The char CNN pads each word with
+    width - 1 characters on either side (Ma & Hovy's full convolution): chars + width - 1
+    positions."""
     words = batch * length
-    char_cnn = dense(words * chars, char_width * char_dim, char_filters)
+    char_cnn = dense(words * (chars + char_width - 1), char_width * char_dim, char_filters)
     one_direction = dense(words, word_dim + char_filters + lstm, 4 * lstm)  # x W + h U, 4 gates
     head = dense(words, 2 * lstm, projection) + dense(words, projection, labels)
     return char_cnn + 2 * one_direction + head

@@ -341,8 +341,8 @@ class Trainer:
         bar = tqdm(total=total, desc=f"{run.main}+{','.join(run.aux) or '-'}", unit="step",
                    disable=None if self.progress else True, leave=False)  # None: TTY only
         while step < total:
-            if t.lr_decay:  # WANG: lr / (1 + decay * epoch)
-                self.optimizer.learning_rate = t.learning_rate / (1.0 + t.lr_decay * epoch)
+            if t.lr_decay:  # WANG: "decays at the rate of 3%": lr * 0.97 ** epoch (their code)
+                self.optimizer.learning_rate = t.learning_rate * (1.0 - t.lr_decay) ** epoch
             plan = schedule(run.main, scheduled, order_rng)
             for position, task in enumerate(plan):
                 inputs, tags = next(streams[task])

@@ -48,3 +48,20 @@ def test_char_cnn_ignores_character_padding():
     longer_pad = np.array([[[3, 4, 5, 0, 0, 0, 0, 0, 0]]])
     np.testing.assert_allclose(cnn(word), cnn(longer_pad), rtol=1e-6)
     assert np.all(np.asarray(cnn(np.zeros((1, 1, 6), dtype="int32"))) == 0)
+
+
+def test_char_cnn_is_ma_and_hovy_full_convolution_max_then_tanh():
+    """Reference: pad the word's char vectors (padding char included) with width - 1 zero
+    vectors on each side, convolve, max over all positions, tanh (Ma & Hovy's and WANG's code)."""
+    cnn = CharCNN(num_chars=10, dim=4, filters=5, width=3)
+    ids = np.array([[[3, 4, 5, 0, 0, 0], [7, 0, 0, 0, 0, 0], [0] * 6]])
+    out = np.asarray(cnn(ids))
+    table = np.asarray(cnn.embedding.embeddings)
+    kernel, bias = (np.asarray(v) for v in cnn.conv.weights)  # [3, 4, 5], [5]
+    for word, expected in zip(ids[0][:2], out[0][:2]):
+        padded = np.concatenate([np.zeros((2, 4)), table[word], np.zeros((2, 4))])
+        windows = np.stack([padded[i:i + 3] for i in range(len(padded) - 2)])  # [8, 3, 4]
+        conv = np.einsum("pwd,wdf->pf", windows, kernel) + bias
+        np.testing.assert_allclose(expected, np.tanh(conv.max(axis=0)), rtol=1e-5, atol=1e-6)
+    assert np.all(out[0][2] == 0)  # a padding token has no characters
+    assert np.all(np.abs(out) < 1)

@@ -40,7 +40,8 @@ def test_bilstm_forward_counts_the_built_model(tiny_run):
     per_char = sum(s for p, s in sizes.items() if "char_conv" in p)
     per_word = sum(s for p, s in sizes.items() if "char_conv" not in p)
     assert per_char and per_word
-    expected = 2 * batch * length * (chars * per_char + per_word)
+    positions = chars + config.char_width - 1  # full convolution over the padded word
+    expected = 2 * batch * length * (positions * per_char + per_word)
     assert flops.bilstm_crf_forward(
         batch, length, chars, word_dim=trainer.featurizer.features.word_vectors.shape[1],
         char_dim=config.char_dim, char_filters=config.char_filters,

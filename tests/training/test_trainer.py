@@ -198,3 +198,20 @@ def test_record_keeps_per_sentence_counts_of_the_test_split(trained):
     assert sum(counts["tp"]) == strict["tp"]
     assert sum(counts["pred"]) == strict["tp"] + strict["fp"]
     assert sum(counts["gold"]) == strict["tp"] + strict["fn"]
+
+
+def test_learning_rate_decays_by_three_percent_per_epoch(tiny_run):
+    """WANG: the rate "decays at the rate of 3%" (their code: lr *= 0.97 each epoch)."""
+    trainer = Trainer(tiny_run(MAIN, epochs=3, steps=None, lr_decay=0.03, eval_every=None,
+                               train_fraction=0.02), progress=False)
+    rates, step = [], trainer.train_step
+
+    def spy(task, inputs, tags):
+        rates.append(float(np.asarray(trainer.optimizer.learning_rate)))
+        return step(task, inputs, tags)
+
+    trainer.train_step = spy
+    trainer.fit()
+    first = trainer.run.train.learning_rate
+    assert sorted(set(np.round(rates, 10)), reverse=True) == pytest.approx(
+        [first, first * 0.97, first * 0.97 ** 2])
