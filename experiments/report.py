@@ -110,6 +110,7 @@ class Record:
     old_keys: bool
     cell: str | None
     unit_counts: dict | None = None  # per test sentence counts (the bootstrap's input)
+    heads: dict | None = None  # every head's devel/test scores (multi-head models)
 
 
 @dataclass
@@ -236,7 +237,8 @@ def normalise(raw: object, where: str, source: Path) -> Record:
         settings=settings_of(config), special=special,
         encoder=model_config.get("encoder", options.get("encoder")), budget=budget_of(config),
         source=source, versions=raw.get("versions") or {}, old_keys=old, cell=raw.get("cell"),
-        unit_counts=raw.get("unit_counts") if isinstance(raw.get("unit_counts"), dict) else None)
+        unit_counts=raw.get("unit_counts") if isinstance(raw.get("unit_counts"), dict) else None,
+        heads=raw.get("heads") if isinstance(raw.get("heads"), dict) else None)
 
 
 def results_files(directories: list[Path]) -> list[Path]:
@@ -801,6 +803,32 @@ def figures_section(directories: list[Path], written: list[Path], out: Path) -> 
     return lines
 
 
+def heads_section(groups: list[Group]) -> list[str]:
+    """KHAN / RODRIGUEZ report one model on all its corpora: every head of each multi-head
+    cell (model selection on the main corpus's devel)."""
+    rows = []
+    for g in groups:
+        if not g.aux or not all(r.heads for r in g.records):
+            continue
+        for head in (g.main, *g.aux):
+            f1 = {split: [r.heads[head][split]["f1"] for r in g.records if head in r.heads]
+                  for split in ("devel", "test")}
+            if not f1["test"]:
+                continue
+            shown = {k: f"{100 * stats.mean_std(v)[0]:.2f} ± {100 * stats.mean_std(v)[1]:.2f}"
+                     for k, v in f1.items()}
+            rows.append([g.main, g.model, aux_text(g.aux), g.preset or "–", head,
+                         "main" if head == g.main else "partner", str(len(f1["test"])),
+                         shown["test"], shown["devel"]])
+    if not rows:
+        return []
+    return ["## Every head of multi-head models", "",
+            "One model scored on each of its corpora (mention F1 %, mean ± std over seeds); "
+            "its weights were selected on the main corpus's devel F1.", ""] + table(
+        ["main", "model", "partners", "preset", "head", "role", "seeds", "test F1",
+         "devel F1"], rows, left=6) + [""]
+
+
 def all_groups_section(groups: list[Group], modal: dict) -> list[str]:
     rows = []
     order = sorted(groups, key=lambda g: (PRESET_ORDER.get(g.preset or "", 2), str(g.preset),
@@ -834,6 +862,7 @@ def build_report(directories: list[Path], out: Path) -> str:
     lines += pairwise_section(groups, modal)
     lines += ablation
     lines += figures_section(directories, plots, out)
+    lines += heads_section(groups)
     lines += all_groups_section(groups, modal)
     return "\n".join(lines).rstrip() + "\n"
 

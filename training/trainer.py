@@ -441,6 +441,10 @@ class Trainer:
                                            resampling_ids(encoded.sentences))}
         trainable = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
         total = int(sum(np.prod(v.shape) for v in self.model.variables))
+        heads = {run.main: {split: scores[split][decoding] for split in ("devel", "test")}}
+        for name in run.aux:  # one model, every corpus (KHAN, RODRIGUEZ): each head scored
+            heads[name] = {split: self.evaluate(name, split, run.viterbi).to_dict()
+                           for split in ("devel", "test")}
         return {
             "main": run.main, "aux": list(run.aux), "model": run.model, "schedule": run.schedule,
             "seed": run.seed, "train_fraction": run.train_fraction,
@@ -449,7 +453,7 @@ class Trainer:
             "improving_at_cap": best["improving"], "decoding": decoding,
             "devel_f1": scores["devel"][decoding]["f1"], "test_f1": scores["test"][decoding]["f1"],
             "test_token_macro_f1": scores["test"][decoding]["token"]["f1"],
-            "scores": scores, "unit_counts": counts, "history": history,
+            "scores": scores, "heads": heads, "unit_counts": counts, "history": history,
             "parameters": {"trainable": trainable, "total": total},
             "wall_seconds": round(seconds, 1), "versions": versions(),
             "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",

@@ -201,3 +201,17 @@ def test_entity_ablation_runs_stay_out_of_the_tables(tmp_path):
     groups = section(text, "## All record groups")
     assert "entity ablation, leave out Disease | 1 | 90.00 (1)" in groups
     assert "from encoder without-Disease.h5 | 1 | 95.00 (1)" in groups
+
+
+def test_every_head_of_a_multi_head_model_is_shown(tmp_path):
+    def heads(main_f1, aux_f1):
+        return {"BC2GM": {"devel": {"f1": main_f1}, "test": {"f1": main_f1}},
+                "BC5CDR": {"devel": {"f1": aux_f1 + 0.01}, "test": {"f1": aux_f1}}}
+
+    records = [rec("BC2GM", aux=("BC5CDR",), seed=s, test=m, heads=heads(m, a))
+               for s, m, a in ((1, 0.70, 0.80), (2, 0.72, 0.84))]
+    text = section(make_report(tmp_path, write(tmp_path / "h", records)),
+                   "## Every head of multi-head models")
+    assert row(text, "BC2GM")[4:8] == ["BC2GM", "main", "2", "71.00 ± 1.41"]
+    partner = next(line for line in text.splitlines() if "| partner |" in line)
+    assert "82.00 ± 2.83" in partner and "83.00 ± 2.83" in partner  # test, devel by hand

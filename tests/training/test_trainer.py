@@ -215,3 +215,11 @@ def test_learning_rate_decays_by_three_percent_per_epoch(tiny_run):
     first = trainer.run.train.learning_rate
     assert sorted(set(np.round(rates, 10)), reverse=True) == pytest.approx(
         [first, first * 0.97, first * 0.97 ** 2])
+
+
+def test_a_multi_task_record_scores_every_head(trained):
+    trainer, record, _ = trained
+    assert set(record["heads"]) == {MAIN, AUX}
+    assert record["heads"][MAIN]["test"]["f1"] == record["test_f1"]
+    aux_test = trainer.evaluate(AUX, "test", viterbi=True).to_dict()
+    assert record["heads"][AUX]["test"] == aux_test  # the partner's head on its own test
