@@ -6,6 +6,7 @@ so the reader can turn a position into a file line.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 OUTSIDE = "O"
@@ -26,6 +27,29 @@ def split_tag(tag: str) -> tuple[str, str]:
 
 def entity_type(tag: str) -> str:
     return split_tag(tag)[1]
+
+
+@functools.lru_cache(maxsize=4096)  # a corpus has few distinct tags and millions of tokens
+def tag_problem(tag: str) -> str | None:
+    """What is wrong with one tag, as the rest of a sentence starting with the tag; None if
+    it is O or B-/I-/E-/S-TYPE. The reader and the scorer share this one check."""
+    if tag == OUTSIDE:
+        return None
+    if not tag:
+        return "is empty; write O or B-TYPE/I-TYPE"
+    if any(c.isspace() for c in tag):
+        return "has whitespace inside; columns are separated by one tab"
+    prefix, sep, kind = tag.partition("-")
+    if sep and len(prefix) == 1 and prefix.upper() in IOBES_PREFIXES and prefix not in "BIES":
+        return f"has a lower-case prefix; write {prefix.upper()}-{kind}"
+    if not sep or len(prefix) != 1 or prefix not in IOBES_PREFIXES:
+        return "is not O, B-TYPE, I-TYPE (or IOBES S-/E-)"
+    if not kind:
+        return f"has no entity type; write {prefix}-TYPE, e.g. {prefix}-Gene"
+    if kind.startswith("-") or kind.endswith("-"):
+        return (f"has an entity type {kind!r} that starts or ends with '-' (scorers disagree "
+                "on such types); rename the type")
+    return None
 
 
 def detect_scheme(tags: Sequence[str]) -> str:
@@ -58,6 +82,29 @@ def iobes_violation(tags: Sequence[str]) -> int | None:
             return i
         open_type = kind if prefix in ("B", "I") else None
     return len(tags) if open_type is not None else None
+
+
+def iobes_problem(tags: Sequence[str]) -> tuple[int, str] | None:
+    """The first break of IOBES as (index of the tag to fix, why), or None. Tags must each
+    pass `tag_problem`."""
+    bad = iobes_violation(tags)
+    if bad is None:
+        return None
+    if bad == len(tags):
+        kind = entity_type(tags[-1])
+        return bad - 1, (f"the sentence ends inside a {kind} mention; end it with E-{kind} "
+                         f"(a one-token mention is S-{kind})")
+    tag, previous = tags[bad], tags[bad - 1] if bad else None
+    prefix, kind = split_tag(tag)
+    open_kind = entity_type(previous) if previous and previous[:2] in ("B-", "I-") else None
+    if open_kind is None:
+        where = f"after {previous}" if previous else "at the sentence start"
+        return bad, f"{tag} {where} continues no mention; IOBES starts one with B- or S-"
+    if prefix in ("I", "E"):
+        return bad, (f"{tag} inside a {open_kind} mention; continue it with I-{open_kind} or "
+                     f"end it with E-{open_kind}")
+    return bad - 1, (f"{previous} is followed by {tag}, so the {open_kind} mention never ends; "
+                     f"end it with E-{open_kind} (a one-token mention is S-{open_kind})")
 
 
 def repair_iob2(tags: Sequence[str]) -> tuple[list[str], int]:

@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import corpora  # noqa: E402
+from data.errors import InputError  # noqa: E402
 from data.reader import write_split  # noqa: E402
 from experiments.cli import run  # noqa: E402
 
@@ -49,7 +50,11 @@ def cmd_validate(args: argparse.Namespace) -> None:
 def cmd_convert(args: argparse.Namespace) -> None:
     corpus = corpora.load_corpus(args.corpus, args.repair)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{out}: cannot create the output directory ({err.strerror}); "
+                         "choose another --out") from None
     scheme = args.scheme if corpus.spec.kind == "ner" else None
     for split in corpora.SPLITS:
         write_split(out / f"{split}.tsv", corpus.split(split), scheme)

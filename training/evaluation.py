@@ -24,6 +24,8 @@ from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 from sklearn.metrics import precision_recall_fscore_support
 
+from data import tags as tagging
+
 logger = logging.getLogger(__name__)
 
 OUTSIDE = "O"
@@ -104,30 +106,24 @@ class Evaluation:
         return out
 
     def report(self) -> str:
-        """conlleval-like text block for logs and experiment notes."""
+        """conlleval-like text block for logs and experiment notes.
+
+        Each mode's overall line is followed by its own per-type lines, each named with the
+        mode (`strict Gene`, `default Gene`): the two modes read a predicted I-X after O
+        differently, and only the default lines are comparable with conlleval's.
+        """
         s, d, t = self.strict, self.default, self.token
-        lines = [
-            f"processed {t.num_tokens} tokens with {s.num_gold} gold mentions; "
-            f"found: {s.num_pred} mentions; correct: {s.tp}.",
-            _score_line("strict", s.precision, s.recall, s.f1, f"; accuracy: {_pct(t.accuracy)}%"),
-            _score_line(
-                "default",
-                d.precision,
-                d.recall,
-                d.f1,
-                f"  (gold {d.num_gold}, found {d.num_pred}, correct {d.tp})",
-            ),
-        ]
-        for name, ts in sorted(s.per_type.items()):
-            lines.append(
-                _score_line(
-                    f"  {name}",
-                    ts.precision,
-                    ts.recall,
-                    ts.f1,
-                    f"  (found {ts.tp + ts.fp}, support {ts.support})",
-                )
-            )
+        gold = (f"{s.num_gold}" if s.num_gold == d.num_gold
+                else f"{s.num_gold} (strict) / {d.num_gold} (default)")
+        lines = [f"processed {t.num_tokens} tokens with {gold} gold mentions; "
+                 f"token accuracy: {_pct(t.accuracy)}%."]
+        for scores in (s, d):
+            lines.append(_score_line(
+                scores.mode, scores.precision, scores.recall, scores.f1,
+                f"  (gold {scores.num_gold}, found {scores.num_pred}, correct {scores.tp})"))
+            for name, ts in sorted(scores.per_type.items()):
+                lines.append(_score_line(f"{scores.mode} {name}", ts.precision, ts.recall,
+                                         ts.f1, f"  (found {ts.tp + ts.fp}, support {ts.support})"))
         which = "incl. O" if t.include_outside else "excl. O"
         lines.append(_score_line(f"token macro ({which})", t.precision, t.recall, t.f1))
         return "\n".join(lines)
@@ -160,6 +156,16 @@ def _check_lengths(gold: Tags, pred: Tags) -> None:
             raise ValueError(f"sentence {i}: gold has {len(g)} tags but pred has {len(p)}")
 
 
+def _check_iob2(seqs: Tags, role: str) -> None:
+    """Refuse tags seqeval would misread: 'X' crashes it, a bare 'B-' becomes type '_', S-/E-
+    tags count in one mode and not the other. Files are checked with a line by the reader."""
+    for tag in {t for s in seqs for t in s}:
+        if tag != OUTSIDE and (tagging.tag_problem(tag) is not None or tag[0] not in "BI"):
+            where = next(i for i, s in enumerate(seqs) if tag in s)
+            raise ValueError(f"{role} sentence {where}: tag {tag!r} is not IOB2 (O, B-TYPE, "
+                             "I-TYPE); convert IOBES with data.tags.convert(tags, 'IOB2')")
+
+
 def _mentions(seqs: Tags, mode: str) -> set[Mention]:
     if mode == "strict":
         entities = Entities([list(s) for s in seqs], IOB2)
@@ -181,6 +187,8 @@ def _by_type(mentions: set[Mention]) -> Counter[str]:
 def mention_scores(gold: Tags, pred: Tags, mode: str = "strict") -> MentionScores:
     """Exact-match mention P/R/F1; a boundary error costs one FP and one FN, as in CoNLL."""
     _check_lengths(gold, pred)
+    _check_iob2(gold, "gold")
+    _check_iob2(pred, "pred")
     gold_m, pred_m = _mentions(gold, mode), _mentions(pred, mode)
     hits = gold_m & pred_m
     n_gold, n_pred, n_hit = _by_type(gold_m), _by_type(pred_m), _by_type(hits)

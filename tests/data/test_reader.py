@@ -41,7 +41,24 @@ def test_reads_gzip(tmp_path):
         ("a\tO\nb\tI-Gene\n", ":2: I-Gene follows O, not B-Gene or I-Gene"),
         ("a\tB-Chem\nb\tI-Gene\n", ":2: I-Gene follows B-Chem"),
         ("a\tGENE\n", ":1: tag 'GENE' is not O, B-TYPE"),
-        ("a\tS-Gene\nb\tB-Gene\nc\tO\n", ":3: tag sequence breaks IOBES at 'O'"),
+        ("a\tS-Gene\nb\tB-Gene\nc\tO\n", ":2: tag sequence breaks IOBES at 'B-Gene'"),
+        ("a\tS-Gene\nb\tI-Gene\n", ":2: tag sequence breaks IOBES at 'I-Gene': I-Gene after "
+                                     "S-Gene continues no mention"),
+        # a file mixing schemes: sentence 2 is IOB2, which is broken IOBES (B- never closed)
+        ("a\tS-Gene\n\nb\tB-Gene\nc\tI-Gene\nd\tO\n", ":4: tag sequence breaks IOBES at "
+                                                       "'I-Gene'"),
+        ("a\tB-Gene\nb\tI-Gene\n\nc\tB-Chem\nd\tE-Chem\n", ":2: tag sequence breaks IOBES "
+                                                          "at 'I-Gene': the sentence ends"),
+        ("a\tb-gene\n", ":1: tag 'b-gene' has a lower-case prefix; write B-gene"),
+        ("a\tO\nb\tB-\n", ":2: tag 'B-' has no entity type"),
+        ("a\tI-\n", ":1: tag 'I-' has no entity type"),
+        ("a\tO-Gene\n", ":1: tag 'O-Gene' is not O, B-TYPE"),
+        ("a\tB-Gene B-Chem\n", ":1: tag 'B-Gene B-Chem' has whitespace inside"),
+        ("a\tB--Gene\n", ":1: tag 'B--Gene' has an entity type '-Gene' that starts or ends"),
+        ("a\tO\rb\tO\n", ":1: carriage return"),
+        ("a\tO\nb\x00\tO\n", ":2: NUL byte"),
+        ("-DOCSTART-\tO\n\n-DOCSTART-\tO\n", "no sentences; a split needs at least one"),
+        ("", "no sentences; a split needs at least one"),
         ("\n\n", "no sentences; a split needs at least one"),
     ],
 )
@@ -92,3 +109,64 @@ def test_write_then_read_is_lossless(tmp_path, scheme):
     write_split(out, original, scheme)
     assert ("S-Y" in out.read_text()) == (scheme == "IOBES")
     assert read_split(out) == original
+
+
+GZ = gzip.compress(b"a\tO\nb\tB-X\n" * 200)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (GZ[: len(GZ) // 2], "gzip file is truncated or corrupt (Compressed file ended"),  # EOF
+        (GZ[:10] + b"\xff" * 4 + GZ[14:], "gzip file is truncated or corrupt (Error -3"),  # zlib
+        (GZ[:-8] + b"\0\0\0\0" + GZ[-4:], "gzip file is truncated or corrupt (CRC check"),
+        (GZ + b"junk", "gzip file is truncated or corrupt (Not a gzipped file"),
+        (b"a\tO\n", "not gzip data (4 bytes, no gzip header), so truncated or corrupt"),
+        (b"", "not gzip data (0 bytes"),
+    ],
+    ids=["truncated", "zlib-error", "crc", "trailing-junk", "plain-text", "empty"],
+)
+def test_damaged_gzip_names_the_file(tmp_path, data, message):
+    path = write(tmp_path, data, name="train.tsv.gz")
+    with pytest.raises(InputError) as err:
+        read_split(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value) and "re-copy" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_gzip_data_is_read_whatever_the_name(tmp_path):
+    assert read_split(write(tmp_path, gzip.compress(b"a\tB-X\n")))[0].tags == ("B-X",)
+
+
+def test_utf16_is_named(tmp_path):
+    path = write(tmp_path, "a\tO\n".encode("utf-16"))
+    with pytest.raises(InputError, match=r"train.tsv: the file is UTF-16 .*re-encode it as UTF-8"):
+        read_split(path)
+
+
+def test_bom_spaces_around_columns_and_bom_mid_file(tmp_path):
+    # two files joined with cat: the second one's BOM starts line 4, before -DOCSTART-
+    text = "\ufeffa \t B-X \r\n\r\n\ufeff-DOCSTART-\tO\n\nb\tO\n"
+    sentences = read_split(write(tmp_path, text))
+    assert [(s.tokens, s.tags, s.document) for s in sentences] == [
+        (("a",), ("B-X",), 0), (("b",), ("O",), 1)]
+
+
+def test_mixed_schemes_name_the_first_iobes_line(tmp_path):
+    path = write(tmp_path, "a\tB-Gene\nb\tO\n\nc\tS-Chem\n")
+    with pytest.raises(InputError) as err:
+        read_split(path)
+    assert f"{path}:1: tag sequence breaks IOBES at 'B-Gene'" in str(err.value)
+    assert "S-/E- tags from line 4; a file uses one scheme throughout" in str(err.value)
+
+
+def test_a_directory_is_not_a_file(tmp_path):
+    with pytest.raises(InputError, match=r"is a directory, not a file"):
+        read_split(tmp_path)
+
+
+def test_write_into_missing_directory(tmp_path):
+    target = tmp_path / "no" / "such" / "train.tsv"
+    with pytest.raises(InputError, match=r"train.tsv: cannot write"):
+        write_split(target, read_split(write(tmp_path, "a\tO\n")))

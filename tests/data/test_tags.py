@@ -61,3 +61,51 @@ def test_types_with_hyphens():
     assert tagging.split_tag("B-Regulon-operon") == ("B", "Regulon-operon")
     with pytest.raises(ValueError):
         tagging.split_tag("GENE")
+
+
+@pytest.mark.parametrize(
+    ("tag", "problem"),
+    [
+        ("O", None),
+        ("B-Gene", None),
+        ("S-Regulon-operon", None),
+        ("", "is empty"),
+        ("X", "is not O, B-TYPE"),
+        ("O-Gene", "is not O, B-TYPE"),
+        ("Gene", "is not O, B-TYPE"),
+        ("b-gene", "has a lower-case prefix; write B-gene"),
+        ("B-", "has no entity type; write B-TYPE"),
+        ("E-", "has no entity type; write E-TYPE"),
+        ("B-Gene X", "has whitespace inside"),
+        ("B--Gene", "starts or ends with '-'"),
+        ("I-Gene-", "starts or ends with '-'"),
+    ],
+)
+def test_tag_problem(tag, problem):
+    found = tagging.tag_problem(tag)
+    assert found is None if problem is None else problem in found
+
+
+@pytest.mark.parametrize(
+    ("tags", "index", "why"),
+    [
+        (["S-Gene", "B-Gene", "E-Gene", "O"], None, None),
+        (["S-Gene", "I-Gene"], 1, "I-Gene after S-Gene continues no mention"),
+        (["E-Gene"], 0, "E-Gene at the sentence start continues no mention"),
+        (["B-Gene", "E-Chem"], 1, "E-Chem inside a Gene mention"),
+        (["B-Gene", "O"], 0, "B-Gene is followed by O, so the Gene mention never ends"),
+        (["O", "B-Gene", "I-Gene"], 2, "the sentence ends inside a Gene mention"),
+    ],
+)
+def test_iobes_problem_points_at_the_tag_to_fix(tags, index, why):
+    found = tagging.iobes_problem(tags)
+    if index is None:
+        assert found is None
+    else:
+        assert found[0] == index and why in found[1]
+
+
+def test_every_valid_iobes_sequence_has_no_problem():
+    for length in (1, 2, 3):
+        for seq in valid_iob2_sequences(length):
+            assert tagging.iobes_problem(tagging.iob2_to_iobes(seq)) is None

@@ -61,11 +61,29 @@ def test_evaluate_three_column_file_prints_report(tmp_path, capsys):
     (tmp_path / "both.tsv").write_text(merged.rstrip("\n") + "\n")
     assert run(evaluate_cli.main, [str(tmp_path / "both.tsv")]) == 0
     out = capsys.readouterr().out
-    assert "found: 3 mentions; correct: 2" in out and "FB1:  66.67" in out
+    assert "(gold 3, found 3, correct 2)" in out and "FB1:  66.67" in out
 
 
 def test_evaluate_refuses_different_tokens(tmp_path, capsys):
     (tmp_path / "gold.tsv").write_text(GOLD)
     (tmp_path / "pred.tsv").write_text(PRED.replace("aspirin", "ibuprofen"))
     assert run(evaluate_cli.main, [str(tmp_path / "gold.tsv"), str(tmp_path / "pred.tsv")]) == 2
-    assert "pred.tsv:4: tokens differ from" in capsys.readouterr().err
+    assert "pred.tsv:4: token 'ibuprofen' differs from" in capsys.readouterr().err
+
+
+def test_evaluate_per_type_lines_name_their_mode(tmp_path, capsys):
+    # gold: IL-2 (Gene), aspirin (Chem); the prediction's I-Chem after O is a Chem mention in
+    # default mode (conlleval) only. strict: found 1, Chem 0/0/0, Gene 100/100/100;
+    # default: found 2, Chem 100/100/100, Gene 100/100/100.
+    (tmp_path / "gold.tsv").write_text("IL-2\tB-Gene\nand\tO\naspirin\tB-Chem\n")
+    (tmp_path / "pred.tsv").write_text("IL-2\tB-Gene\nand\tO\naspirin\tI-Chem\n")
+    assert run(evaluate_cli.main, [str(tmp_path / "gold.tsv"), str(tmp_path / "pred.tsv")]) == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert lines[1:7] == [
+        "strict: precision: 100.00%; recall:  50.00%; FB1:  66.67  (gold 2, found 1, correct 1)",
+        "strict Chem: precision:   0.00%; recall:   0.00%; FB1:   0.00  (found 0, support 1)",
+        "strict Gene: precision: 100.00%; recall: 100.00%; FB1: 100.00  (found 1, support 1)",
+        "default: precision: 100.00%; recall: 100.00%; FB1: 100.00  (gold 2, found 2, correct 2)",
+        "default Chem: precision: 100.00%; recall: 100.00%; FB1: 100.00  (found 1, support 1)",
+        "default Gene: precision: 100.00%; recall: 100.00%; FB1: 100.00  (found 1, support 1)",
+    ]

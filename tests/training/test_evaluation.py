@@ -161,9 +161,60 @@ def test_evaluate_bundle():
     assert d["strict"]["per_type"]["Chem"]["support"] == 2
     assert d["f1"] == pytest.approx(4 / 9)
     report = ev.report()
-    assert "processed 10 tokens with 5 gold mentions; found: 4 mentions; correct: 2." in report
-    assert "precision:  50.00%; recall:  40.00%; FB1:  44.44" in report
-    assert "Disease" in report and "token macro" in report
+    assert "processed 10 tokens with 5 gold mentions; token accuracy:  70.00%." in report
+    assert "recall:  40.00%; FB1:  44.44  (gold 5, found 4, correct 2)" in report
+    assert "strict Disease" in report and "default Disease" in report and "token macro" in report
+
+
+# Strict and default disagree only on a predicted I-X after O. conlleval reads it as the start
+# of a mention (default mode); strict IOB2 drops it.
+#   gold s0: B-Gene I-Gene O B-Chem    s1: B-Chem O
+#   pred s0: B-Gene I-Gene O I-Chem    s1: O      I-Gene
+# gold mentions: Gene s0[0:2], Chem s0[3], Chem s1[0]                          -> 3
+# strict found:  Gene s0[0:2]                             -> found 1, correct 1
+#   overall P 1/1, R 1/3, F 1/2; Chem found 0 (0/0/0, support 2); Gene 1/1 (100, support 1)
+# default found: Gene s0[0:2], Chem s0[3], Gene s1[1]     -> found 3, correct 2
+#   overall P 2/3, R 2/3, F 2/3; Chem P 1/1 R 1/2 F 2/3; Gene P 1/2 R 1/1 F 2/3
+#   (conlleval on the same input: 3 phrases, found 3, correct 2; Chem 100/50/66.67,
+#   Gene 50/100/66.67; the strict per-type numbers are not conlleval's)
+# tokens: 3 of 6 right; labels B-Gene (1, 1, 1), I-Gene (1/2, 1, 2/3), B-Chem (0, 0, 0),
+#   I-Chem (0, 0, 0) -> macro P 1.5/4, R 2/4, F (5/3)/4
+MODES_GOLD = [["B-Gene", "I-Gene", "O", "B-Chem"], ["B-Chem", "O"]]
+MODES_PRED = [["B-Gene", "I-Gene", "O", "I-Chem"], ["O", "I-Gene"]]
+MODES_REPORT = "\n".join([
+    "processed 6 tokens with 3 gold mentions; token accuracy:  50.00%.",
+    "                strict: precision: 100.00%; recall:  33.33%; FB1:  50.00"
+    "  (gold 3, found 1, correct 1)",
+    "           strict Chem: precision:   0.00%; recall:   0.00%; FB1:   0.00"
+    "  (found 0, support 2)",
+    "           strict Gene: precision: 100.00%; recall: 100.00%; FB1: 100.00"
+    "  (found 1, support 1)",
+    "               default: precision:  66.67%; recall:  66.67%; FB1:  66.67"
+    "  (gold 3, found 3, correct 2)",
+    "          default Chem: precision: 100.00%; recall:  50.00%; FB1:  66.67"
+    "  (found 1, support 2)",
+    "          default Gene: precision:  50.00%; recall: 100.00%; FB1:  66.67"
+    "  (found 2, support 1)",
+    " token macro (excl. O): precision:  37.50%; recall:  50.00%; FB1:  41.67",
+])
+
+
+def test_report_labels_per_type_lines_with_their_mode():
+    ev = evaluate(MODES_GOLD, MODES_PRED)
+    assert (ev.strict.tp, ev.strict.fp, ev.strict.fn) == (1, 0, 2)
+    assert (ev.default.tp, ev.default.fp, ev.default.fn) == (2, 1, 1)
+    chem, gene = ev.default.per_type["Chem"], ev.default.per_type["Gene"]
+    assert (chem.precision, chem.recall, chem.f1) == pytest.approx((1, 1 / 2, 2 / 3))
+    assert (gene.precision, gene.recall, gene.f1) == pytest.approx((1 / 2, 1, 2 / 3))
+    assert ev.report() == MODES_REPORT
+
+
+@pytest.mark.parametrize("bad", ["X", "b-gene", "B-", "S-Gene", "E-Gene", "I-"])
+def test_tags_seqeval_would_misread_are_refused(bad):
+    with pytest.raises(ValueError, match=rf"pred sentence 1: tag '{bad}' is not IOB2"):
+        evaluate([["O"], ["B-Gene"]], [["O"], [bad]])
+    with pytest.raises(ValueError, match=rf"gold sentence 0: tag '{bad}' is not IOB2"):
+        mention_scores([[bad]], [["O"]], mode="default")
 
 
 # words: IL-2 = [IL, -, 2], gene = [gene], expression = [expr, ##ession]; [CLS]/[SEP]/pad ignored
