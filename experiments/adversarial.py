@@ -16,7 +16,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import corpora  # noqa: E402
 from data.errors import InputError  # noqa: E402
-from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
+from experiments.cli import (  # noqa: E402
+    add_run_arguments,
+    aux_weights,
+    executor_from,
+    open_results,
+    resolve_run,
+    run,
+    seeded,
+)
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -45,12 +53,14 @@ def main(argv: list[str] | None = None) -> None:
     corpora.spec_for(args.aux)
     if args.aux == args.main:
         raise InputError(f"--aux {args.aux} is the main corpus; choose another partner")
-    base = replace(resolve_run(args, args.main), aux=(args.aux,))
+    base = replace(resolve_run(args, args.main), aux=(args.aux,),
+                   loss_weights=aux_weights(args, (args.aux,)))
     pairs = [(a, b) for a in floats(args.alphas, "--alphas") for b in floats(args.betas, "--betas")]
     runs = [r for a, b in pairs for r in seeded(replace(base, model_options={
         **base.model_options, "adversarial_weight": a, "orthogonality_weight": b}), args)]
     out = Path(args.out or f"runs/adversarial-{args.main}-{args.aux}-{args.preset}")
-    records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
+    results = open_results(out, args.resume, "adversarial")
+    records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset}, executor=executor_from(args))
     rows = []
     for a, b in pairs:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from data import corpora
 from data.errors import InputError
+from training.results import ResultsFile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow C++ chatter (no GPU: cuInit)
 
@@ -78,16 +79,27 @@ def resolve_run(args: argparse.Namespace, main: str):
     corpora.spec_for(main)
     if args.seeds < 1:
         raise InputError(f"--seeds {args.seeds}: need at least one seed")
+    if args.seed < 0 or args.seed + args.seeds > 2 ** 32:
+        raise InputError(f"--seed {args.seed} --seeds {args.seeds}: the seeds run from --seed "
+                         "to --seed + --seeds - 1, and must lie in 0 .. 2**32 - 1")
     run_over, train_over, options = parse_settings(args.set or [], args.model)
     for key in ("schedule", "train_fraction", "viterbi", "tag_scheme", "vectors", "gpus"):
         if getattr(args, key) is not None:
             run_over[key] = getattr(args, key)
+    if args.steps is not None and args.epochs is not None:
+        raise InputError(f"--steps {args.steps} and --epochs {args.epochs}: give one training "
+                         "length, not both")
     if args.steps is not None:
         train_over["steps"] = args.steps
     if args.epochs is not None:
         train_over.update(epochs=args.epochs, steps=None)
     return resolve(main, args.model, args.preset, run=run_over, train=train_over,
                    model_options=options)
+
+
+def aux_weights(args: argparse.Namespace, partners) -> dict[str, float]:
+    """--aux-weight as the loss weight of every partner (empty at the default 1)."""
+    return {p: args.aux_weight for p in partners} if args.aux_weight != 1 else {}
 
 
 def seeded(run_config, args: argparse.Namespace) -> list:
@@ -103,15 +115,45 @@ def executor_from(args: argparse.Namespace):
     return make_executor(args.executor, args.workers, args.address)
 
 
-def open_results(out: Path, resume: bool):
-    """The run directory's results file; refuses to mix a new grid into an old one."""
-    from training.results import ResultsFile
+class CommandResults(ResultsFile):
+    """A run directory's results file that stamps every record it appends with the command
+    that wrote it (`command`: pairwise, train, ablation...), so a resume can tell."""
 
-    results = ResultsFile(out / "results.jsonl")
+    def __init__(self, path: str | Path, command: str):
+        super().__init__(path)
+        self.command = command
+
+    def append(self, record: dict) -> None:
+        super().append({**record, "command": self.command})
+
+
+def written_by(record: dict) -> str | None:
+    """The command that wrote a results record: its `command` field, or for older records
+    the fields only one command adds; None when the record does not tell."""
+    if "command" in record:
+        return record["command"]
+    legacy = {"aa": "pairwise", "data-ablation": "ablation"}.get(record.get("experiment"))
+    return legacy or ("groups" if "group" in record else
+                      "entity_ablation" if "leave_out" in record else None)
+
+
+def open_results(out: Path, resume: bool, command: str) -> CommandResults:
+    """The run directory's results file; refuses to mix a new grid into an old one, and a
+    resume by another command (the tool's name: pairwise, train...) than the one that wrote
+    the directory."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: a file, not a directory; give a directory for the "
+                         "results")
+    results = CommandResults(out / "results.jsonl", command)
     records = results.records()
     if records and not resume:
         raise InputError(f"{out} already holds results; pass --resume to continue it or "
                          "choose another --out")
+    others = sorted({written_by(r) for r in records} - {command, None})
+    if others:
+        raise InputError(f"{out} holds results of experiments/{others[0]}.py; "
+                         f"experiments/{command}.py --resume would mix its runs into them "
+                         "(one grid per directory): choose another --out")
     if any("unit_counts" not in r for r in records):
         raise InputError(f"{out} holds results of an older bioner-mtl (no per-sentence counts, "
                          "so no test-set intervals): choose a new --out; report.py still "

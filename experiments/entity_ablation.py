@@ -20,7 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data import corpora  # noqa: E402
 from data.ablation import check_fraction  # noqa: E402
 from data.errors import InputError  # noqa: E402
-from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
+from experiments.cli import (  # noqa: E402
+    add_run_arguments,
+    aux_weights,
+    executor_from,
+    open_results,
+    resolve_run,
+    run,
+    seeded,
+)
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -53,9 +61,10 @@ def main(argv: list[str] | None = None) -> None:
                          "commas") from None
     tag = args.leave_out.replace("/", "-").replace(" ", "-")
     out = Path(args.out or f"runs/entity-ablation-{tag}-{args.preset}")
-    results = open_results(out, args.resume)
+    results = open_results(out, args.resume, "entity_ablation")
     encoder = str((out / "encoders" / f"without-{tag}.weights.h5").resolve())
-    shared = replace(resolve_run(args, kept[0]), aux=tuple(kept[1:]), save_encoder=encoder)
+    shared = replace(resolve_run(args, kept[0]), aux=tuple(kept[1:]), save_encoder=encoder,
+                     loss_weights=aux_weights(args, kept[1:]))
     extra = {"preset": args.preset, "leave_out": args.leave_out}
     run_cells([shared], results, progress=not args.no_progress, extra={**extra, "role": "mtl"},
               executor=executor_from(args))

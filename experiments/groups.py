@@ -21,7 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import corpora  # noqa: E402
 from data.errors import InputError  # noqa: E402
-from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
+from experiments.cli import (  # noqa: E402
+    add_run_arguments,
+    aux_weights,
+    executor_from,
+    open_results,
+    resolve_run,
+    run,
+    seeded,
+)
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -60,8 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     for task in tasks:
         base = resolve_run(args, task)
         others = tuple(t for t in tasks if t != task)
-        runs += seeded(base, args) + seeded(replace(base, aux=others), args)
-    records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
+        runs += seeded(base, args) + seeded(replace(
+            base, aux=others, loss_weights=aux_weights(args, others)), args)
+    results = open_results(out, args.resume, "groups")
+    records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "group": group},
                         executor=executor_from(args))
     rows = []

@@ -24,7 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import corpora  # noqa: E402
 from data.errors import InputError  # noqa: E402
-from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
+from experiments.cli import (  # noqa: E402
+    add_run_arguments,
+    aux_weights,
+    executor_from,
+    open_results,
+    resolve_run,
+    run,
+    seeded,
+)
 from models.registry import baseline_of  # noqa: E402
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
@@ -39,8 +47,11 @@ def names(text: str) -> list[str]:
 
 
 def partners_for(main: str, args: argparse.Namespace) -> list[str]:
-    if args.aux:
+    if args.aux is not None:
         chosen = names(args.aux)
+        if not chosen:
+            raise InputError(f"--aux {args.aux!r} names no corpus; give A,B or leave --aux out "
+                             "for every other corpus")
     elif args.aux_group:
         chosen = corpora.corpora_with_class(args.aux_group)
     else:
@@ -52,12 +63,14 @@ def partners_for(main: str, args: argparse.Namespace) -> list[str]:
 
 def build_runs(args: argparse.Namespace) -> list:
     runs = []
+    if not names(args.main):
+        raise InputError(f"--main {args.main!r} names no corpus; give one, e.g. --main BC2GM")
     for main in names(args.main):
         base = resolve_run(args, main)
         for partner in [None, *partners_for(main, args)]:
             corpora.spec_for(partner or main)
             aux = (partner,) if partner else ()
-            weights = {partner: args.aux_weight} if partner and args.aux_weight != 1 else {}
+            weights = aux_weights(args, aux)
             # the single-task cell is the family's baseline model (cross-sharing needs a
             # partner: its baseline is the single-task BiLSTM-CNN-CRF)
             model = base.model if partner else baseline_of(base.model)
@@ -235,7 +248,8 @@ def aa_check(args: argparse.Namespace) -> None:
     runs = [replace(base, model=baseline_of(base.model), seed=s)
             for s in range(args.seed, args.seed + 2 * args.seeds)]
     out = Path(args.out or f"runs/aa-{file_name(main[0])}-{args.model}-{args.preset}")
-    records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
+    results = open_results(out, args.resume, "pairwise")
+    records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "experiment": "aa"},
                         executor=executor_from(args))
     first, second = records[:args.seeds], records[args.seeds:]
@@ -255,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = build_runs(args)
     default = "_".join(file_name(m) for m in names(args.main))
     out = Path(args.out or f"runs/pairwise-{default}-{args.model}-{args.preset}")
-    results = open_results(out, args.resume)
+    results = open_results(out, args.resume, "pairwise")
     log.info("%d runs (%s preset) into %s", len(runs), args.preset, out)
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset}, executor=executor_from(args))

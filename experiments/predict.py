@@ -158,6 +158,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", help="directory for one output file per input (default: stdout)")
     p.add_argument("--chunk", type=int, default=1000, help="sentences tagged per batch")
     args = p.parse_args(argv)
+    if args.chunk < 1:
+        raise InputError(f"--chunk {args.chunk}: sentences tagged per batch, at least 1 "
+                         "(default 1000)")
+    if args.heads is not None and not [h for h in args.heads.split(",") if h.strip()]:
+        raise InputError(f"--heads {args.heads!r}: no head names; give A,B or leave it out "
+                         "for every NER head")
     if args.format == "brat" and not args.out:
         raise InputError("--format brat writes NAME.ann (and NAME.txt) files: give --out DIR")
     suffix = {"jsonl": ".jsonl", "conll": ".conll", "brat": ".ann"}[args.format]
@@ -165,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     from training.bundle import load
 
     tagger = load(args.model)
-    args.heads = [h.strip() for h in args.heads.split(",")] if args.heads else None
+    args.heads = [h.strip() for h in args.heads.split(",") if h.strip()] if args.heads else None
     tagger.heads_for(args.heads)  # unknown heads fail before any input is read
     for name in args.inputs:
         if args.out:

@@ -18,7 +18,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import corpora  # noqa: E402
-from experiments.cli import add_run_arguments, executor_from, open_results, resolve_run, run, seeded  # noqa: E402
+from data.errors import InputError  # noqa: E402
+from experiments.cli import (  # noqa: E402
+    add_run_arguments,
+    aux_weights,
+    executor_from,
+    open_results,
+    resolve_run,
+    run,
+    seeded,
+)
 from training import stats  # noqa: E402
 from training.config import replace  # noqa: E402
 from training.grid import run_cells  # noqa: E402
@@ -40,13 +49,18 @@ def main(argv: list[str] | None = None) -> None:
         aux = tuple(c for c in corpora.bundled_ner_corpora() if c != args.main)
     for name in aux:
         corpora.spec_for(name)
-    runs = seeded(replace(resolve_run(args, args.main), aux=aux), args)
+    weights = aux_weights(args, aux)
+    runs = seeded(replace(resolve_run(args, args.main), aux=aux, loss_weights=weights), args)
+    if args.save_model and Path(args.save_model).exists() and not Path(args.save_model).is_dir():
+        raise InputError(f"--save-model {args.save_model}: a file, not a directory; give a "
+                         "directory for the bundle")
     if args.save_model:
         runs = [replace(r, save_bundle=str(Path(args.save_model).resolve() / f"seed-{r.seed}")
                         if args.seeds > 1 else str(Path(args.save_model).resolve()))
                 for r in runs]
     out = Path(args.out or f"runs/train-{Path(args.main).name}-{args.model}-{args.preset}")
-    records = run_cells(runs, open_results(out, args.resume), progress=not args.no_progress,
+    results = open_results(out, args.resume, "train")
+    records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset}, executor=executor_from(args))
     for r in records:
         test = r["scores"]["test"][r["decoding"]]

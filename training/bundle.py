@@ -9,7 +9,9 @@ training data, no network and no word2vec cache: the word vectors are part of th
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +24,29 @@ from models.registry import get_model
 from training import batches as B
 from training.auxiliary import mention_spans
 from training.decoding import Transitions
+from training.presets import check_model_config
 from training.results import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 FORMAT = 2  # bump when a bundle written before could be read wrongly (2: BiLSTM projections)
 BUNDLE_FILE, WEIGHTS_FILE = "bundle.json", "model.weights.h5"
+# bundle.json: every key a loader reads, with its JSON type (weights_sha256 is optional:
+# bundles saved before it existed load without the check)
+KEYS = {"format": int, "model": str, "model_config": dict, "featurizer": str,
+        "featurizer_state": dict, "heads": dict, "main": str, "viterbi": bool}
+HEAD_KEYS = {"labels": list, "scheme": str, "transitions": dict}
+JSON_NAMES = {int: "a number", str: "a string", dict: "an object", bool: "true or false",
+              list: "a list"}
+RESAVE = "the bundle is damaged: copy it again or re-save it with train.py --save-model"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def featurizer_class(kind: str):
@@ -47,6 +68,7 @@ def save_bundle(trainer, directory: str | Path) -> Path:
     trainer.model.save_weights(directory / WEIGHTS_FILE)
     meta = {
         "format": FORMAT,
+        "weights_sha256": sha256(directory / WEIGHTS_FILE),  # checked when loading
         "model": trainer.run.model,
         "model_config": dataclasses.asdict(trainer.model_config),
         "featurizer": trainer.spec.featurizer,
@@ -61,6 +83,54 @@ def save_bundle(trainer, directory: str | Path) -> Path:
     }
     atomic_write_text(directory / BUNDLE_FILE, json.dumps(meta, indent=1))
     return directory
+
+
+def check_description(meta: dict, path: Path) -> None:
+    """Every key a loader reads is there, with its JSON type: a damaged or hand-edited
+    bundle.json stops with the key it lacks, never a KeyError from deep inside the loader."""
+    def need(where: dict, key: str, kind: type, label: str) -> None:
+        if key not in where:
+            raise InputError(f"{path}: {label} is missing; {RESAVE}")
+        value = where[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise InputError(f"{path}: {label} should be {JSON_NAMES[kind]}, found "
+                             f"{json.dumps(value)[:60]}; {RESAVE}")
+
+    for key, kind in KEYS.items():
+        need(meta, key, kind, repr(key))
+    if meta["featurizer"] not in ("words", "subwords"):
+        raise InputError(f"{path}: 'featurizer' should be words or subwords, found "
+                         f"{meta['featurizer']!r}; {RESAVE}")
+    if not meta["heads"]:
+        raise InputError(f"{path}: 'heads' is empty, so there is nothing to tag with; {RESAVE}")
+    for name, head in meta["heads"].items():
+        if not isinstance(head, dict):
+            raise InputError(f"{path}: head {name!r} should be an object; {RESAVE}")
+        for key, kind in HEAD_KEYS.items():
+            need(head, key, kind, f"heads.{name}.{key}")
+        if not head["labels"] or not all(isinstance(t, str) for t in head["labels"]):
+            raise InputError(f"{path}: heads.{name}.labels should be a non-empty list of tag "
+                             f"names; {RESAVE}")
+    if meta["main"] not in meta["heads"]:
+        raise InputError(f"{path}: 'main' names {meta['main']!r}, which is not one of its "
+                         f"heads ({', '.join(meta['heads'])}); {RESAVE}")
+    if "weights_sha256" in meta:
+        need(meta, "weights_sha256", str, "'weights_sha256'")
+
+
+def check_weights(path: Path, expected: str | None) -> None:
+    """The weights file is there and, where bundle.json recorded its SHA-256 when saving,
+    byte for byte the one saved: zeroed or truncated weights never load without a word."""
+    if not path.is_file():
+        raise InputError(f"{path}: missing; a bundle needs the weights file saved with it "
+                         "(copy the whole directory)")
+    if expected is None:
+        log.warning("%s: bundle.json records no SHA-256 (saved before checksums existed), so "
+                    "the weights cannot be checked", path)
+        return
+    if sha256(path) != expected:
+        raise InputError(f"{path}: its SHA-256 differs from the one bundle.json recorded "
+                         f"when saving (truncated, zeroed or replaced); {RESAVE}")
 
 
 @dataclass(frozen=True)
@@ -92,21 +162,33 @@ class Tagger:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise InputError(f"{meta_path}: unreadable bundle description ({err})") from None
+        if not isinstance(meta, dict):
+            raise InputError(f"{meta_path}: a JSON {type(meta).__name__} where a bundle "
+                             f"description (an object) belongs; {RESAVE}")
         if meta.get("format") != FORMAT:
             raise InputError(f"{directory}: bundle format {meta.get('format')} but this "
                              f"bioner-mtl reads format {FORMAT}; retrain, or use the version "
                              f"that wrote it ({meta.get('versions', {})})")
+        check_description(meta, meta_path)
+        check_weights(directory / WEIGHTS_FILE, meta.get("weights_sha256"))
         spec = get_model(meta["model"])
         fields = {f.name for f in dataclasses.fields(spec.config)}
-        config = dataclasses.replace(spec.config, **{k: tuple(v) if isinstance(v, list) else v
-                                                     for k, v in meta["model_config"].items()
-                                                     if k in fields})
-        self.meta, self.main, self.viterbi = meta, meta["main"], meta["viterbi"]
-        self.featurizer = featurizer_class(meta["featurizer"]).from_state(
-            meta["featurizer_state"], directory, config)
-        self.heads = {name: Head(B.TagSet(tuple(h["labels"]), h["scheme"]),
-                                 Transitions.from_dict(h["transitions"]))
-                      for name, h in meta["heads"].items()}
+        try:
+            config = dataclasses.replace(spec.config, **{
+                k: tuple(v) if isinstance(v, list) else v
+                for k, v in meta["model_config"].items() if k in fields})
+            check_model_config(meta["model"], config, f"{meta_path}: model_config")
+            self.meta, self.main, self.viterbi = meta, meta["main"], meta["viterbi"]
+            self.featurizer = featurizer_class(meta["featurizer"]).from_state(
+                meta["featurizer_state"], directory, config)
+            self.heads = {name: Head(B.TagSet(tuple(h["labels"]), h["scheme"]),
+                                     Transitions.from_dict(h["transitions"]))
+                          for name, h in meta["heads"].items()}
+        except InputError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+            raise InputError(f"{meta_path}: does not describe a model this bioner-mtl can "
+                             f"build ({type(err).__name__}: {err}); {RESAVE}") from None
         self.model = spec.build(config, {n: len(h.tagset.labels) for n, h in self.heads.items()},
                                 self.featurizer.features)
         self._build(directory / WEIGHTS_FILE)

@@ -7,6 +7,7 @@ back to the exact settings, seed and data fraction that produced it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,65 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+FLAGS = {"steps": "--steps", "epochs": "--epochs"}  # training fields with their own flag
+
+
+def setting(name: str, value: Any, flags: dict[str, str] | None = None,
+            prefix: str = "") -> str:
+    """How the user wrote a setting: '--steps -5' for a flag, '--set train.patience=-1'."""
+    flag = (flags or {}).get(name)
+    return f"{flag} {value}" if flag else f"--set {prefix}{name}={value}"
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_train(t: TrainConfig) -> None:
+    """Stop on training settings that would crash a run or quietly mean something else (a 0
+    read as 'not set', a negative patience that stops at the first evaluation)."""
+    def bad(name: str, rule: str) -> InputError:
+        return InputError(f"{setting(name, getattr(t, name), FLAGS, 'train.')}: {rule}")
+
+    if t.optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {t.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if not is_number(t.learning_rate) or t.learning_rate <= 0:
+        raise bad("learning_rate", "the learning rate must be a number above 0, e.g. 1e-3")
+    if not is_int(t.batch_size) or t.batch_size < 1:
+        raise bad("batch_size", "sentences per batch: a whole number of at least 1, e.g. 16")
+    if t.clipnorm is not None and (not is_number(t.clipnorm) or t.clipnorm <= 0):
+        raise bad("clipnorm", "the gradient norm cap must be above 0, or none for no clipping")
+    if not is_number(t.weight_decay) or t.weight_decay < 0:
+        raise bad("weight_decay", "weight decay must be 0 or more, e.g. 0.01")
+    if not is_number(t.warmup) or not 0 <= t.warmup <= 1:
+        raise bad("warmup", "the warm-up share of the steps must be in [0, 1], e.g. 0.1")
+    if not is_number(t.lr_decay) or not 0 <= t.lr_decay < 1:
+        raise bad("lr_decay", "the per-epoch decay must be in [0, 1), e.g. 0.03")
+    if t.steps is not None and (not is_int(t.steps) or t.steps < 1):
+        raise bad("steps", "training steps must be a whole number of at least 1; leave it "
+                           "out to train by epochs")
+    if t.epochs is not None and (not is_number(t.epochs) or t.epochs <= 0):
+        raise bad("epochs", "epochs of the main corpus must be above 0, e.g. 0.5 or 10")
+    if t.steps is None and t.epochs is None:
+        raise InputError("no training length: give --steps N or --epochs N")
+    if not is_int(t.min_main_batches) or t.min_main_batches < 0:
+        raise bad("min_main_batches", "a floor of main-corpus batches: 0 or more")
+    if t.eval_every is not None and (not is_int(t.eval_every) or t.eval_every < 1):
+        raise bad("eval_every", "main-corpus batches between devel evaluations: at least 1, "
+                                "or none for once per epoch")
+    if t.patience is not None and (not is_int(t.patience) or t.patience < 0):
+        raise bad("patience", "evaluations without a devel gain before stopping: 0 or more, "
+                              "or none to never stop early")
+    if not is_int(t.pretrain_steps) or t.pretrain_steps < 0:
+        raise bad("pretrain_steps", "steps of the pretraining task: 0 or more")
 
 
 def replace(obj, **changes):

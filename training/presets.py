@@ -13,11 +13,35 @@ from typing import Any
 from data import corpora
 from data.ablation import check_fraction
 from data.errors import InputError
+from models.bert_tagger import POOLINGS
+from models.bilstm_crf import SHARINGS
 from models.registry import get_model
-from training.config import RunConfig, TrainConfig, coerce, replace
+from training.config import (
+    RunConfig,
+    TrainConfig,
+    check_train,
+    coerce,
+    is_int,
+    is_number,
+    replace,
+    setting,
+)
 from training.schedules import get_schedule
+from training.subwords import LABEL_ON
 
 PRESETS = ("quick", "paper")
+TAG_SCHEMES = ("IOB2", "IOBES")
+VECTOR_CORPORA = ("bundled", "run")
+MIN_MAX_LENGTH = 3  # [CLS], one subword of a word, [SEP]
+# run fields with their own flag: messages name the flag
+RUN_FLAGS = {"train_fraction": "--train-fraction", "gpus": "--gpus", "seed": "--seed",
+             "tag_scheme": "--tag-scheme", "schedule": "--schedule", "vectors": "--vectors"}
+# fields --set cannot change: a flag decides them (--set seed=5 would be overridden by --seed)
+FLAG_ONLY = {"main": "--main", "aux": "--aux", "model": "--model", "seed": "--seed/--seeds",
+             "loss_weights": "--aux-weight", "train": "--set train.NAME=VALUE",
+             "model_options": "--set NAME=VALUE"}
+CHOICES = {"sharing": SHARINGS, "pooling": POOLINGS, "label_on": LABEL_ON,
+           "precision": ("auto", "float32", "bfloat16")}  # model options with named values
 
 
 def resolve(main: str, model: str, preset: str = "quick", *, run: dict[str, Any] | None = None,
@@ -47,6 +71,13 @@ def parse_settings(pairs: list[str], model: str) -> tuple[dict, dict, dict]:
     train_defaults = TrainConfig()
     model_defaults = get_model(model).config
     run, train, options = {}, {}, {}
+
+    def parsed(pair: str, value: str, like: Any) -> Any:
+        try:
+            return coerce(value, like)
+        except InputError as err:  # name the setting, not only the value
+            raise InputError(f"--set {pair}: {err}") from None
+
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
@@ -56,12 +87,13 @@ def parse_settings(pairs: list[str], model: str) -> tuple[dict, dict, dict]:
             if not hasattr(train_defaults, name):
                 raise InputError(f"--set {key}: unknown training setting; valid: "
                                  f"{', '.join(f.name for f in dataclasses.fields(TrainConfig))}")
-            train[name] = coerce(value, getattr(train_defaults, name))
-        elif key in run_fields and key not in ("main", "aux", "train", "model_options"):
-            default = RunConfig(main="x").__getattribute__(key)
-            run[key] = coerce(value, default)
+            train[name] = parsed(pair, value, getattr(train_defaults, name))
+        elif key in FLAG_ONLY:
+            raise InputError(f"--set {key}: set it with {FLAG_ONLY[key]}, not --set")
+        elif key in run_fields:
+            run[key] = parsed(pair, value, getattr(RunConfig(main="x"), key))
         elif hasattr(model_defaults, key):
-            options[key] = coerce(value, getattr(model_defaults, key))
+            options[key] = parsed(pair, value, getattr(model_defaults, key))
         else:
             raise InputError(f"--set {key}: not a setting of the run, of training (train.NAME) "
                              f"or of model {model}; model settings: "
@@ -69,13 +101,74 @@ def parse_settings(pairs: list[str], model: str) -> tuple[dict, dict, dict]:
     return run, train, options
 
 
+def check_model_config(model: str, config: Any, where: str | None = None) -> None:
+    """Stop on model options that would crash the build or train something else than asked:
+    sizes of at least 1, dropout in [0, 1), loss weights of 0 or more, named choices.
+    Messages name the `--set` that gives the value, or `where` it was read from."""
+    def bad(name: str, rule: str) -> InputError:
+        value = getattr(config, name)
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+        said = f"{where}: {name}={shown!r}" if where else setting(name, shown)
+        return InputError(f"{said}: {rule} (model {model})")
+
+    defaults = type(config)()
+    for f in dataclasses.fields(config):
+        name, value, default = f.name, getattr(config, f.name), getattr(defaults, f.name)
+        if name in CHOICES and value not in CHOICES[name]:
+            raise bad(name, f"choose one of {', '.join(CHOICES[name])}")
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise bad(name, "true or false")
+        elif is_int(default):
+            least = MIN_MAX_LENGTH if name == "max_length" else 1
+            if not is_int(value) or value < least:
+                why = " ([CLS], a word and [SEP])" if name == "max_length" else ""
+                raise bad(name, f"a whole number of at least {least}{why}")
+        elif isinstance(default, float):
+            if name == "dropout" and not (is_number(value) and 0 <= value < 1):
+                raise bad(name, "the drop rate must be in [0, 1), e.g. 0.5")
+            if not is_number(value) or value < 0:
+                raise bad(name, "a weight of 0 or more")
+        elif isinstance(default, tuple) and not all(is_int(v) and v >= 1 for v in value):
+            raise bad(name, "whole numbers of at least 1, separated by commas")
+    window = getattr(config, "window", None)
+    if window is not None and window % 2 != 1:
+        raise bad("window", "an odd number of words (the token in the middle), e.g. 7")
+    if window is not None and any(w > window for w in config.filter_widths):
+        raise bad("filter_widths", f"filter widths cannot exceed the window of {window} words")
+    if getattr(config, "label_on", None) == "every" and config.crf:
+        raise bad("label_on", "label_on=every trains every subword: use softmax heads "
+                              "(crf=false) or label_on first/last")
+    activation = getattr(config, "projection_activation", None)
+    if activation is not None:
+        import keras
+
+        try:
+            keras.activations.get(activation)
+        except ValueError:
+            raise bad("projection_activation", "not a Keras activation; e.g. elu, or linear "
+                                               "for the paper text's linear unit") from None
+
+
 def check_run(run: RunConfig) -> None:
     """Stop on impossible combinations before any data is read."""
-    get_model(run.model)
+    spec = get_model(run.model)
     get_schedule(run.schedule)
+    check_train(run.train)
+    config = spec.model_config(run.model_options)
+    check_model_config(run.model, config)
     check_fraction(run.train_fraction)
     for name in run.tasks:
-        corpora.spec_for(name)
+        if corpora.spec_for(name).kind != "ner":
+            raise InputError(f"{name} is a part-of-speech corpus, not an NER corpus: it cannot "
+                             "be a main or auxiliary corpus (only dependent-cnn uses it, as its "
+                             "pretraining task); choose NER corpora")
+    if getattr(config, "sharing", None) == "cross-sharing" and len(run.aux) != 1:
+        given = ", ".join(run.aux) or "none"
+        raise InputError(f"model {run.model} gates exactly two corpora, the main one and one "
+                         f"auxiliary, but got {len(run.aux)} auxiliaries ({given}): give --aux "
+                         "one corpus, or use shared-private for several")
+    check_run_fields(run)
     if run.main in run.aux:
         raise InputError(f"main corpus {run.main} is also listed as its own auxiliary; "
                          "drop it from --aux")
@@ -90,3 +183,32 @@ def check_run(run: RunConfig) -> None:
     unknown = sorted(set(run.loss_weights) - set(run.tasks))
     if unknown:
         raise InputError(f"loss weight for {', '.join(unknown)}, which is not a task of this run")
+    for name, weight in run.loss_weights.items():
+        if not is_number(weight) or weight < 0:
+            raise InputError(f"loss weight {weight} for {name} (--aux-weight): a weight of 0 "
+                             "or more; a negative one would train the task to be wrong")
+
+
+def check_run_fields(run: RunConfig) -> None:
+    """Run fields that are numbers or named values: in range, never a 0 read as 'not set'."""
+    def bad(name: str, rule: str) -> InputError:
+        return InputError(f"{setting(name, getattr(run, name), RUN_FLAGS)}: {rule}")
+
+    if not is_int(run.seed) or not 0 <= run.seed < 2 ** 32:
+        raise bad("seed", "seeds are whole numbers from 0 to 2**32 - 1")
+    if not is_int(run.gpus) or run.gpus < 1:
+        raise bad("gpus", "data-parallel replicas: at least 1")
+    if run.tag_scheme not in TAG_SCHEMES:
+        raise bad("tag_scheme", f"choose one of {', '.join(TAG_SCHEMES)}")
+    if run.vector_corpora not in VECTOR_CORPORA:
+        raise bad("vector_corpora", f"choose one of {', '.join(VECTOR_CORPORA)}")
+    for name in ("vector_dim", "vector_epochs"):
+        if not is_int(getattr(run, name)) or getattr(run, name) < 1:
+            raise bad(name, "a whole number of at least 1")
+    if not is_int(run.vector_seed) or run.vector_seed < 0:
+        raise bad("vector_seed", "a whole number of 0 or more")
+    for name in ("devel_limit", "test_limit"):
+        value = getattr(run, name)
+        if value is not None and (not is_int(value) or value < 1):
+            raise bad(name, "score the first N sentences: N of at least 1, or none for the "
+                            "whole split")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data.errors import InputError
 from data.reader import Sentence
 from models.base import Features
 from models.bert_encoder import load_encoder
@@ -129,6 +130,10 @@ class SubwordFeaturizer:
     """Tokenises words once each (batched), then builds rows for any split."""
 
     def __init__(self, model_config, weights: bool = True):
+        if not isinstance(model_config.max_length, int) or model_config.max_length < 3:
+            raise InputError(f"max_length {model_config.max_length}: a row needs room for "
+                             "[CLS], one subword and [SEP], so at least 3 (e.g. --set "
+                             "max_length=128)")
         self.config = model_config
         self.encoder = load_encoder(model_config.encoder, backbone_dtype(model_config.precision),
                                     weights=weights)

@@ -25,6 +25,8 @@ def pairwise_cli(*args):
         (["--main", "Ex-PTM", "--train-fraction", "1.5"], "fraction 1.5 must be in (0, 1]"),
         (["--main", "Ex-PTM", "--set", "hiden=3"], "--set hiden: not a setting"),
         (["--main", "Ex-PTM", "--aux-group", "Genes"], "unknown entity class 'Genes'"),
+        (["--main", ","], "--main ',' names no corpus"),
+        (["--main", "Ex-PTM", "--aux", ","], "--aux ',' names no corpus"),
     ],
 )
 def test_bad_arguments_stop_with_one_line(capsys, tmp_path, args, message):
@@ -164,3 +166,15 @@ def test_plots_carry_the_intervals(tmp_path):
     assert all(p.stat().st_size > 0 for p in written)
     row = summary["A"][1]
     assert row["ci_low"] < row["gain"] < row["ci_high"]  # what the error bars are drawn from
+
+
+def test_aux_weight_reaches_every_grid_s_partners():
+    from experiments.cli import aux_weights
+
+    args = pairwise.parser().parse_args(["--main", "Ex-PTM", "--aux", "BioNLP13PC",
+                                         "--aux-weight", "0.5"])
+    assert aux_weights(args, ("A", "B")) == {"A": 0.5, "B": 0.5}
+    runs = pairwise.build_runs(args)
+    assert {tuple(r.loss_weights.items()) for r in runs if r.aux} == {(("BioNLP13PC", 0.5),)}
+    args.aux_weight = 1.0
+    assert aux_weights(args, ("A",)) == {}  # the default adds no weights (cell keys unchanged)

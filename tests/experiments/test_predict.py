@@ -148,3 +148,17 @@ def test_outputs_never_overwrite_inputs_or_each_other(tmp_path, capsys):
     assert run(predict.main, ["--model", model, str(conll), "--out",
                               str(tmp_path / "file")]) == 2
     assert "a file, not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--chunk", "0"], "--chunk 0: sentences tagged per batch, at least 1"),
+    (["--chunk", "-1"], "--chunk -1: sentences tagged per batch, at least 1"),
+    (["--heads", ","], "--heads ',': no head names"),
+])
+def test_predict_refuses_bad_flags_before_loading(capsys, tmp_path, args, needle):
+    text = tmp_path / "notes.txt"
+    text.write_text("Aspirin works.")
+    rc = run(predict_cli.main, ["--model", str(tmp_path / "no-bundle"), str(text), *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: ") and needle in err, err
+    assert "\n" not in err and "Traceback" not in err

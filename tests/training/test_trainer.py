@@ -223,3 +223,41 @@ def test_a_multi_task_record_scores_every_head(trained):
     assert record["heads"][MAIN]["test"]["f1"] == record["test_f1"]
     aux_test = trainer.evaluate(AUX, "test", viterbi=True).to_dict()
     assert record["heads"][AUX]["test"] == aux_test  # the partner's head on its own test
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"train": TrainConfig(steps=0)}, "--steps 0"),  # was read as 'not set'
+    ({"train": TrainConfig(steps=-5)}, "--steps -5"),
+    ({"train": TrainConfig(epochs=0)}, "--epochs 0"),  # was read as 'not set'
+    ({"train": TrainConfig(epochs=None)}, "no training length"),
+    ({"train": TrainConfig(batch_size=0)}, "train.batch_size=0"),
+    ({"train": TrainConfig(eval_every=0)}, "train.eval_every=0"),  # was once per epoch
+    ({"train": TrainConfig(patience=-1)}, "train.patience=-1"),  # stopped at the first one
+    ({"train": TrainConfig(learning_rate=-1.0)}, "train.learning_rate=-1.0"),
+    ({"devel_limit": 0}, "devel_limit=0"),  # was the whole split
+    ({"devel_limit": -1}, "devel_limit=-1"),  # dropped the last sentence
+    ({"test_limit": 0}, "test_limit=0"),
+    ({"vector_dim": 0}, "vector_dim=0"),
+    ({"gpus": 0}, "--gpus 0"),
+    ({"seed": -1}, "--seed -1"),
+    ({"loss_weights": {AUX: -1.0}}, "loss weight -1.0"),
+    ({"model_options": {"dropout": 1.5}}, "dropout=1.5"),
+    ({"main": "GENIA-POS", "aux": ()}, "part-of-speech corpus, not an NER corpus"),
+    ({"model": "cross-sharing", "aux": (AUX, "BC5CDR")}, "gates exactly two corpora"),
+    ({"model": "cross-sharing", "aux": ()}, "but got 0 auxiliaries (none)"),
+    ({"model": "bert", "model_options": {"max_length": 1}}, "max_length=1"),
+])
+def test_impossible_settings_raise_one_line_errors_before_loading(changes, needle):
+    run = RunConfig(**{"main": MAIN, "aux": (AUX,), **changes})
+    with pytest.raises(InputError) as err:
+        Trainer(run, progress=False)
+    message = str(err.value)
+    assert needle in message and "\n" not in message
+
+
+def test_subword_featurizer_refuses_a_max_length_without_room_for_a_word():
+    from models.bert_tagger import BertConfig
+    from training.subword_features import SubwordFeaturizer
+
+    with pytest.raises(InputError, match=r"max_length 2: .*\[CLS\], one subword and \[SEP\]"):
+        SubwordFeaturizer(BertConfig(max_length=2))  # before the encoder is loaded
