@@ -18,9 +18,10 @@ candidates against one reference, p-values are Holm-corrected (family-wise error
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -44,7 +45,7 @@ def significant(p: float | None) -> bool:
 
 
 # ----- per-unit mention counts -------------------------------------------------------------
-def unit_counts(record: dict, split: str = "test") -> np.ndarray | None:
+def counts_of(record: dict, split: str = "test") -> np.ndarray | None:
     """[units, 3] matched / predicted / gold mentions per test unit, None for records written
     before they were kept (their gains then carry seed variance only)."""
     counts = record.get("unit_counts", {}).get(split)
@@ -113,7 +114,6 @@ class Gain:
     test_sampling: bool  # the interval includes test-set resampling
     devel: float | None = None  # mean devel gain: what a choice between candidates uses
     p_holm: float | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def helps(self) -> bool:
@@ -155,8 +155,8 @@ def gain(name: str, reference: Sequence[dict], candidate: Sequence[dict], *,
         seed_var = (float(a.var(ddof=1)) / len(a) + float(b.var(ddof=1)) / len(b)
                     if len(a) > 1 and len(b) > 1 else None)
     split = {"test_f1": "test", "devel_f1": "devel"}.get(metric)  # mention F1 resamples
-    counts_r = [unit_counts(r, split) for r in ref_runs] if split else [None]
-    counts_c = [unit_counts(c, split) for c in cand_runs] if split else [None]
+    counts_r = [counts_of(r, split) for r in ref_runs] if split else [None]
+    counts_c = [counts_of(c, split) for c in cand_runs] if split else [None]
     test_var, sampled = 0.0, False
     if all(c is not None for c in (*counts_r, *counts_c)):
         test_var = shared_test_variance(counts_r, counts_c, bool(pairs), resamples)
@@ -199,14 +199,8 @@ def compare_all(reference: Sequence[dict], candidates: dict[str, Sequence[dict]]
     choice), best first."""
     gains = [gain(name, reference, runs, **kwargs) for name, runs in candidates.items()]
     corrected = holm([g.p for g in gains])
-    gains = [_with(g, p_holm=p) for g, p in zip(gains, corrected)]
+    gains = [dataclasses.replace(g, p_holm=p) for g, p in zip(gains, corrected)]
     return sorted(gains, key=lambda g: -(g.devel if g.devel is not None else g.mean))
-
-
-def _with(g: Gain, **changes) -> Gain:
-    import dataclasses
-
-    return dataclasses.replace(g, **changes)
 
 
 def detectable(gains: Sequence[Gain]) -> float | None:

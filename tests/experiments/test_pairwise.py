@@ -178,3 +178,22 @@ def test_aux_weight_reaches_every_grid_s_partners():
     assert {tuple(r.loss_weights.items()) for r in runs if r.aux} == {(("BioNLP13PC", 0.5),)}
     args.aux_weight = 1.0
     assert aux_weights(args, ("A",)) == {}  # the default adds no weights (cell keys unchanged)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--main", "Ex-PTM,BC2GM", "--aa"], "--aa checks one main corpus at a time"),
+    (["--main", "Ex-PTM", "--aa", "--seeds", "0"], "--seeds 0: need at least one seed"),
+])
+def test_aa_check_bad_arguments_stop_with_one_line(tmp_path, capsys, args, message):
+    assert pairwise_cli(*args, "--out", str(tmp_path / "aa")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert not (tmp_path / "aa").exists()  # nothing written
+
+
+def test_cell_time_bad_arguments_stop_with_one_line(capsys):
+    from experiments import cell_time
+
+    assert run(cell_time.main, ["--main", "BC2G"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown corpus 'BC2G'") and "\n" not in err
