@@ -13,16 +13,13 @@ fraction with seed error bars) into --out.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data import corpora  # noqa: E402
-from data.ablation import check_fraction  # noqa: E402
-from data.errors import InputError  # noqa: E402
-from experiments.cli import (  # noqa: E402
+from data.ablation import check_fraction
+from data.errors import InputError
+from training import stats, summary
+from training.cli import (
     add_run_arguments,
     aux_weights,
     executor_from,
@@ -31,10 +28,9 @@ from experiments.cli import (  # noqa: E402
     run,
     seeded,
 )
-from training import stats  # noqa: E402
-from training.config import replace  # noqa: E402
-from training.grid import run_cells  # noqa: E402
-from training.results import ResultsFile  # noqa: E402
+from training.config import replace
+from training.grid import run_cells, single_task
+from training.results import ResultsFile
 
 
 def best_partner(directory: str, main: str) -> str:
@@ -59,16 +55,19 @@ def fractions_from(args: argparse.Namespace) -> list[float]:
     return sorted({check_fraction(v) for v in values}, reverse=True)
 
 
-def plot(path: Path, main: str, partner: str, table: list[dict]) -> None:
+def plot(path: Path, main: str, partner: str, rows: list[summary.GainRow]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in (("single", f"{main} alone"), ("multi", f"{main} + {partner}")):
-        ax.errorbar([r["fraction"] for r in table], [100 * r[key][0] for r in table],
-                    yerr=[100 * r[key][1] for r in table], marker="o", capsize=3, label=label)
+    fractions = [r.keys["fraction"] for r in rows]
+    for side, label in (("reference_f1", f"{main} alone"),
+                        ("candidate_f1", f"{main} + {partner}")):
+        f1 = [getattr(r, side) for r in rows]
+        ax.errorbar(fractions, [100 * m for m, _ in f1], yerr=[100 * s for _, s in f1],
+                    marker="o", capsize=3, label=label)
     ax.set_xlabel(f"share of {main} training sentences")
     ax.set_ylabel("test mention F1 (%)")
     ax.set_title(f"Data ablation: {main}")
@@ -94,7 +93,6 @@ def main(argv: list[str] | None = None) -> None:
     add_run_arguments(p)
     args = p.parse_args(argv)
     partner = args.partner or best_partner(args.best_from, args.main)
-    corpora.spec_for(partner)
     if partner == args.main:
         raise InputError(f"partner {partner} is the main corpus; choose another")
     fractions = fractions_from(args)
@@ -102,44 +100,21 @@ def main(argv: list[str] | None = None) -> None:
     runs = []
     for fraction in fractions:
         base = replace(resolve_run(args, args.main), train_fraction=fraction)
-        runs += seeded(base, args) + seeded(replace(
+        runs += seeded(single_task(base), args) + seeded(replace(
             base, aux=(partner,), loss_weights=aux_weights(args, (partner,))), args)
     results = open_results(out, args.resume, "ablation")
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "experiment": "data-ablation"},
                         executor=executor_from(args))
-    table = []
-    for fraction in fractions:
-        mine = [r for r in records if r["train_fraction"] == fraction]
-        single = [r for r in mine if not r["aux"]]
-        multi = [r for r in mine if r["aux"]]
-        table.append({"fraction": fraction,
-                      "single": stats.mean_std([r["test_f1"] for r in single]),
-                      "multi": stats.mean_std([r["test_f1"] for r in multi]),
-                      "gain": stats.gain(f"{fraction:g}", single, multi)})
-    corrected = stats.holm([r["gain"].p for r in table])  # one test per fraction
+    rows = summary.gain_rows(  # one test per fraction, Holm over them
+        ({"fraction": f}, [r for r in records if r.train_fraction == f and not r.aux],
+         [r for r in records if r.train_fraction == f and r.aux]) for f in fractions)
     print(f"\ndata ablation of {args.main} ({args.model}, partner {partner}): test mention F1 "
           f"(%), {args.seeds} paired seed(s); gain with 95% CI, Holm over fractions")
-    print(f"{'fraction':>8} {'single-task':>14} {'with partner':>14} {'gain':>7} "
-          f"{'95% CI':>17} {'p Holm':>7}")
-    for r, p_holm in zip(table, corrected):
-        g = r["gain"]
-        p_text = "" if p_holm is None else f"{p_holm:.3f}" + ("*" if stats.significant(p_holm)
-                                                              and g.seeds > 1 else "")
-        print(f"{r['fraction']:8g} {100 * r['single'][0]:8.2f} ±{100 * r['single'][1]:4.2f} "
-              f"{100 * r['multi'][0]:8.2f} ±{100 * r['multi'][1]:4.2f} "
-              f"{100 * g.mean:+7.2f} {f'[{100 * g.low:+.2f}, {100 * g.high:+.2f}]':>17} "
-              f"{p_text:>7}")
-        r["p_holm"] = p_holm
-    with (out / "ablation.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["main", "partner", "fraction", "single_f1", "single_std", "multi_f1",
-                         "multi_std", "gain", "ci_low", "ci_high", "p_value", "p_holm"])
-        for r in table:
-            g = r["gain"]
-            writer.writerow([args.main, partner, r["fraction"], *r["single"], *r["multi"],
-                             g.mean, g.low, g.high, g.p, r["p_holm"]])
-    plot(out / f"ablation_{args.main}.png", args.main, partner, table)
+    summary.print_gains(rows, ("single-task", "with partner"))
+    summary.write_csv(out / "ablation.csv", summary.gain_table(
+        rows, ("single", "multi"), leading={"main": args.main, "partner": partner}))
+    plot(out / f"ablation_{args.main}.png", args.main, partner, rows)
     print(f"wrote {out / 'ablation.csv'}, {out / f'ablation_{args.main}.png'}")
 
 

@@ -12,11 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data import corpora  # noqa: E402
-from data.errors import InputError  # noqa: E402
-from experiments.cli import (  # noqa: E402
+from data.errors import InputError
+from training import stats, summary
+from training.cli import (
     add_run_arguments,
     aux_weights,
     executor_from,
@@ -25,9 +23,8 @@ from experiments.cli import (  # noqa: E402
     run,
     seeded,
 )
-from training import stats  # noqa: E402
-from training.config import replace  # noqa: E402
-from training.grid import run_cells  # noqa: E402
+from training.config import replace
+from training.grid import run_cells
 
 
 def floats(text: str, flag: str) -> list[float]:
@@ -50,7 +47,6 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.model != "adversarial":
         raise InputError(f"--model {args.model}: the alpha/beta grid is for the adversarial model")
-    corpora.spec_for(args.aux)
     if args.aux == args.main:
         raise InputError(f"--aux {args.aux} is the main corpus; choose another partner")
     base = replace(resolve_run(args, args.main), aux=(args.aux,),
@@ -64,23 +60,26 @@ def main(argv: list[str] | None = None) -> None:
                         extra={"preset": args.preset}, executor=executor_from(args))
     rows = []
     for a, b in pairs:
-        mine = [r for r in records if r["model_config"]["adversarial_weight"] == a
-                and r["model_config"]["orthogonality_weight"] == b]
-        devel, test = (stats.mean_std([r[k] for r in mine]) for k in ("devel_f1", "test_f1"))
-        token = stats.mean_std([r["test_token_macro_f1"] for r in mine])[0]
+        mine = [r for r in records if r.model_config["adversarial_weight"] == a
+                and r.model_config["orthogonality_weight"] == b]
+        devel, test = (stats.mean_std([getattr(r, k) for r in mine])
+                       for k in ("devel_f1", "test_f1"))
+        token = stats.mean_std([r.test_token_macro_f1 for r in mine])[0]
         rows.append((a, b, devel, test, token, mine))
     rows.sort(key=lambda row: -row[2][0])
-    # Against alpha = beta = 0 (plain shared-private) where the grid has it, paired by seed.
+    # Against alpha = beta = 0 (plain shared-private) where the grid has it, paired by seed;
+    # Holm over the other pairs.
     plain = next((row[5] for row in rows if row[0] == 0 and row[1] == 0), None)
+    gains = {(g.keys["alpha"], g.keys["beta"]): g.gain for g in summary.gain_rows(
+        ({"alpha": a, "beta": b}, plain, mine) for a, b, _, _, _, mine in rows
+        if plain and (a or b))}
     print(f"\n{args.main} + {args.aux}, adversarial model: F1 (%) mean over {args.seeds} "
-          "seed(s); gain over alpha = beta = 0 with 95% CI")
+          "seed(s); gain over alpha = beta = 0 with 95% CI, Holm over the pairs")
     print(f"{'alpha':>6} {'beta':>6} {'devel F1':>9} {'test F1':>8} {'std':>5} "
-          f"{'token-macro':>12} {'gain':>7} {'95% CI':>17}")
-    for a, b, devel, test, token, mine in rows:
-        g = stats.gain(f"{a:g},{b:g}", plain, mine) if plain and (a or b) else None
-        interval = f"[{100 * g.low:+.2f}, {100 * g.high:+.2f}]" if g else ""
+          f"{'token-macro':>12} {summary.GAIN_HEADER}")
+    for a, b, devel, test, token, _ in rows:
         print(f"{a:6g} {b:6g} {100 * devel[0]:9.2f} {100 * test[0]:8.2f} {100 * test[1]:5.2f} "
-              f"{100 * token:12.2f} {f'{100 * g.mean:+.2f}' if g else '':>7} {interval:>17}")
+              f"{100 * token:12.2f} {summary.gain_text(gains.get((a, b)))}")
     a, b, devel, test, _, _ = rows[0]
     print(f"best pair on devel: alpha={a:g}, beta={b:g} (test F1 {100 * test[0]:.2f}); "
           f"results: {out / 'results.jsonl'}")

@@ -34,10 +34,8 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data.errors import InputError  # noqa: E402
-from experiments.cli import run  # noqa: E402
+from data.errors import InputError
+from training.cli import run
 
 COMPARISONS = ("bilstm", "bert", "multihead", "machine")
 PEERS = {"bilstm": "flair", "bert": "transformers"}
@@ -65,18 +63,18 @@ SETTINGS = {
 }
 
 WORKERS = {  # name -> (module, function); each runs in a fresh process
-    "ours-bilstm": ("experiments.bench_ours", "train_and_tag"),
-    "ours-bert": ("experiments.bench_ours", "train_and_tag"),
-    "ours-multihead": ("experiments.bench_ours", "multihead"),
-    "ours-matmul": ("experiments.bench_ours", "matmul_rate"),
-    "flair-bilstm": ("experiments.bench_peers", "flair_bilstm"),
-    "transformers-bert": ("experiments.bench_peers", "hf_bert"),
-    "torch-matmul": ("experiments.bench_peers", "matmul_rate"),
+    "ours-bilstm": ("training.bench.ours", "train_and_tag"),
+    "ours-bert": ("training.bench.ours", "train_and_tag"),
+    "ours-multihead": ("training.bench.ours", "multihead"),
+    "ours-matmul": ("training.bench.ours", "matmul_rate"),
+    "flair-bilstm": ("training.bench.peers", "flair_bilstm"),
+    "transformers-bert": ("training.bench.peers", "hf_bert"),
+    "torch-matmul": ("training.bench.peers", "matmul_rate"),
 }
 
 
 def steps_for(settings: dict, seed: int) -> int:
-    from experiments.bench_data import slice_of
+    from training.bench.measure import slice_of
 
     train, _ = slice_of(settings["corpus"], settings["fraction"], seed, 0)
     return settings["epochs"] * -(-len(train) // settings["batch_size"])
@@ -124,7 +122,7 @@ def gensim_vectors(workdir: Path) -> Path:
     from gensim.models import KeyedVectors
 
     from training.config import RunConfig
-    from training.featurize import word_vectors
+    from training.word_features import word_vectors
 
     vectors = word_vectors(RunConfig(main="NCBI-disease", vector_dim=100), ("NCBI-disease",))
     path = workdir / "word2vec-100d.kv"

@@ -12,12 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data import corpora  # noqa: E402
-from data.errors import InputError  # noqa: E402
-from data.reader import write_split  # noqa: E402
-from experiments.cli import run  # noqa: E402
+from data import corpora
+from data.errors import InputError
+from data.reader import write_split
+from training.cli import run
 
 
 def cmd_list(args: argparse.Namespace) -> None:

@@ -15,12 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data import corpora  # noqa: E402
-from data.ablation import check_fraction  # noqa: E402
-from data.errors import InputError  # noqa: E402
-from experiments.cli import (  # noqa: E402
+from data import corpora
+from data.ablation import check_fraction
+from data.errors import InputError
+from training import summary
+from training.cli import (
     add_run_arguments,
     aux_weights,
     executor_from,
@@ -29,9 +28,8 @@ from experiments.cli import (  # noqa: E402
     run,
     seeded,
 )
-from training import stats  # noqa: E402
-from training.config import replace  # noqa: E402
-from training.grid import run_cells  # noqa: E402
+from training.config import replace
+from training.grid import run_cells, single_task
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,9 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(model="bert")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.corpora.split(",") if n.strip()]
-    for name in names:
-        corpora.spec_for(name)
-    kept = corpora.corpora_without_class(names, args.leave_out)
+    kept = corpora.corpora_without_class(names, args.leave_out)  # an unknown name stops here
     left_out = [n for n in names if n not in kept]
     if not kept or not left_out:
         raise InputError(f"--leave-out {args.leave_out}: {'no' if not left_out else 'every'} "
@@ -71,28 +67,21 @@ def main(argv: list[str] | None = None) -> None:
     runs = []
     for name in left_out:
         for fraction in fractions:
-            base = replace(resolve_run(args, name), train_fraction=fraction)
+            base = single_task(replace(resolve_run(args, name), train_fraction=fraction))
             runs += seeded(base, args) + seeded(replace(base, init_encoder=encoder), args)
     records = run_cells(runs, results, progress=not args.no_progress, extra=extra,
                         executor=executor_from(args))
-    cells = []
-    for name in left_out:
-        for fraction in fractions:
-            mine = [r for r in records if r["main"] == name and r["train_fraction"] == fraction]
-            plain = [r for r in mine if not r["config"]["init_encoder"]]
-            tuned = [r for r in mine if r["config"]["init_encoder"]]
-            cells.append((name, fraction, plain, tuned, stats.gain(name, plain, tuned)))
-    corrected = stats.holm([c[-1].p for c in cells])
+
+    def side(name: str, fraction: float, tuned: bool) -> list:
+        return [r for r in records if r.main == name and r.train_fraction == fraction
+                and bool(r.config["init_encoder"]) == tuned]
+
+    rows = summary.gain_rows(  # one test per corpus and fraction, Holm over them
+        ({"corpus": name, "fraction": fraction}, side(name, fraction, False),
+         side(name, fraction, True)) for name in left_out for fraction in fractions)
     print(f"\nentity ablation: multi-head model on {', '.join(kept)} (no {args.leave_out}); "
           f"test mention F1 (%), {args.seeds} paired seed(s), gain with 95% CI, Holm")
-    print(f"{'corpus':20} {'fraction':>8} {'single-task':>12} {'from MTL encoder':>17} "
-          f"{'gain':>7} {'95% CI':>17} {'p Holm':>7}")
-    for (name, fraction, plain, tuned, g), p_holm in zip(cells, corrected):
-        mean = [stats.mean_std([r["test_f1"] for r in side])[0] for side in (plain, tuned)]
-        star = "*" if stats.significant(p_holm) and g.seeds > 1 else ""
-        print(f"{name:20} {fraction:8g} {100 * mean[0]:12.2f} {100 * mean[1]:17.2f} "
-              f"{100 * g.mean:+7.2f} {f'[{100 * g.low:+.2f}, {100 * g.high:+.2f}]':>17} "
-              f"{'' if p_holm is None else f'{p_holm:.3f}{star}':>7}")
+    summary.print_gains(rows, ("single-task", "from MTL encoder"))
     print(f"results: {out / 'results.jsonl'}")
 
 

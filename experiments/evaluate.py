@@ -16,14 +16,11 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data.errors import InputError  # noqa: E402
-from data.reader import Block, read_blocks, tag_column  # noqa: E402
-from experiments.cli import run  # noqa: E402
-from training.evaluation import evaluate  # noqa: E402
+from data.errors import InputError
+from data.reader import Block, read_blocks, tag_column
+from training.cli import run
+from training.evaluation import evaluate
 
 log = logging.getLogger(__name__)
 

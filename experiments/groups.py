@@ -13,15 +13,13 @@ selection on its devel split) and the rest of the group as auxiliaries.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data import corpora  # noqa: E402
-from data.errors import InputError  # noqa: E402
-from experiments.cli import (  # noqa: E402
+from data import corpora
+from data.errors import InputError
+from training import summary
+from training.cli import (
     add_run_arguments,
     aux_weights,
     executor_from,
@@ -30,9 +28,8 @@ from experiments.cli import (  # noqa: E402
     run,
     seeded,
 )
-from training import stats  # noqa: E402
-from training.config import replace  # noqa: E402
-from training.grid import run_cells  # noqa: E402
+from training.config import replace
+from training.grid import run_cells, single_task
 
 
 def members(args: argparse.Namespace) -> tuple[str, list[str]]:
@@ -68,39 +65,19 @@ def main(argv: list[str] | None = None) -> None:
     for task in tasks:
         base = resolve_run(args, task)
         others = tuple(t for t in tasks if t != task)
-        runs += seeded(base, args) + seeded(replace(
+        runs += seeded(single_task(base), args) + seeded(replace(
             base, aux=others, loss_weights=aux_weights(args, others)), args)
     results = open_results(out, args.resume, "groups")
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "group": group},
                         executor=executor_from(args))
-    rows = []
-    for task in tasks:
-        single = [r for r in records if r["main"] == task and not r["aux"]]
-        multi = [r for r in records if r["main"] == task and r["aux"]]
-        (s_mean, s_std), (m_mean, m_std) = (stats.mean_std([r["test_f1"] for r in side])
-                                            for side in (single, multi))
-        g = stats.gain(task, single, multi)
-        rows.append({"corpus": task, "single_f1": s_mean, "single_std": s_std,
-                     "group_f1": m_mean, "group_std": m_std, "gain": g.mean, "ci_low": g.low,
-                     "ci_high": g.high, "p_value": g.p, "seeds": g.seeds})
-    for r, p_holm in zip(rows, stats.holm([r["p_value"] for r in rows])):
-        r["p_holm"] = p_holm
+    rows = summary.gain_rows(  # one test per corpus, Holm over them
+        ({"corpus": task}, [r for r in records if r.main == task and not r.aux],
+         [r for r in records if r.main == task and r.aux]) for task in tasks)
     print(f"\ngroup {group} ({args.model}, {len(tasks)} corpora): test mention F1 (%), "
           f"{args.seeds} paired seed(s); gain with 95% CI, Holm over the corpora")
-    print(f"{'corpus':28} {'single-task':>14} {'group model':>14} {'gain':>7} {'95% CI':>17} "
-          f"{'p Holm':>7}")
-    for r in rows:
-        star = "*" if stats.significant(r["p_holm"]) and r["seeds"] > 1 else ""
-        p_text = "" if r["p_holm"] is None else f"{r['p_holm']:.3f}{star}"
-        interval = f"[{100 * r['ci_low']:+.2f}, {100 * r['ci_high']:+.2f}]"
-        print(f"{r['corpus']:28} {100 * r['single_f1']:8.2f} ±{100 * r['single_std']:4.2f} "
-              f"{100 * r['group_f1']:8.2f} ±{100 * r['group_std']:4.2f} "
-              f"{100 * r['gain']:+7.2f} {interval:>17} {p_text:>7}")
-    with (out / "groups.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    summary.print_gains(rows, ("single-task", "group model"))
+    summary.write_csv(out / "groups.csv", summary.gain_table(rows, ("single", "group")))
     print(f"wrote {out / 'groups.csv'}; results: {out / 'results.jsonl'}")
 
 

@@ -14,11 +14,8 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from experiments.cli import run  # noqa: E402
+from training.cli import run
 
 PARTNERS = ["BC5CDR", "NCBI-disease", "BC2GM", "Linnaeus", "BioNLP09", "Ex-PTM"]
 
@@ -30,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--heads", default="1,3", help="numbers of heads N to compare")
     p.add_argument("--sentences", type=int, default=1000, help="BC5CDR test sentences tagged")
     args = p.parse_args(argv)
-    from experiments.bench_ours import multihead
+    from training.bench.ours import multihead
 
     counts = [int(n) for n in args.heads.split(",")]
     print(f"{args.sentences} BC5CDR test sentences (at most), {platform.machine()} CPU x "

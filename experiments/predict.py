@@ -23,11 +23,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data.errors import InputError  # noqa: E402
-from experiments.cli import run  # noqa: E402
-from training.results import atomic_write_text  # noqa: E402
+from data.errors import InputError
+from training.cli import add_verbose_argument, run
+from training.results import atomic_write_text
 
 CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio")
 
@@ -157,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--heads", help="heads to run, A,B (default: every NER head)")
     p.add_argument("--out", help="directory for one output file per input (default: stdout)")
     p.add_argument("--chunk", type=int, default=1000, help="sentences tagged per batch")
+    add_verbose_argument(p)
     args = p.parse_args(argv)
     if args.chunk < 1:
         raise InputError(f"--chunk {args.chunk}: sentences tagged per batch, at least 1 "

@@ -6,14 +6,15 @@ numbers can be read beside the published ones.
 
 Reads every results.jsonl under the given directories. Seeds are pooled (mean +- sample std,
 paired tests of training.stats) only when everything but the seed matches: corpus, model,
-auxiliary corpora, preset, training fraction, decoding and the run's settings.
+auxiliary corpora, preset, training fraction, decoding and the run's settings
+(training.results.settings_key). Which paper table and column a model's runs go to, and which
+single-task model they are compared with, come from the catalogue (training.catalogue).
 Data-ablation plots are written next to the report.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
@@ -23,12 +24,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data.errors import InputError  # noqa: E402
-from experiments.cli import run  # noqa: E402
-from training import stats  # noqa: E402
-from training.results import ResultsFile  # noqa: E402
+from data.errors import InputError
+from training import stats, summary
+from training.catalogue import MODELS, PaperColumn, baseline_of
+from training.cli import run
+from training.results import ResultsFile, RunRecord, settings_key
 
 # --- The papers' numbers (test F1, %), copied from SPEC.md section 7. Not our results. ---
 
@@ -71,58 +71,52 @@ BERT_REFERENCE: dict[str, dict[str, list[tuple[str, float]]]] = {  # mention lev
 }
 TONG_FRACTION = {("NCBI-disease", 0.1): "TONG at 10% of NCBI-disease: 83.39 vs BioBERT 80.10"}
 
-# --- How records group. ---
-
-DECODING_ALIASES = {"viterbi": "constrained", "argmax": "unconstrained"}
-WINDOW_FAMILY = ("mlp", "window-cnn", "dependent-cnn")
-BILSTM_FAMILY = ("bilstm-crf", "shared-private", "adversarial", "cross-sharing")
-STM_OF = {"mlp": "mlp", "window-cnn": "window-cnn", "dependent-cnn": "window-cnn",
-          **{m: "bilstm-crf" for m in BILSTM_FAMILY}, "bert": "bert"}
-# Settings that never change a result, or name the cell itself (kept elsewhere in the key).
-IGNORED_SETTINGS = {"seed", "main", "aux", "model", "train_fraction", "viterbi", "save_encoder",
-                    "save_bundle", "init_encoder", "train.eval_every"}
-# Fields added to the configuration later: at these values an older record is the same run.
-ADDED_LATER = {"train.warmup": 0.0, "train.min_main_batches": 0, "train.weight_decay": 0.0,
-               "test_limit": None}
 PRESET_ORDER = {"paper": 0, "quick": 1}
+TOKEN = "test_token_macro_f1"
 
 
-@dataclass
-class Record:
-    """One run, its scores as fractions, and what identifies its group."""
+# --- Groups: the runs of one cell, differing only in their seed. ---
 
-    main: str
-    model: str
-    aux: tuple[str, ...]
-    seed: object
-    fraction: float
-    preset: str | None
-    decoding: str
-    test_f1: float
-    token_f1: float
-    devel_f1: float
-    settings: tuple
-    special: str | None
-    encoder: str | None
-    budget: str
-    source: Path
-    versions: dict
-    old_keys: bool
-    cell: str | None
-    unit_counts: dict | None = None  # per test sentence counts (the bootstrap's input)
-    heads: dict | None = None  # every head's devel/test scores (multi-head models)
+
+def special_of(r: RunRecord) -> str | None:
+    """Runs the paper tables leave out: entity ablation, a start from another run's encoder."""
+    parts = []
+    if r.leave_out or r.role:
+        parts.append(f"entity ablation, leave out {r.leave_out}" + (f", {r.role}" if r.role
+                                                                     else ""))
+    if r.config.get("init_encoder"):
+        parts.append(f"from encoder {Path(str(r.config['init_encoder'])).name}")
+    return "; ".join(parts) or None
+
+
+def budget_of(r: RunRecord) -> str:
+    train = r.config.get("train") or {}
+    if train.get("steps"):
+        return f"{train['steps']} steps"
+    if train.get("epochs"):
+        return f"{train['epochs']:g} epoch" + ("" if train["epochs"] == 1 else "s")
+    return "?"
 
 
 @dataclass
 class Group:
     """Records that differ only in their seed: one cell of a table."""
 
-    records: list[Record] = field(default_factory=list)
+    main: str
+    model: str
+    aux: tuple[str, ...]
+    preset: str | None
+    fraction: float
+    decoding: str
+    settings: tuple  # training.results.settings_key of the runs' configuration
+    special: str | None
+    records: list[RunRecord] = field(default_factory=list)
+    sources: list[Path] = field(default_factory=list)  # each record's results file
 
-    def __getattr__(self, name: str):  # the shared identity, read from the first record
-        if name.startswith("_") or name == "records":
-            raise AttributeError(name)
-        return getattr(self.records[0], name)
+    @classmethod
+    def key(cls, r: RunRecord) -> tuple:
+        return (r.main, r.model, tuple(r.aux), r.preset, float(r.train_fraction), r.decoding,
+                settings_key(r.config), special_of(r))
 
     @property
     def n(self) -> int:
@@ -134,111 +128,30 @@ class Group:
     def mean(self, metric: str = "test_f1") -> float:
         return stats.mean_std(self.values(metric))[0]
 
-    def runs(self) -> list[dict]:
-        """The records as training.stats reads them (paired by seed)."""
-        return [{"seed": r.seed, "test_f1": r.test_f1, "devel_f1": r.devel_f1,
-                 "test_token_macro_f1": r.token_f1,
-                 **({"unit_counts": r.unit_counts} if r.unit_counts else {})}
-                for r in self.records]
-
     def base_settings(self) -> tuple:
+        """The settings without the partners' loss weight: those of its single-task cell."""
         return tuple(item for item in self.settings if item[0] != "loss_weights")
+
+    @property
+    def encoder(self) -> str | None:
+        r = self.records[0]
+        return r.model_config.get("encoder") or (r.config.get("model_options") or {}).get(
+            "encoder")
+
+
+def paper_of(model: str) -> PaperColumn | None:
+    spec = MODELS.get(model)
+    return spec.paper if spec else None
+
+
+def column_of(model: str, with_partners: bool) -> str | None:
+    paper = paper_of(model)
+    if paper is None:
+        return None
+    return paper.with_partners if with_partners else paper.alone
 
 
 # --- Reading. ---
-
-
-def flatten(mapping: dict, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in mapping.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and name != "loss_weights":
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
-
-
-def settings_of(config: dict) -> tuple:
-    """The run's settings as a hashable key; partner names in loss weights are left out
-    (the partner is in the key already), so a grid's partners share one key."""
-    flat = flatten(config)
-    if isinstance(flat.get("loss_weights"), dict):
-        flat["loss_weights"] = sorted(flat["loss_weights"].values()) or None
-    items = []
-    for key, value in flat.items():
-        if key in IGNORED_SETTINGS or (key in ADDED_LATER and value == ADDED_LATER[key]):
-            continue
-        if key == "loss_weights" and value is None:
-            continue
-        items.append((key, json.dumps(value, sort_keys=True)))
-    return tuple(sorted(items))
-
-
-def score(raw: dict, scores: dict, split: str, decoding: str, field_name: str,
-          path: tuple[str, ...]) -> float | None:
-    """A top-level score, else the same score from the per-decoding dictionary."""
-    if raw.get(field_name) is not None:
-        return float(raw[field_name])
-    node = scores.get(split, {}).get(decoding, {})
-    for key in path:
-        node = node.get(key, {}) if isinstance(node, dict) else {}
-    return float(node) if isinstance(node, (int, float)) else None
-
-
-def budget_of(config: dict) -> str:
-    train = config.get("train", {}) if isinstance(config.get("train"), dict) else {}
-    if train.get("steps"):
-        return f"{train['steps']} steps"
-    if train.get("epochs"):
-        return f"{train['epochs']:g} epoch" + ("" if train["epochs"] == 1 else "s")
-    return "?"
-
-
-def normalise(raw: object, where: str, source: Path) -> Record:
-    """A record of any age in one shape; viterbi/argmax keys are read as constrained/
-    unconstrained."""
-    if not isinstance(raw, dict):
-        raise InputError(f"{where}: a record must be a JSON object")
-    missing = [k for k in ("main", "model") if not raw.get(k)]
-    if missing:
-        raise InputError(f"{where}: record lacks {', '.join(missing)}; not written by bioner-mtl?")
-    old = raw.get("decoding") in DECODING_ALIASES
-    scores = {}
-    for split, by_decoding in (raw.get("scores") or {}).items():
-        if isinstance(by_decoding, dict):
-            old = old or any(k in DECODING_ALIASES for k in by_decoding)
-            scores[split] = {DECODING_ALIASES.get(k, k): v for k, v in by_decoding.items()}
-    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
-    decoding = DECODING_ALIASES.get(raw.get("decoding"), raw.get("decoding")) or (
-        "constrained" if config.get("viterbi", True) else "unconstrained")
-    test = score(raw, scores, "test", decoding, "test_f1", ("f1",))
-    if test is None:
-        test = score(raw, scores, "test", decoding, "-", ("strict", "f1"))
-    if test is None:
-        raise InputError(f"{where}: record has no test_f1 and no scores.test.{decoding}.f1")
-    token = score(raw, scores, "test", decoding, "test_token_macro_f1", ("token", "f1"))
-    devel = score(raw, scores, "devel", decoding, "devel_f1", ("f1",))
-    options = config.get("model_options") or {}
-    special_parts = []  # runs the paper tables leave out: entity ablation, encoder transfer
-    if raw.get("leave_out") or raw.get("role"):
-        special_parts.append(f"entity ablation, leave out {raw.get('leave_out')}"
-                             + (f", {raw['role']}" if raw.get("role") else ""))
-    if config.get("init_encoder"):
-        special_parts.append(f"from encoder {Path(str(config['init_encoder'])).name}")
-    special = "; ".join(special_parts) or None
-    model_config = raw.get("model_config") if isinstance(raw.get("model_config"), dict) else {}
-    return Record(
-        main=str(raw["main"]), model=str(raw["model"]), aux=tuple(raw.get("aux") or ()),
-        seed=raw.get("seed"), fraction=float(raw.get("train_fraction") or 1.0),
-        preset=raw.get("preset"), decoding=decoding, test_f1=test,
-        token_f1=math.nan if token is None else token,
-        devel_f1=math.nan if devel is None else devel,
-        settings=settings_of(config), special=special,
-        encoder=model_config.get("encoder", options.get("encoder")), budget=budget_of(config),
-        source=source, versions=raw.get("versions") or {}, old_keys=old, cell=raw.get("cell"),
-        unit_counts=raw.get("unit_counts") if isinstance(raw.get("unit_counts"), dict) else None,
-        heads=raw.get("heads") if isinstance(raw.get("heads"), dict) else None)
 
 
 def results_files(directories: list[Path]) -> list[Path]:
@@ -255,30 +168,29 @@ def results_files(directories: list[Path]) -> list[Path]:
     return files
 
 
-def read_records(files: list[Path]) -> tuple[list[Record], int]:
-    """Every record once: a cell found in two files is one run, counted once."""
+def read_records(files: list[Path]) -> tuple[list[tuple[Path, RunRecord]], int]:
+    """(file, record) for every record once: a cell found in two files is one run."""
     records, seen, duplicates = [], set(), 0
     for path in files:
-        lines = [n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                 if line.strip()]
-        for number, raw in zip(lines, ResultsFile(path).records()):
-            record = normalise(raw, f"{path}:{number}", path)
+        for record in ResultsFile(path).records():
             if record.cell and record.cell in seen:
                 duplicates += 1
                 continue
             if record.cell:
                 seen.add(record.cell)
-            records.append(record)
+            records.append((path, record))
     if not records:
         raise InputError(f"no records in {', '.join(map(str, files))}; did every run fail?")
     return records, duplicates
 
 
-def group_records(records: list[Record]) -> list[Group]:
+def group_records(records: list[tuple[Path, RunRecord]]) -> list[Group]:
     groups: dict[tuple, Group] = {}
-    for r in records:
-        key = (r.preset, r.fraction, r.main, r.model, r.aux, r.decoding, r.settings, r.special)
-        groups.setdefault(key, Group()).records.append(r)
+    for path, r in records:
+        key = Group.key(r)
+        g = groups.setdefault(key, Group(*key))
+        g.records.append(r)
+        g.sources.append(path)
     return list(groups.values())
 
 
@@ -289,15 +201,16 @@ def fraction_text(fraction: float) -> str:
     return f"{100 * fraction:g}%"
 
 
-def cell(group: Group | None, metric: str = "test_f1", mark: str = "") -> str:
+def cell(runs: Group | list[RunRecord] | None, metric: str = "test_f1", mark: str = "") -> str:
     """'mean ± std (n)', the std left out for one seed."""
-    if group is None:
+    runs = runs.records if isinstance(runs, Group) else runs or []
+    if not runs:
         return "–"
-    mean, std = stats.mean_std(group.values(metric))
+    mean, std = stats.mean_std([getattr(r, metric) for r in runs])
     if mean != mean:
         return "–"
-    spread = f" ± {100 * std:.2f}" if group.n > 1 else ""
-    return f"{100 * mean:.2f}{spread} ({group.n}){mark}"
+    spread = f" ± {100 * std:.2f}" if len(runs) > 1 else ""
+    return f"{100 * mean:.2f}{spread} ({len(runs)}){mark}"
 
 
 def table(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
@@ -319,7 +232,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
+def sort_key(preset: str | None) -> tuple:
+    return PRESET_ORDER.get(preset or "", 2), str(preset)
+
+
 ABSENT = "(unset)"
+SAID_BY_SPECIAL = "init_encoder"  # a start from another encoder is named by special_of
 
 
 def modal_settings(groups: list[Group]) -> dict[tuple, dict[str, str]]:
@@ -348,7 +266,7 @@ def variant(group: Group, modal: dict[tuple, dict[str, str]]) -> str:
     parts = []
     for name in sorted(set(usual) | set(values)):
         value = values.get(name, ABSENT)
-        if value != usual.get(name, ABSENT) and name != "loss_weights":
+        if value != usual.get(name, ABSENT) and name not in ("loss_weights", SAID_BY_SPECIAL):
             parts.append(f"{name.removeprefix('model_options.')}={value}")
     if "loss_weights" in values:
         parts.append(f"partner loss weight {values['loss_weights']}")
@@ -379,8 +297,7 @@ def test_against(group: Group | None, base: Group | None, metric: str = "test_f1
                  ) -> float | None:
     if group is None or base is None:
         return None
-    name = {"token_f1": "test_token_macro_f1"}.get(metric, metric)
-    g = stats.gain("", base.runs(), group.runs(), metric=name)
+    g = stats.gain("", base.records, group.records, metric=metric)  # paired by seed
     return g.p if g.seeds > 1 else None
 
 
@@ -389,19 +306,18 @@ def mark(p: float | None) -> str:
 
 
 def baseline_for(group: Group, groups: list[Group]) -> Group | None:
-    """The single-task run a multi-task one is tested against: the family's single-task model
-    on the same corpus, preset and fraction; the same settings where such a run exists."""
-    candidates = [g for g in groups if g.main == group.main and g.preset == group.preset
-                  and g.fraction == group.fraction and g.model == STM_OF.get(group.model)
-                  and not g.aux and not g.special]
-    same = [g for g in candidates if g.decoding == group.decoding
-            and g.base_settings() == group.base_settings()]
-    return best_on_devel(same or candidates)
+    """The single-task cell a multi-task one is tested against: the catalogue's baseline model
+    alone on the same corpus, preset, fraction, decoding and settings."""
+    model = baseline_of(group.model)
+    return best_on_devel(
+        g for g in groups if g.model == model and not g.aux and not g.special
+        and (g.main, g.preset, g.fraction, g.decoding, g.base_settings())
+        == (group.main, group.preset, group.fraction, group.decoding, group.base_settings()))
 
 
 def settings_sections(groups: list[Group]) -> list[tuple[str | None, float]]:
     keys = {(g.preset, g.fraction) for g in groups if not g.special}
-    return sorted(keys, key=lambda k: (PRESET_ORDER.get(k[0] or "", 2), str(k[0]), -k[1]))
+    return sorted(keys, key=lambda k: (*sort_key(k[0]), -k[1]))
 
 
 def setting_title(preset: str | None, fraction: float) -> str:
@@ -426,54 +342,12 @@ class Tests:
         self.lines.append(f"{what}: n = {group.n} vs {base.n}, {result}")
 
 
-def window_table(groups: list[Group], modal: dict, note: bool = True) -> list[str]:
-    """CRICHTON table 9: MLP / STM / MO-MTM (best partner) / D-MTM per corpus."""
-    out, tests = [], Tests()
-    columns = {
-        "MLP": lambda g: g.model == "mlp" and not g.aux,
-        "STM": lambda g: g.model == "window-cnn" and not g.aux,
-        "MO-MTM": lambda g: g.model == "window-cnn" and bool(g.aux),
-        "D-MTM": lambda g: g.model == "dependent-cnn",
-    }
-    header = ["corpus"] + [h for c in columns for h in (f"{c} ours", f"{c} CRICHTON")]
-    rows, shown = [], []
-    for corpus in corpus_order({g.main for g in groups}, CRICHTON_TABLE_9):
-        mine = [g for g in groups if g.main == corpus]
-        chosen = {c: best_on_devel(g for g in mine if test(g)) for c, test in columns.items()}
-        shown += chosen.values()
-        row = [corpus]
-        for column, group in chosen.items():
-            text = "–"
-            if group is not None:
-                p = None
-                if column in ("MO-MTM", "D-MTM") and chosen["STM"] is not None:
-                    p = test_against(group, chosen["STM"])
-                    tests.add(f"{corpus} {column} vs STM", group, chosen["STM"], p)
-                text = cell(group, mark=mark(p))
-                if group.aux:
-                    text += f" with {aux_text(group.aux)}"
-                text = tagged(text, variant(group, modal))
-            row += [text, ref(CRICHTON_TABLE_9.get(corpus, {}).get(column))]
-        rows.append(row)
-    out += table(header, rows)
-    if note:
-        out += ["", "Test mention-level F1 (strict, %): ours as mean ± sample std over seeds "
-                "(number of seeds); CRICHTON = the paper's table 9 (PubMed-PMC word2vec), "
-                "copied into report.py, not our runs. MO-MTM is the partner set with the best "
-                "mean *devel* F1, named after `with`; D-MTM is `dependent-cnn`. Where a cell "
-                "has several variants (in [brackets]) the one with the best devel F1 is shown; "
-                "all are listed under All record groups. `*`: p < 0.05 in a paired test over "
-                "seeds (training.stats) against the STM cell of the same corpus; n < 2 on either "
-                "side gives no test and no mark."]
-    return out + budget_line(shown) + test_lines(tests)
-
-
 def budget_line(shown: Iterable[Group | None]) -> list[str]:
     """Training budgets of the cells shown: runs cut short of the paper's length read lower."""
     budgets: dict[str, set[str]] = {}
     for g in shown:
         if g is not None:
-            known = {r.budget for r in g.records if r.budget != "?"}
+            known = {budget_of(r) for r in g.records} - {"?"}
             if known:
                 budgets.setdefault(g.model, set()).update(known)
     if not budgets:
@@ -483,57 +357,102 @@ def budget_line(shown: Iterable[Group | None]) -> list[str]:
 
 
 def test_lines(tests: Tests) -> list[str]:
-    if not tests.lines:
-        return []
-    return ["", "t-tests: " + "; ".join(tests.lines) + "."]
+    return ["", "t-tests: " + "; ".join(tests.lines) + "."] if tests.lines else []
 
 
-WANG_COLUMNS = {
-    "STM": lambda g: g.model == "bilstm-crf" and not g.aux,
-    "FS-MTM": lambda g: g.model == "bilstm-crf" and bool(g.aux),
-    "SP-MTM": lambda g: g.model == "shared-private" and bool(g.aux),
-    "ADV-MTM": lambda g: g.model == "adversarial" and bool(g.aux),
-    "CS-MTM": lambda g: g.model == "cross-sharing" and bool(g.aux),
+# --- The papers' tables: which model fills which column is the catalogue's `paper`. ---
+
+
+def paper_columns(paper_table: str) -> dict[str, list[str]]:
+    """A table's columns in catalogue order, each with the models (and roles) that fill it."""
+    columns: dict[str, list[str]] = {}
+    for name, spec in MODELS.items():
+        paper = spec.paper
+        if paper is None or paper.table != paper_table:
+            continue
+        if paper.alone == paper.with_partners:
+            columns.setdefault(paper.alone, []).append(f"`{name}`")
+            continue
+        for column, role in ((paper.alone, "alone"), (paper.with_partners, "with partners")):
+            if column:
+                columns.setdefault(column, []).append(f"`{name}` {role}")
+    return columns
+
+
+def legend(columns: dict[str, list[str]]) -> str:
+    return "; ".join(f"{c} = {' or '.join(models)}" for c, models in columns.items())
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one paper's table is laid out: our metrics per column, the paper's number after the
+    first of them."""
+
+    heading: str
+    paper: str
+    numbers: dict[str, dict[str, float]]
+    metrics: tuple[tuple[str, str], ...]  # (header words, RunRecord field)
+    note: str  # {legend} is the catalogue's column legend
+
+
+LAYOUTS = {
+    "CRICHTON": Layout(
+        "Window-CNN family vs CRICHTON table 9", "CRICHTON", CRICHTON_TABLE_9,
+        (("ours", "test_f1"),),
+        "Test mention-level F1 (strict, %): ours as mean ± sample std over seeds (number of "
+        "seeds); CRICHTON = the paper's table 9 (PubMed-PMC word2vec), copied into report.py, "
+        "not our runs. Columns: {legend}. A column with partners shows the partner set with "
+        "the best mean *devel* F1, named after `with`. Where a cell has several variants (in "
+        "[brackets]) the one with the best devel F1 is shown; all are listed under All record "
+        "groups. `*`: p < 0.05 in a paired test over seeds (training.stats) against the "
+        "baseline's cell of the same corpus; n < 2 on either side gives no test and no mark."),
+    "WANG": Layout(
+        "BiLSTM-CNN-CRF family vs WANG table 2", "WANG", WANG_TABLE_2,
+        (("token ours", TOKEN), ("mention ours", "test_f1")),
+        "Token-level macro F1 without `O` (WANG's metric, %) beside WANG's table 2 (GloVe "
+        "100d, copied into report.py, not our runs); `mention ours` is our strict mention-level "
+        "F1 of the same runs. Columns: {legend}; each cell is the variant with the best devel "
+        "F1. WANG's best partners: "
+        + ", ".join(f"{c} <- {p}" for c, p in WANG_BEST_PARTNER.items())
+        + ". `*`: p < 0.05, paired test over seeds (training.stats) against the baseline's "
+        "cell, on the column's metric; n < 2 gives no test."),
 }
 
 
-def wang_table(groups: list[Group], modal: dict, note: bool = True) -> list[str]:
-    """WANG table 2: token-level macro F1 (their metric) beside theirs, mention F1 beside."""
-    tests = Tests()
-    header = ["corpus"] + [h for c in WANG_COLUMNS
-                           for h in (f"{c} token ours", f"{c} WANG", f"{c} mention ours")]
-    rows, shown = [], []
-    for corpus in corpus_order({g.main for g in groups}, WANG_TABLE_2):
+def layout_table(layout: Layout, groups: list[Group], modal: dict, note: bool) -> list[str]:
+    """One paper's table: per corpus, the best-on-devel group of every column beside the
+    paper's number, tested against the cell of its catalogue baseline."""
+    columns = paper_columns(layout.paper)
+    first, *others = layout.metrics
+    header = ["corpus"] + [h for c in columns for h in (
+        f"{c} {first[0]}", f"{c} {layout.paper}", *(f"{c} {m[0]}" for m in others))]
+    tests, rows, shown = Tests(), [], []
+    for corpus in corpus_order({g.main for g in groups}, layout.numbers):
         mine = [g for g in groups if g.main == corpus]
-        chosen = {c: best_on_devel(g for g in mine if test(g)) for c, test in WANG_COLUMNS.items()}
-        stm = chosen["STM"]
+        chosen = {c: best_on_devel(g for g in mine if column_of(g.model, bool(g.aux)) == c)
+                  for c in columns}
         shown += chosen.values()
         row = [corpus]
         for column, group in chosen.items():
-            token = mention = "–"
+            texts = ["–"] * len(layout.metrics)
             if group is not None:
-                p_token = p_mention = None
-                if column != "STM" and stm is not None:
-                    p_token = test_against(group, stm, "token_f1")
-                    p_mention = test_against(group, stm)
-                    tests.add(f"{corpus} {column} vs STM (token)", group, stm, p_token)
-                    tests.add(f"{corpus} {column} vs STM (mention)", group, stm, p_mention)
-                token = cell(group, "token_f1", mark(p_token))
+                base_column = column_of(baseline_of(group.model), False)
+                base = chosen.get(base_column) if base_column != column else None
+                for i, (words, metric) in enumerate(layout.metrics):
+                    p = test_against(group, base, metric)
+                    if base is not None:
+                        what = f" ({words.split()[0]})" if others else ""
+                        tests.add(f"{corpus} {column} vs {base_column}{what}", group, base, p)
+                    texts[i] = cell(group, metric, mark(p))
                 if group.aux:
-                    token += f" with {aux_text(group.aux)}"
-                token = tagged(token, variant(group, modal))
-                mention = cell(group, mark=mark(p_mention))
-            row += [token, ref(WANG_TABLE_2.get(corpus, {}).get(column)), mention]
+                    texts[0] += f" with {aux_text(group.aux)}"
+                texts[0] = tagged(texts[0], variant(group, modal))
+            row += [texts[0], ref(layout.numbers.get(corpus, {}).get(column)), *texts[1:]]
         rows.append(row)
-    partners = ", ".join(f"{c} <- {p}" for c, p in WANG_BEST_PARTNER.items())
-    return table(header, rows) + ([] if not note else [
-        "", "Token-level macro F1 without `O` (WANG's metric, %) beside WANG's table 2 (GloVe "
-        "100d, copied into report.py, not our runs); `mention ours` is our strict mention-level "
-        "F1 of the same runs. STM = `bilstm-crf` alone, FS-MTM = `bilstm-crf` with partners, "
-        "SP/ADV/CS = `shared-private`, `adversarial`, `cross-sharing`; each cell is the "
-        f"variant with the best devel F1. WANG's best partners: {partners}. `*`: p < 0.05, "
-        "paired test over seeds (training.stats) against the STM cell, on the column's metric; "
-        "n < 2 gives no test."]) + budget_line(shown) + test_lines(tests)
+    out = table(header, rows)
+    if note:
+        out += ["", layout.note.format(legend=legend(columns))]
+    return out + budget_line(shown) + test_lines(tests)
 
 
 def bert_tables(groups: list[Group], modal: dict, note: bool = True) -> list[str]:
@@ -550,10 +469,11 @@ def bert_tables(groups: list[Group], modal: dict, note: bool = True) -> list[str
             p = test_against(g, base) if g.aux and base is not None else None
             papers = refs.get("multi" if g.aux else "single", [])
             encoder = Path(g.encoder).name if g.encoder else "all-MiniLM-L6-v2 (default)"
-            rows.append(["single-task" if not g.aux else f"multi-head with {aux_text(g.aux)}",
+            name = column_of(g.model, bool(g.aux))
+            rows.append([f"{name} with {aux_text(g.aux)}" if g.aux else name,
                          encoder, variant(g, modal) or "–", cell(g, mark=mark(p)),
                          "–" if not g.aux else ("n < 2" if p is None else f"{p:.3g}"),
-                         cell(g, "token_f1"),
+                         cell(g, TOKEN),
                          "; ".join(f"{name} {value:.2f}" for name, value in papers) or "–"])
         out += [f"#### {corpus}", ""] + table(
             ["model", "encoder", "variant", "test F1 ours", "p vs single-task",
@@ -563,36 +483,56 @@ def bert_tables(groups: list[Group], modal: dict, note: bool = True) -> list[str
         "Test mention-level F1 (%), mean ± std (seeds). The papers' numbers (copied into "
         "report.py) used BioBERT v1.1, a far larger biomedical encoder: compare trends, not "
         "levels, when our encoder differs. p: paired test (training.stats) against the "
-        "single-task "
-        "row with the best devel F1 (`*` p < 0.05); n < 2 gives no test."])
+        "single-task row with the best devel F1 (`*` p < 0.05); n < 2 gives no test."])
+
+
+def paper_tables(groups: list[Group], modal: dict) -> list[str]:
+    out = ["## Single-task and multi-task by corpus", ""]
+    plain = [g for g in groups if not g.special and column_of(g.model, bool(g.aux))]
+    noted: set[str] = set()  # each table's explanation once, under its first one
+    for preset, fraction in settings_sections(plain):
+        here = [g for g in plain if (g.preset, g.fraction) == (preset, fraction)]
+        title = setting_title(preset, fraction)
+        for name in ("CRICHTON", "WANG", "BERT"):
+            mine = [g for g in here if paper_of(g.model).table == name]
+            if not mine:
+                continue
+            if name == "BERT":
+                out += [f"### BERT multi-head ({title})", ""]
+                out += bert_tables(mine, modal, name not in noted) + [""]
+            else:
+                out += [f"### {LAYOUTS[name].heading} ({title})", ""]
+                out += layout_table(LAYOUTS[name], mine, modal, name not in noted) + [""]
+            noted.add(name)
+    return out
 
 
 # --- Sections. ---
 
 
-def provenance(files: list[Path], records: list[Record], duplicates: int) -> list[str]:
+def provenance(files: list[Path], records: list[tuple[Path, RunRecord]],
+               duplicates: int) -> list[str]:
     """What the report was made from, since results records carry no dates."""
     def counted(counter: Counter) -> str:
         return ", ".join(f"{k} ({v})" for k, v in sorted(counter.items(), key=lambda kv: str(kv)))
 
-    per_file = Counter(r.source for r in records)
+    per_file = Counter(path for path, _ in records)
     versions: dict[str, set[str]] = {}
-    for r in records:
+    for _, r in records:
         for package, version in r.versions.items():
             versions.setdefault(package, set()).add(str(version))
-    old = sum(r.old_keys for r in records)
+    runs = [r for _, r in records]
     lines = ["## Provenance", "",
              f"- {len(records)} records from {len(files)} results files "
              "(records carry no dates; the versions below are what they were trained with):"]
     lines += [f"  - `{f}`: {per_file.get(f, 0)} record" + ("" if per_file.get(f) == 1 else "s")
               for f in files]
     lines += [
-        f"- presets: {counted(Counter(r.preset or '(none)' for r in records))}",
-        f"- decodings: {counted(Counter(r.decoding for r in records))}"
-        + (f"; {old} records use the older keys viterbi/argmax, read as "
-           "constrained/unconstrained" if old else ""),
-        f"- models: {counted(Counter(r.model for r in records))}",
-        "- training fractions: " + counted(Counter(fraction_text(r.fraction) for r in records)),
+        f"- presets: {counted(Counter(r.preset or '(none)' for r in runs))}",
+        f"- decodings: {counted(Counter(r.decoding for r in runs))}",
+        f"- models: {counted(Counter(r.model for r in runs))}",
+        "- training fractions: " + counted(Counter(fraction_text(r.train_fraction)
+                                                   for r in runs)),
         "- versions: " + ("; ".join(f"{p} {', '.join(sorted(v))}"
                                     for p, v in sorted(versions.items())) or "not recorded"),
     ]
@@ -604,48 +544,13 @@ def provenance(files: list[Path], records: list[Record], duplicates: int) -> lis
     return lines
 
 
-def paper_tables(groups: list[Group], modal: dict) -> list[str]:
-    out = ["## Single-task and multi-task by corpus", ""]
-    plain = [g for g in groups if not g.special]
-    noted: set[str] = set()  # each family's explanation once, under its first table
-    for preset, fraction in settings_sections(plain):
-        here = [g for g in plain if g.preset == preset and g.fraction == fraction]
-        title = setting_title(preset, fraction)
-        window = [g for g in here if g.model in WINDOW_FAMILY]
-        bilstm = [g for g in here if g.model in BILSTM_FAMILY]
-        bert = [g for g in here if g.model == "bert"]
-        if window:
-            out += [f"### Window-CNN family vs CRICHTON table 9 ({title})", ""]
-            out += window_table(window, modal, "window" not in noted) + [""]
-            noted.add("window")
-        if bilstm:
-            out += [f"### BiLSTM-CNN-CRF family vs WANG table 2 ({title})", ""]
-            out += wang_table(bilstm, modal, "bilstm" not in noted) + [""]
-            noted.add("bilstm")
-        if bert:
-            out += [f"### BERT multi-head ({title})", ""]
-            out += bert_tables(bert, modal, "bert" not in noted) + [""]
-            noted.add("bert")
-    return out
-
-
-def pairwise_rows(base: Group | None, partners: list[Group]) -> list[dict]:
-    """Partners with their paired gains (training.stats, Holm over the grid), sorted by
-    devel gain; by devel F1 without a baseline."""
-    if base is None:
-        return [{"group": g, "gain": None} for g in
-                sorted(partners, key=lambda g: -g.mean("devel_f1"))]
-    gains = stats.compare_all(base.runs(), {g.aux[0]: g.runs() for g in partners})
-    by_name = {g.aux[0]: g for g in partners}
-    return [{"group": by_name[g.name], "gain": g} for g in gains]
-
-
 def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
-    """Which partner helps each corpus: one grid per corpus, model and setting."""
+    """Which partner helps each corpus: one grid per corpus, model and setting, ranked by
+    training.summary (the pairwise command's own rows) against the catalogue's baseline."""
     grids: dict[tuple, list[Group]] = {}
     for g in groups:
         if len(g.aux) == 1 and not g.special:
-            key = (g.preset, g.fraction, g.main, g.model, g.decoding, g.base_settings())
+            key = (g.preset, g.fraction, g.main, g.model, g.decoding, g.settings)
             grids.setdefault(key, []).append(g)
     if not grids:
         return []
@@ -653,52 +558,46 @@ def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
            "One auxiliary partner at a time, sorted by devel gain (the choice); each partner's "
            "test gain (mention F1, points) over the single-task baseline with its 95% CI "
            f"({stats.METHOD}); `*`: Holm-corrected p < 0.05.", ""]
-    order = sorted(grids, key=lambda k: (PRESET_ORDER.get(k[0] or "", 2), str(k[0]), -k[1],
-                                         k[2], k[3]))
-    for key in order:
+    for key in sorted(grids, key=lambda k: (*sort_key(k[0]), -k[1], k[2], k[3])):
         partners = grids[key]
         first = partners[0]
         base = baseline_for(first, groups)
         label = variant(first, modal)
         out += [f"### {first.main}: {first.model}, {setting_title(first.preset, first.fraction)}"
                 + (f" [{label}]" if label else ""), ""]
+        records = [r for g in ([base] if base else []) + partners for r in g.records]
+        ranked = summary.partner_rows(records)[first.main]
         rows = []
-        if base is not None:
-            rows.append([f"(single-task {base.model})", str(base.n), cell(base), "–", "–", "–",
-                         cell(base, "token_f1")])
-        ranked = pairwise_rows(base, partners)
         for r in ranked:
-            g, gain = r["group"], r["gain"]
-            if gain is None:
-                rows.append([g.aux[0], str(g.n), cell(g), "–", "–", "–", cell(g, "token_f1")])
-                continue
-            p = "n < 2" if gain.seeds < 2 else (f"{gain.p_holm:.3g}"
-                                                + ("*" if gain.helps or gain.hurts else ""))
-            rows.append([g.aux[0], str(g.n), cell(g), f"{100 * gain.mean:+.2f}",
-                         f"[{100 * gain.low:+.2f}, {100 * gain.high:+.2f}]", p,
-                         cell(g, "token_f1")])
+            name = f"(single-task {base.model})" if r.partner == stats.BASELINE else r.partner
+            numbers = ["–", "–", "–"]
+            if r.gain is not None:
+                p = "n < 2" if r.gain.seeds < 2 else f"{r.gain.p_holm:.3g}{summary.mark(r.gain)}"
+                numbers = [f"{100 * r.gain.mean:+.2f}",
+                           f"[{100 * r.gain.low:+.2f}, {100 * r.gain.high:+.2f}]", p]
+            rows.append([name, str(len(r.runs)), cell(r.runs), *numbers, cell(r.runs, TOKEN)])
         out += table(["partner", "seeds", "test F1", "gain", "95% CI", "p (Holm)",
                       "token macro F1"], rows)
         if base is None:
-            out += ["", f"No single-task baseline for {first.main} in this setting: gains "
-                        f"unknown; best devel F1 with {ranked[0]['group'].aux[0]}."]
+            out += ["", f"No single-task baseline ({baseline_of(first.model)} alone) for "
+                        f"{first.main} in this setting: gains unknown; best devel F1 with "
+                        f"{ranked[0].partner}."]
         else:
-            out += ["", f"Verdict for {first.main}: "
-                        f"{stats.verdict([r['gain'] for r in ranked])}."]
+            out += ["", f"Verdict for {first.main}: {summary.verdict(ranked)}."]
         out.append("")
     return out
 
 
 def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[list[str],
                                                                              list[Path]]:
-    """F1 against the share of training data, single-task beside multi-task (CRICHTON t.10)."""
+    """F1 against the share of training data, single-task beside multi-task (CRICHTON t.10):
+    a family is a baseline model (the catalogue's) with the models compared with it."""
     families: dict[tuple, dict[tuple, dict[float, Group]]] = {}
     for g in groups:
         if g.special:
             continue
-        key = (g.preset, g.main, STM_OF.get(g.model, g.model), g.decoding, g.base_settings())
-        series = families.setdefault(key, {}).setdefault((g.model, g.aux), {})
-        series[g.fraction] = g
+        key = (g.preset, g.main, baseline_of(g.model), g.decoding, g.base_settings())
+        families.setdefault(key, {}).setdefault((g.model, g.aux), {})[g.fraction] = g
     keep = {k: v for k, v in families.items() if any(len(s) > 1 for s in v.values())}
     if not keep:
         return [], []
@@ -706,29 +605,27 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
            "Test mention-level F1 (%) against the share of the main corpus's training sentences "
            "(devel, test and partners stay whole); `loss` = points below the same model at "
            "100%. `*`: p < 0.05 against single-task at the same fraction (paired test, "
-           "training.stats); "
-           "n < 2 gives no test. CRICHTON table 10 (mean over their corpora, points lost): "
+           "training.stats); n < 2 gives no test. CRICHTON table 10 (mean over their corpora, "
+           "points lost): "
            + "; ".join(f"{name} " + " / ".join(f"{v:.1f}" for v in losses.values())
                        for name, losses in CRICHTON_TABLE_10.items())
            + " at 50 / 25 / 10%.", ""]
     plots, used = [], set()
-    for key in sorted(keep, key=lambda k: (PRESET_ORDER.get(k[0] or "", 2), str(k[0]), k[1],
-                                           k[2])):
+    for key in sorted(keep, key=lambda k: (*sort_key(k[0]), k[1], k[2])):
         preset, main, stm, _, _ = key
         series = keep[key]
         st_key = (stm, ())
         names = sorted(series, key=lambda s: (s != st_key, s))
         fractions = sorted({f for s in series.values() for f in s})
-        first = next(iter(series[names[0]].values()))
-        label = variant(first, modal)
+        label = variant(next(iter(series[names[0]].values())), modal)
         out += [f"### {main}: {stm} family, {preset or 'no'} preset"
                 + (f" [{label}]" if label else ""), ""]
         header, rows = ["train fraction"], []
         for name in names:
-            title = "single-task" if name == st_key else \
-                f"{name[0]}" + (f" with {aux_text(name[1])}" if name[1] else "")
-            header += [title] + (["loss"] if 1.0 in series[name] else [])
-        crichton = stm == "window-cnn"
+            header += [series_label(name, st_key, " with ")] + (
+                ["loss"] if 1.0 in series[name] else [])
+        paper = paper_of(stm)
+        crichton = paper is not None and (paper.table, paper.alone) == ("CRICHTON", "STM")
         if crichton:
             header.append("CRICHTON t.10 loss STM / MO-MTM")
         for fraction in fractions:
@@ -746,8 +643,9 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
                 row.append("–" if None in losses else " / ".join(f"{v:.1f}" for v in losses))
             rows.append(row)
         out += table(header, rows)
-        if (main, min(fractions)) in TONG_FRACTION and stm == "bert":
-            out += ["", TONG_FRACTION[(main, min(fractions))] + " (BioBERT v1.1)."]
+        tong = TONG_FRACTION.get((main, min(fractions)))
+        if tong and paper is not None and paper.table == "BERT":
+            out += ["", tong + " (BioBERT v1.1)."]
         stem = slug(f"ablation_{main}_{stm}_{preset or 'none'}")
         name, number = stem, 2
         while name in used:
@@ -760,6 +658,12 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
     return out, plots
 
 
+def series_label(name: tuple, st_key: tuple, joiner: str) -> str:
+    if name == st_key:
+        return "single-task"
+    return name[0] + (f"{joiner}{aux_text(name[1])}" if name[1] else "")
+
+
 def plot_ablation(path: Path, series: dict, names: list, st_key: tuple, title: str) -> None:
     import matplotlib
 
@@ -769,12 +673,10 @@ def plot_ablation(path: Path, series: dict, names: list, st_key: tuple, title: s
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in names:
         points = sorted(series[name].items())
-        means = [100 * stats.mean_std(g.values())[0] for _, g in points]
-        spread = [100 * stats.mean_std(g.values())[1] for _, g in points]
-        label = "single-task" if name == st_key else \
-            name[0] + (f" + {aux_text(name[1])}" if name[1] else "")
-        ax.errorbar([100 * f for f, _ in points], means, yerr=spread, marker="o", capsize=3,
-                    label=label)
+        moments = [stats.mean_std(g.values()) for _, g in points]
+        ax.errorbar([100 * f for f, _ in points], [100 * m for m, _ in moments],
+                    yerr=[100 * s for _, s in moments], marker="o", capsize=3,
+                    label=series_label(name, st_key, " + "))
     ax.set_xlabel("share of the main training sentences (%)")
     ax.set_ylabel("test mention F1 (%)")
     ax.set_title(title)
@@ -831,15 +733,16 @@ def heads_section(groups: list[Group]) -> list[str]:
 
 def all_groups_section(groups: list[Group], modal: dict) -> list[str]:
     rows = []
-    order = sorted(groups, key=lambda g: (PRESET_ORDER.get(g.preset or "", 2), str(g.preset),
-                                          -g.fraction, g.main, g.model, g.aux))
+    order = sorted(groups, key=lambda g: (*sort_key(g.preset), -g.fraction, g.main, g.model,
+                                          g.aux))
     for g in order:
         seeds = [str(r.seed) for r in g.records]
         repeat = " (repeated)" if len(set(seeds)) < len(seeds) else ""
-        sources = sorted({str(r.source.parent) for r in g.records})
+        budgets = sorted({budget_of(r) for r in g.records})
         rows.append([g.main, g.model, aux_text(g.aux), g.preset or "–", fraction_text(g.fraction),
                      variant(g, modal) or "–", ",".join(seeds) + repeat, cell(g),
-                     cell(g, "token_f1"), cell(g, "devel_f1"), g.budget, ", ".join(sources)])
+                     cell(g, TOKEN), cell(g, "devel_f1"), ", ".join(budgets),
+                     ", ".join(sorted({str(s.parent) for s in g.sources}))])
     return ["## All record groups", "",
             "Every group of seeds, including the variants and entity-ablation runs that the "
             "tables above leave out. F1 in %, mean ± std (seeds).", ""] + table(

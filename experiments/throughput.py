@@ -14,24 +14,22 @@ import json
 import platform
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from experiments.cli import run  # noqa: E402
+from training.cli import run
 
 
 def measure(model: str, corpus: str, steps: int, preset: str, seed: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from training import batches as B
+    from training.batches import BatchStream
     from training.presets import resolve
-    from training.trainer import Trainer, versions
+    from training.results import versions
+    from training.trainer import Trainer
 
     trainer = Trainer(resolve(corpus, model, preset, run={"seed": seed}), progress=False)
     task = trainer.tasks[corpus]
-    stream = B.BatchStream(task.train, trainer.run.train.batch_size, np.random.default_rng(seed))
+    stream = BatchStream(task.train, trainer.run.train.batch_size, np.random.default_rng(seed))
     batches = [next(stream) for _ in range(steps + 1)]
     trainer.train_step(corpus, *batches[0])  # compile
     started = time.perf_counter()

@@ -15,11 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data import corpora  # noqa: E402
-from data.errors import InputError  # noqa: E402
-from experiments.cli import (  # noqa: E402
+from data import corpora
+from data.errors import InputError
+from training import stats
+from training.cli import (
     add_run_arguments,
     aux_weights,
     executor_from,
@@ -28,9 +27,8 @@ from experiments.cli import (  # noqa: E402
     run,
     seeded,
 )
-from training import stats  # noqa: E402
-from training.config import replace  # noqa: E402
-from training.grid import run_cells  # noqa: E402
+from training.config import replace
+from training.grid import run_cells
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,8 +45,6 @@ def main(argv: list[str] | None = None) -> None:
     aux = tuple(a.strip() for a in args.aux.split(",") if a.strip())
     if aux == ("all",):
         aux = tuple(c for c in corpora.bundled_ner_corpora() if c != args.main)
-    for name in aux:
-        corpora.spec_for(name)
     weights = aux_weights(args, aux)
     runs = seeded(replace(resolve_run(args, args.main), aux=aux, loss_weights=weights), args)
     if args.save_model and Path(args.save_model).exists() and not Path(args.save_model).is_dir():
@@ -63,15 +59,15 @@ def main(argv: list[str] | None = None) -> None:
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset}, executor=executor_from(args))
     for r in records:
-        test = r["scores"]["test"][r["decoding"]]
-        print(f"seed {r['seed']}: devel F1 {100 * r['devel_f1']:.2f}  test F1 "
-              f"{100 * r['test_f1']:.2f} (P {100 * test['strict']['precision']:.2f} "
+        test = r.scores["test"][r.decoding]
+        print(f"seed {r.seed}: devel F1 {100 * r.devel_f1:.2f}  test F1 "
+              f"{100 * r.test_f1:.2f} (P {100 * test['strict']['precision']:.2f} "
               f"R {100 * test['strict']['recall']:.2f}; default mode "
               f"{100 * test['default']['f1']:.2f}; token macro {100 * test['token']['f1']:.2f})"
-              f"  best step {r['best_step']}/{r['steps']}, {r['wall_seconds']:.0f} s, "
-              f"{r['parameters']['trainable']:,} trainable parameters")
+              f"  best step {r.best_step}/{r.steps}, {r.wall_seconds:.0f} s, "
+              f"{r.parameters['trainable']:,} trainable parameters")
     if len(records) > 1:
-        mean, std = stats.mean_std([r["test_f1"] for r in records])
+        mean, std = stats.mean_std([r.test_f1 for r in records])
         print(f"test F1 over {len(records)} seeds: {100 * mean:.2f} +- {100 * std:.2f}")
     print(f"results: {out / 'results.jsonl'}")
 

@@ -13,8 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from data.corpora import SPLITS, load_corpus
 from data.errors import InputError
 from embeddings import WordVectors, coverage, load_vectors, train_word2vec

@@ -1,1 +1,1 @@
-"""Model families. Each registers a builder by name in models.registry."""
+"""Model families. Each registers a builder by name in training.catalogue."""

@@ -13,7 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from models.heads import SoftmaxHead
+from models.softmax_head import SoftmaxHead
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,6 @@ def layer_name(prefix: str, task: str) -> str:
 
 class TaggerModel(keras.Model):
     """Base class: subclasses build `self.heads` (task -> head) and implement `scores`."""
-
-    # Tasks a family trains before the scheduled ones (the dependent model's POS tagger).
-    pretrain_tasks: tuple[str, ...] = ()
 
     def __init__(self, tasks: dict[str, int], **kwargs):
         super().__init__(**kwargs)
@@ -59,10 +56,14 @@ class TaggerModel(keras.Model):
         scores = self.scores(inputs, task, training)
         return self.heads[task].loss(scores, tags, inputs["tag_mask"])
 
-    def log_probs(self, inputs: dict, task: str):
-        return self.heads[task].log_probs(self.scores(inputs, task, training=False))
+    def build_from_batches(self, batches: dict[str, tuple[dict, Any]]) -> None:
+        """Create every variable from one sample batch per task ({task: (inputs, tags)}),
+        through the training loss, so layers only the loss uses (discriminator, auxiliary
+        heads) exist before an optimizer, a compiled step or a weights file sees them."""
+        for task, (inputs, tags) in batches.items():
+            self.task_loss(inputs, tags, task, training=False)
+        self.built = True  # variables exist: saving, loading and summaries work
 
-    def decode(self, inputs: dict, task: str, allowed):
-        """Graph-side decoding, for heads that decode themselves (CRF)."""
-        scores = self.scores(inputs, task, training=False)
-        return self.heads[task].decode(scores, inputs["tag_mask"], allowed=allowed)
+    def build_with_vectors(self) -> None:
+        """Load pretrained word vectors into the embeddings (after the variables exist);
+        families with word embeddings override it."""

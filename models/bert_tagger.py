@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import keras
 from keras import ops
 
+from data.derived_labels import AUX_TASKS
 from models.base import Features, TaggerModel, layer_name
 from models.crf import CRFHead
-from models.heads import SoftmaxHead
-from training.auxiliary import AUX_TASKS
+from models.softmax_head import SoftmaxHead
 
 POOLINGS = ("cls", "mean", "max")
 

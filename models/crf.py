@@ -37,8 +37,8 @@ class CRFHead(keras.layers.Layer):
     unless given another one.
     """
 
-    # The harness calls `head.decode(scores, mask, allowed)` instead of numpy Viterbi over
-    # `log_probs`, which a CRF does not have (its token marginals are not what it decodes).
+    # The harness calls `head.decode(scores, mask, allowed)` instead of the numpy Viterbi over
+    # the log-softmax of the scores (a CRF's token marginals are not what it decodes).
     decodes_itself = True
 
     def __init__(self, num_labels: int, **kwargs):

@@ -86,6 +86,9 @@ class WindowTagger(TaggerModel):
         return {task: self.heads[task](hidden) for task in tasks}
 
 
+POS_TASK = "GENIA-POS"  # the part-of-speech corpus D-MTM trains first
+
+
 class DependentTagger(TaggerModel):
     """D-MTM: a POS window CNN is trained first; its hidden layer, frozen, joins the main one.
 
@@ -93,14 +96,11 @@ class DependentTagger(TaggerModel):
     NER tasks then read its hidden vectors through stop_gradient, so it stays as trained.
     """
 
-    pretrain_tasks = ("GENIA-POS",)
-
     def __init__(self, config: WindowConfig, tasks: dict[str, int], features: Features,
                  **kwargs):
         super().__init__(tasks, **kwargs)
-        missing = [t for t in self.pretrain_tasks if t not in tasks]
-        if missing:
-            raise ValueError(f"the dependent model needs the task(s) {missing}")
+        if POS_TASK not in tasks:
+            raise ValueError(f"the dependent model needs the task {POS_TASK}")
         vocab, dim = features.word_vectors.shape
         self.encoder = WindowEncoder(config, vocab, dim, name="encoder")
         self.pos_encoder = WindowEncoder(config, vocab, dim, name="pos_encoder")
@@ -113,7 +113,7 @@ class DependentTagger(TaggerModel):
 
     def scores(self, inputs, task, training=False):
         ids, mask = inputs["token_ids"], inputs["padding_mask"]
-        if task in self.pretrain_tasks:
+        if task == POS_TASK:
             return self.heads[task](self.pos_encoder(ids, mask, training=training))
         pos = ops.stop_gradient(self.pos_encoder(ids, mask, training=False))
         hidden = self.encoder(ids, mask, training=training)

@@ -43,7 +43,7 @@ def tiny_run(request):
     TrainConfig field go to `train`, `model_options` adds to the tiny model options, the rest
     goes to the RunConfig."""
     from data.corpora import load_corpus
-    from models.registry import MODELS
+    from training.catalogue import MODELS
     from training.config import RunConfig, TrainConfig
 
     train_fields = set(TrainConfig.__dataclass_fields__)

@@ -44,3 +44,21 @@ def small_bert(directory: Path, layers: int = 2) -> Path:
         if (source / name).exists():
             shutil.copy(source / name, directory / name)
     return directory
+
+
+def make_record(**fields):
+    """A RunRecord with plain defaults for every required field, `fields` over them: the
+    statistics and summaries read only a few (seed, main, aux, test_f1...)."""
+    from training.results import RunRecord
+
+    f1 = fields.get("test_f1", 0.5)
+    defaults = {"main": "M", "aux": [], "model": "window-cnn", "schedule": "alternate",
+                "seed": 1, "train_fraction": 1.0, "decoding": "constrained",
+                "devel_f1": f1, "test_f1": f1, "test_token_macro_f1": f1, "scores": {},
+                "heads": {}, "unit_counts": {}, "train_sentences": {}, "steps": 1,
+                "best_step": 1, "stopped": "cap", "improving_at_cap": False, "history": [],
+                "parameters": {}, "wall_seconds": 0.0, "versions": {}, "device": "CPU",
+                "config": {}, "model_config": {}}
+    record = {**defaults, **fields}
+    record["aux"] = list(record["aux"])
+    return RunRecord(**record)

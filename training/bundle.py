@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from data.derived_labels import mention_spans
 from data.errors import InputError
 from data.reader import Sentence
-from models.registry import get_model
-from training import batches as B
-from training.auxiliary import mention_spans
+from training.batches import TagSet
+from training.catalogue import FEATURIZERS, featurizer_class, get_model
 from training.decoding import Transitions
 from training.presets import check_model_config
-from training.results import atomic_write_text
+from training.results import atomic_write_text, versions
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +49,8 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def featurizer_class(kind: str):
-    if kind == "words":
-        from training.featurize import WordFeaturizer
-
-        return WordFeaturizer
-    from training.subword_features import SubwordFeaturizer
-
-    return SubwordFeaturizer
-
-
 def save_bundle(trainer, directory: str | Path) -> Path:
     """Write the trainer's model (with its best weights) as a bundle."""
-    from training.trainer import versions
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     trainer.model.save_weights(directory / WEIGHTS_FILE)
@@ -98,8 +86,8 @@ def check_description(meta: dict, path: Path) -> None:
 
     for key, kind in KEYS.items():
         need(meta, key, kind, repr(key))
-    if meta["featurizer"] not in ("words", "subwords"):
-        raise InputError(f"{path}: 'featurizer' should be words or subwords, found "
+    if meta["featurizer"] not in FEATURIZERS:
+        raise InputError(f"{path}: 'featurizer' should be {' or '.join(FEATURIZERS)}, found "
                          f"{meta['featurizer']!r}; {RESAVE}")
     if not meta["heads"]:
         raise InputError(f"{path}: 'heads' is empty, so there is nothing to tag with; {RESAVE}")
@@ -145,7 +133,7 @@ class Entity:
 
 @dataclass
 class Head:
-    tagset: B.TagSet
+    tagset: TagSet
     transitions: Transitions
 
 
@@ -181,7 +169,7 @@ class Tagger:
             self.meta, self.main, self.viterbi = meta, meta["main"], meta["viterbi"]
             self.featurizer = featurizer_class(meta["featurizer"]).from_state(
                 meta["featurizer_state"], directory, config)
-            self.heads = {name: Head(B.TagSet(tuple(h["labels"]), h["scheme"]),
+            self.heads = {name: Head(TagSet(tuple(h["labels"]), h["scheme"]),
                                      Transitions.from_dict(h["transitions"]))
                           for name, h in meta["heads"].items()}
         except InputError:
@@ -194,43 +182,35 @@ class Tagger:
         self._build(directory / WEIGHTS_FILE)
 
     def _build(self, weights: Path) -> None:
-        """Create the variables with one dummy labelled sentence per head, then load them."""
-        from training.inference import signature_of
+        """Create the variables from one dummy labelled sentence per head, then load them."""
+        from training.inference import Predictor, signature_of
 
-        signature = None
+        samples = {}
         for name, head in self.heads.items():
             tag = "O" if "O" in head.tagset.labels else head.tagset.labels[0]
             split = self.featurizer.encode([Sentence(("x",), (tag,))], head.tagset)
-            inputs, tags = split.batch(np.arange(1))
-            self.model.task_loss(inputs, tags, name, training=False)
-            if signature is None:
-                inference = self.featurizer.encode([Sentence(("x",), ("O",))], None)
-                signature = signature_of(inference.batch(np.arange(1))[0])
-        self.model.built = True
+            samples[name] = split.batch(np.arange(1))
+        self.model.build_from_batches(samples)
         try:
             self.model.load_weights(weights)
         except (OSError, ValueError) as err:
             raise InputError(f"{weights}: weights do not fit the bundle's model ({err}); the "
                              "bundle is damaged or from an incompatible version") from None
-        self._signature = signature
-        self._passes: dict[tuple[str, ...], object] = {}  # compiled once per head selection
+        inference = self.featurizer.encode([Sentence(("x",), ("O",))], None)
+        # the trainer's devel/test scoring runs this same path
+        self.predictor = Predictor(self.model, self.heads,
+                                   signature_of(inference.batch(np.arange(1))[0]))
 
     def tag_sentences(self, sentences: Sequence[Sequence[str]], heads: Iterable[str] | None = None
                       ) -> dict[str, tuple[list[list[str]], list[np.ndarray]]]:
-        """IOB2 tags and per-token confidences from each chosen head (default: all)."""
-        from training.inference import compile_heads, predict_heads
-
+        """IOB2 tags and per-token confidences from each chosen head (default: all), all
+        heads from one pass of the model, decoded as the bundle was trained to (`viterbi`)."""
         chosen = tuple(self.heads_for(heads))
-        if chosen not in self._passes:
-            self._passes[chosen] = compile_heads(
-                self.model, {n: self.heads[n].transitions for n in chosen}, self.viterbi,
-                self._signature)
         split = self.featurizer.encode([Sentence(tuple(s), ("O",) * len(s)) for s in sentences],
                                        None)
-        info = {n: (self.heads[n].tagset, self.heads[n].transitions,
-                    getattr(self.model.heads[n], "decodes_itself", False)) for n in chosen}
-        return predict_heads(self._passes[chosen], info, split, self.viterbi,
-                             tuple(self._signature))
+        predicted = self.predictor.predict(split, chosen, (self.viterbi,))
+        return {name: (p[self.viterbi].tags, p[self.viterbi].confidences)
+                for name, p in predicted.items()}
 
     def heads_for(self, heads: Iterable[str] | None) -> list[str]:
         """The heads to run: the given ones (checked), else every NER head."""

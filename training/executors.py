@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Protocol
 
 from data.errors import InputError
+from training import quiet_tensorflow
 from training.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ class Executor(Protocol):
 
 
 def train_cell(run: RunConfig) -> dict:
-    """One cell in a worker (pool process or Ray task): its results record."""
+    """One cell in a worker (pool process or Ray task): its results record. A Ray task starts
+    TensorFlow here, quietly unless BIONER_VERBOSE (--verbose) is set."""
+    quiet_tensorflow.install()
     from training.trainer import train
 
     return train(run, progress=False)
@@ -62,8 +65,8 @@ def train_cell(run: RunConfig) -> dict:
 def warm_vectors(runs: list[RunConfig]) -> None:
     """Train (or load) every word2vec vector set the runs use, once, into the on-disk cache,
     so concurrent workers read the same vectors instead of each training its own."""
-    from models.registry import get_model
-    from training.featurize import word_vectors
+    from training.catalogue import get_model
+    from training.word_features import word_vectors
 
     for run in runs:  # word_vectors memoises and caches on disk: repeats cost nothing
         spec = get_model(run.model)
@@ -129,11 +132,13 @@ def worker_threads(workers: int, cpus: int | None = None) -> int | None:
 
 
 def _init_worker(counter, gpus: list[str], shared: bool, level: int, parent: int,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, verbose: bool = False) -> None:
     """Pool worker start-up: take the next worker number and pin its GPU before TensorFlow
     creates any device (spawned workers may have imported TensorFlow through the main script,
-    but CUDA reads CUDA_VISIBLE_DEVICES only when TensorFlow first initialises its devices)."""
+    but CUDA reads CUDA_VISIBLE_DEVICES only when TensorFlow first initialises its devices);
+    TensorFlow starts without its start-up lines unless verbose."""
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    quiet_tensorflow.install(verbose)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -176,7 +181,8 @@ class Pool:
         pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker,
             initargs=(context.Value("i", 0), gpus, workers > len(gpus), logging.WARNING,
-                      os.getpid(), None if gpus else worker_threads(workers)))
+                      os.getpid(), None if gpus else worker_threads(workers),
+                      quiet_tensorflow.verbose_requested()))
         try:
             pending = {pool.submit(train_cell, run): run for run in runs}
             while pending:
@@ -232,8 +238,11 @@ class Ray:
             return False
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reports leave the machine
         path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        env = {"PYTHONPATH": path}
+        if quiet_tensorflow.verbose_requested():  # tasks keep TensorFlow's start-up lines
+            env[quiet_tensorflow.VERBOSE_ENV] = "1"
         options = {"include_dashboard": False, "configure_logging": False,
-                   "runtime_env": {"env_vars": {"PYTHONPATH": path}}}
+                   "runtime_env": {"env_vars": env}}
         if self.address:
             log.info("ray: joining the cluster at %s", self.address)
             ray.init(address=self.address, **options)

@@ -1,17 +1,33 @@
-"""Run a list of cells (one run each) with resume: finished cells are never recomputed."""
+"""A grid's cells: the single-task cell of a run, and running a list of cells (one run each)
+with resume: finished cells are never recomputed."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from tqdm.auto import tqdm
 
-from training.config import RunConfig
+from training.catalogue import MODELS, baseline_of
+from training.config import RunConfig, replace
 from training.executors import Executor, InProcess
 from training.presets import check_run
-from training.results import ResultsFile, RunLock, cell_key
+from training.results import ResultsFile, RunLock, RunRecord, cell_key
 
 log = logging.getLogger(__name__)
+
+
+def single_task(run: RunConfig) -> RunConfig:
+    """The grid's single-task cell for `run`: the same main corpus and settings, no partner,
+    trained with the catalogue's baseline of its model (cross-sharing, which needs a partner,
+    and the other multi-task BiLSTMs: bilstm-crf; dependent-cnn: window-cnn). Model options
+    the baseline does not have are dropped, as the trainer's paired start drops them."""
+    model = baseline_of(run.model)
+    options = run.model_options
+    if model != run.model and model in MODELS:
+        names = {f.name for f in dataclasses.fields(MODELS[model].config)}
+        options = {k: v for k, v in options.items() if k in names}
+    return replace(run, model=model, aux=(), loss_weights={}, model_options=options)
 
 
 def describe(run: RunConfig) -> str:
@@ -20,12 +36,15 @@ def describe(run: RunConfig) -> str:
 
 
 def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = True,
-              extra: dict | None = None, executor: Executor | None = None) -> list[dict]:
+              extra: dict | None = None, executor: Executor | None = None) -> list[RunRecord]:
     """Train every cell not yet in `results` with `executor` (default: here, one after
     another); return the records of all `runs`, in order. Each record is appended to
-    `results` the moment its cell finishes, whichever executor trained it."""
+    `results` the moment its cell finishes, whichever executor trained it; `extra` names
+    the grid's fields of the record (preset, experiment, group...)."""
     for run in runs:  # every mistake surfaces before hours of training, not in the middle
         check_run(run)
+    preset = f" ({extra['preset']} preset)" if extra and extra.get("preset") else ""
+    log.info("%d runs%s into %s", len(runs), preset, results.path.parent)
     finished = results.finished()
     todo = list({cell_key(run): run for run in runs if cell_key(run) not in finished}.values())
     if len(todo) < len(runs):
@@ -33,15 +52,15 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
                  len(runs), results.path)
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
 
-    def finish(run: RunConfig, record: dict) -> None:
-        record.update(extra or {}, cell=cell_key(run))
+    def finish(run: RunConfig, record: RunRecord) -> None:
+        record = dataclasses.replace(record, **(extra or {}), cell=cell_key(run))
         results.append(record)
-        end = {"patience": "stopped early", "cap": "at the cap"}.get(record.get("stopped"), "")
-        if record.get("improving_at_cap"):
+        end = {"patience": "stopped early", "cap": "at the cap"}.get(record.stopped, "")
+        if record.improving_at_cap:
             end = "at the cap, still improving"
         log.info("%s: test F1 %.2f (devel %.2f, best step %d/%d%s, %.0f s)", describe(run),
-                 100 * record["test_f1"], 100 * record["devel_f1"], record["best_step"],
-                 record["steps"], f", {end}" if end else "", record["wall_seconds"])
+                 100 * record.test_f1, 100 * record.devel_f1, record.best_step,
+                 record.steps, f", {end}" if end else "", record.wall_seconds)
         bar.update()
 
     try:
@@ -49,5 +68,5 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
             (executor or InProcess()).map_cells(todo, finish, progress)
     finally:
         bar.close()
-    by_cell = {r["cell"]: r for r in results.records() if "cell" in r}
+    by_cell = {r.cell: r for r in results.records() if r.cell}
     return [by_cell[cell_key(run)] for run in runs]

@@ -15,7 +15,7 @@ from data.ablation import check_fraction
 from data.errors import InputError
 from models.bert_tagger import POOLINGS
 from models.bilstm_crf import SHARINGS
-from models.registry import get_model
+from training.catalogue import get_model
 from training.config import (
     RunConfig,
     TrainConfig,
@@ -27,7 +27,7 @@ from training.config import (
     setting,
 )
 from training.schedules import get_schedule
-from training.subwords import LABEL_ON
+from training.subword_alignment import LABEL_ON
 
 PRESETS = ("quick", "paper")
 TAG_SCHEMES = ("IOB2", "IOBES")

@@ -1,25 +1,149 @@
-"""Results files: one JSON record per finished run, appended under a lock.
+"""The results record of a run, and the files that hold them: written and read only here.
 
-A grid killed at any moment leaves a readable file (a torn last line is dropped), and a re-run
-with resume skips every cell whose key is already there.
+A record is a `RunRecord` (typed, with a format version); a results file is JSON lines, one
+record per finished run, appended under a lock. A grid killed at any moment leaves a readable
+file (a torn last line is dropped), and a re-run with resume skips every cell whose key is
+already there. Which settings make two runs the same cell is decided once, by `identity`:
+resume, the grids' summaries and the report all use it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import platform
 import tempfile
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from data.errors import InputError
 from training.config import RunConfig
 
+RECORD_FORMAT = 1  # bump when a field changes meaning; older records are refused, not guessed
+# Where and how a run is kept, not what it computes: two runs differing only here are one cell.
+NOT_IDENTITY = ("gpus", "save_bundle", "save_encoder")
+# What the report puts in a cell's name rather than in its settings (seeds pool inside a cell).
+NAMED_SEPARATELY = ("seed", "main", "aux", "model", "train_fraction", "viterbi", "loss_weights")
 
-def cell_key(run: RunConfig) -> str:
-    """Identity of a run: a hash of its whole resolved configuration."""
-    text = json.dumps(run.to_dict(), sort_keys=True, default=str)
+
+def versions() -> dict[str, str]:
+    names = ("tensorflow", "keras", "keras-hub", "numpy", "gensim", "seqeval", "scikit-learn")
+    found = {"python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def _flat(mapping: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and key in ("train", "model_options"):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def identity(config: RunConfig | dict) -> dict[str, Any]:
+    """The settings that make a run what it is: the resolved configuration, flattened
+    ('train.learning_rate'), without those of NOT_IDENTITY."""
+    flat = _flat(config.to_dict() if isinstance(config, RunConfig) else config)
+    return {k: v for k, v in flat.items() if k not in NOT_IDENTITY}
+
+
+def cell_key(config: RunConfig | dict) -> str:
+    """A run's cell: a hash of its identity (resume skips a cell already in the file)."""
+    text = json.dumps(identity(config), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def settings_key(config: RunConfig | dict) -> tuple:
+    """The identity without what names a cell (corpus, partners, model, seed, fraction,
+    decoding; partner loss weights by value only): runs of one grid share it."""
+    flat = identity(config)
+    weights = flat.get("loss_weights") or {}
+    items = [(k, json.dumps(v, sort_keys=True, default=str)) for k, v in flat.items()
+             if k not in NAMED_SEPARATELY]
+    if weights:
+        items.append(("loss_weights", json.dumps(sorted(weights.values()))))
+    return tuple(sorted(items))
+
+
+@dataclass
+class RunRecord:
+    """One finished run: what was trained, how it scored, and everything to trace it back."""
+
+    main: str
+    aux: list[str]
+    model: str
+    schedule: str
+    seed: int
+    train_fraction: float
+    decoding: str  # "constrained" (Viterbi with the transitions seen in training) or not
+    devel_f1: float  # the main corpus, strict mention level, under `decoding`
+    test_f1: float
+    test_token_macro_f1: float  # WANG's metric
+    scores: dict  # split -> decoding -> evaluation (strict, default, per type, token)
+    heads: dict  # every head's devel / test scores (multi-head models)
+    unit_counts: dict  # split -> per-sentence (or document) counts: the bootstrap's input
+    train_sentences: dict
+    steps: int
+    best_step: int
+    stopped: str  # "patience" or "cap"
+    improving_at_cap: bool
+    history: list
+    parameters: dict
+    wall_seconds: float
+    versions: dict
+    device: str
+    config: dict  # the resolved RunConfig
+    model_config: dict
+    # Set by the grid that ran it:
+    cell: str | None = None
+    preset: str | None = None
+    command: str | None = None  # the experiments/ script: pairwise, train, ablation...
+    experiment: str | None = None  # aa, data-ablation
+    group: str | None = None  # groups.py: the entity class
+    leave_out: str | None = None  # entity_ablation.py: the class left out
+    role: str | None = None  # entity_ablation.py: "mtl" for the shared encoder's run
+    format: int = RECORD_FORMAT
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> RunRecord:
+        """A record read back; one written by an older bioner-mtl, or damaged, is refused
+        with the line it is on."""
+        if not isinstance(data, dict):
+            raise InputError(f"{where}: not a results record (a JSON object)")
+        if data.get("format") != RECORD_FORMAT:
+            found = data.get("format")
+            age = ("written by an older bioner-mtl, before records had a format"
+                   if found is None else f"of format {found}")
+            raise InputError(f"{where}: a results record {age}, and this bioner-mtl reads "
+                             f"format {RECORD_FORMAT}; re-run that grid into a new --out")
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING}
+        missing = sorted(required - set(data))
+        if missing:
+            raise InputError(f"{where}: results record lacks {', '.join(missing)}; the file "
+                             "was edited by hand? remove that line")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def identity(self) -> dict[str, Any]:
+        return identity(self.config)
+
+    def settings(self) -> tuple:
+        return settings_key(self.config)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -37,7 +161,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 class ResultsFile:
-    """A JSON-lines file of run records, keyed by `cell`.
+    """A JSON-lines file of run records (RunRecord), keyed by `cell`.
 
     Records are appended (O_APPEND, one write, fsync) under an exclusive lock, so processes
     appending to one file never lose each other's records; a line torn by a process killed
@@ -47,7 +171,11 @@ class ResultsFile:
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[RunRecord]:
+        return [record for _, record in self.numbered()]
+
+    def numbered(self) -> list[tuple[int, RunRecord]]:
+        """(line number, record) for every whole line."""
         if not self.path.exists():
             return []
         out = []
@@ -57,19 +185,21 @@ class ResultsFile:
             lines = lines[:-1]  # a torn last line: its cell is simply not finished
         for number, line in enumerate(lines, 1):
             if line.strip():
+                where = f"{self.path}:{number}"
                 try:
-                    out.append(json.loads(line))
+                    data = json.loads(line)
                 except json.JSONDecodeError:
-                    raise InputError(f"{self.path}:{number}: not a JSON record; the file was "
-                                     "edited by hand? remove that line") from None
+                    raise InputError(f"{where}: not a JSON record; the file was edited by "
+                                     "hand? remove that line") from None
+                out.append((number, RunRecord.from_json(data, where)))
         return out
 
     def finished(self) -> set[str]:
-        return {r["cell"] for r in self.records() if "cell" in r}
+        return {r.cell for r in self.records() if r.cell}
 
-    def append(self, record: dict) -> None:
+    def append(self, record: RunRecord) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+        line = (record.to_json() + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             _lock(fd)

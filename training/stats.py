@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from training.results import RunRecord
+
 ALPHA = 0.05
 POWER = 0.8  # the power the smallest detectable gain is quoted at
 RESAMPLES = 1000
@@ -45,10 +47,10 @@ def significant(p: float | None) -> bool:
 
 
 # ----- per-unit mention counts -------------------------------------------------------------
-def counts_of(record: dict, split: str = "test") -> np.ndarray | None:
-    """[units, 3] matched / predicted / gold mentions per test unit, None for records written
-    before they were kept (their gains then carry seed variance only)."""
-    counts = record.get("unit_counts", {}).get(split)
+def counts_of(record: RunRecord, split: str = "test") -> np.ndarray | None:
+    """[units, 3] matched / predicted / gold mentions per test unit, None where a record has
+    none for `split` (its gains then carry seed variance only)."""
+    counts = (record.unit_counts or {}).get(split)
     if not counts:
         return None
     return np.stack([counts["tp"], counts["pred"], counts["gold"]], axis=-1).astype(np.int64)
@@ -131,26 +133,26 @@ class Gain:
         return f"{100 * self.mean:+.2f}, 95% CI [{100 * self.low:+.2f}, {100 * self.high:+.2f}]"
 
 
-def gain(name: str, reference: Sequence[dict], candidate: Sequence[dict], *,
+def gain(name: str, reference: Sequence[RunRecord], candidate: Sequence[RunRecord], *,
          metric: str = "test_f1", resamples: int = RESAMPLES) -> Gain:
     """Candidate minus reference, paired by seed where seeds match, else unpaired."""
     if not reference or not candidate:
         raise ValueError(f"{name}: nothing to compare (reference {len(reference)} runs, "
                          f"candidate {len(candidate)} runs)")
-    by_seed = {r["seed"]: r for r in reference}
-    pairs = [(by_seed[c["seed"]], c) for c in candidate if c["seed"] in by_seed]
+    by_seed = {r.seed: r for r in reference}
+    pairs = [(by_seed[c.seed], c) for c in candidate if c.seed in by_seed]
     devel = None
     if pairs:
         ref_runs, cand_runs = [p[0] for p in pairs], [p[1] for p in pairs]
-        diffs = np.array([c[metric] - r[metric] for r, c in pairs], dtype=float)
+        diffs = np.array([getattr(c, metric) - getattr(r, metric) for r, c in pairs],
+                         dtype=float)
         n, mean = len(diffs), float(diffs.mean())
         seed_var = float(diffs.var(ddof=1)) / n if n > 1 else None
-        if all("devel_f1" in r for run in pairs for r in run):
-            devel = float(np.mean([c["devel_f1"] - r["devel_f1"] for r, c in pairs]))
+        devel = float(np.mean([c.devel_f1 - r.devel_f1 for r, c in pairs]))
     else:  # no common seed: Welch's variance of a difference of two means
         ref_runs, cand_runs = list(reference), list(candidate)
-        a = np.array([r[metric] for r in ref_runs], dtype=float)
-        b = np.array([r[metric] for r in cand_runs], dtype=float)
+        a = np.array([getattr(r, metric) for r in ref_runs], dtype=float)
+        b = np.array([getattr(r, metric) for r in cand_runs], dtype=float)
         n, mean = min(len(a), len(b)), float(b.mean() - a.mean())
         seed_var = (float(a.var(ddof=1)) / len(a) + float(b.var(ddof=1)) / len(b)
                     if len(a) > 1 and len(b) > 1 else None)
@@ -193,7 +195,7 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
-def compare_all(reference: Sequence[dict], candidates: dict[str, Sequence[dict]],
+def compare_all(reference: Sequence[RunRecord], candidates: dict[str, Sequence[RunRecord]],
                 **kwargs) -> list[Gain]:
     """Every candidate against one reference, Holm-corrected; sorted by devel gain (the
     choice), best first."""
@@ -245,16 +247,17 @@ def verdict(gains: Sequence[Gain], what: str = "partner") -> str:
 BASELINE = "(single-task)"
 
 
-def partner_of(record: dict) -> str:
-    return "+".join(record["aux"]) if record["aux"] else BASELINE
+def partner_of(record: RunRecord) -> str:
+    return "+".join(record.aux) if record.aux else BASELINE
 
 
-def pairwise_gains(records: Sequence[dict]) -> dict[str, tuple[list[dict], list[Gain]]]:
+def pairwise_gains(records: Sequence[RunRecord]
+                   ) -> dict[str, tuple[list[RunRecord], list[Gain]]]:
     """Per main corpus: its single-task runs and every partner's gain over them, Holm-corrected
     over the partners and sorted by devel gain (the choice), best first."""
-    table: dict[str, dict[str, list[dict]]] = {}
+    table: dict[str, dict[str, list[RunRecord]]] = {}
     for r in records:
-        table.setdefault(r["main"], {}).setdefault(partner_of(r), []).append(r)
+        table.setdefault(r.main, {}).setdefault(partner_of(r), []).append(r)
     out = {}
     for main, by_partner in table.items():
         base = by_partner.pop(BASELINE, [])
@@ -262,7 +265,7 @@ def pairwise_gains(records: Sequence[dict]) -> dict[str, tuple[list[dict], list[
     return out
 
 
-def best_on_devel(records: Sequence[dict], main: str) -> Gain | None:
+def best_on_devel(records: Sequence[RunRecord], main: str) -> Gain | None:
     """The partner whose mean devel gain is highest (never chosen on test)."""
     _, gains = pairwise_gains(records).get(main, ([], []))
     return gains[0] if gains else None

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from data import derived_labels
 from data.errors import InputError
 from data.reader import Sentence
 from models.base import Features
 from models.bert_encoder import load_encoder
-from training import auxiliary
 from training.batches import TagSet
-from training.subwords import align, pack_sentences
+from training.subword_alignment import align, pack_sentences
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,12 @@ class SubwordFeaturizer:
                  self.encoder.format, "uncased" if self.encoder.lowercase else "cased",
                  self.encoder.hidden_dim, self.max_length, self.encoder.backbone.dtype_policy.name)
 
+    @classmethod
+    def for_run(cls, run, model_config, loaded: dict, needs_chars: bool) -> SubwordFeaturizer:
+        """The trainer's constructor, shared with the word featurizer: the encoder named in the
+        model's options brings its own vocabulary, so the run's corpora are not read here."""
+        return cls(model_config)
+
     ENCODER_FILES = ("config.json", "bert_config.json", "vocab.txt", "tokenizer_config.json")
 
     def state(self, directory: Path) -> dict:
@@ -190,10 +196,10 @@ class SubwordFeaturizer:
         tag_ids = aux = None
         if tagset is not None:
             ids = [tagset.ids(s.tags) for s in sentences]
-            mt = [auxiliary.mtcls(s.tags) for s in sentences]
+            mt = [derived_labels.mtcls(s.tags) for s in sentences]
             tag_ids = [np.array([ids[s][w] for s, w in r.words], np.int32) for r in rows]
             row_tags = [[sentences[s].tags[w] for s, w in r.words] for r in rows]
-            aux = {"bCLS": [auxiliary.bcls(t) for t in row_tags],
-                   "mCLS": [auxiliary.mcls(t) for t in row_tags],
+            aux = {"bCLS": [derived_labels.bcls(t) for t in row_tags],
+                   "mCLS": [derived_labels.mcls(t) for t in row_tags],
                    "mtCLS": [np.array([mt[s][w] for s, w in r.words], np.int32) for r in rows]}
         return SubwordSplit(sentences, rows, tag_ids, aux)

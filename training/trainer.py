@@ -14,13 +14,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import platform
 import re
 import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import keras
@@ -32,14 +30,14 @@ from data import corpora
 from data.ablation import subsample
 from data.errors import InputError
 from models.base import TaggerModel
-from models.registry import baseline_of, get_model
-from training import batches as B
+from training.batches import BatchStream, EncodedSplit, TagSet
+from training.catalogue import baseline_of, get_model
 from training.config import RunConfig
 from training.decoding import Transitions
 from training.evaluation import evaluate, unit_counts
-from training.featurize import WordFeaturizer
-from training.inference import Decoder, compile_decoder, predict, signature_of
+from training.inference import Predictor, signature_of
 from training.presets import check_run
+from training.results import RunRecord, versions
 from training.schedules import get_schedule
 
 log = logging.getLogger(__name__)
@@ -48,22 +46,11 @@ log = logging.getLogger(__name__)
 @dataclass
 class Task:
     name: str
-    tagset: B.TagSet
+    tagset: TagSet
     transitions: Transitions
-    train: B.EncodedSplit
-    devel: B.EncodedSplit
-    test: B.EncodedSplit
-
-
-def versions() -> dict[str, str]:
-    names = ("tensorflow", "keras", "keras-hub", "numpy", "gensim", "seqeval", "scikit-learn")
-    found = {"python": platform.python_version()}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
+    train: EncodedSplit
+    devel: EncodedSplit
+    test: EncodedSplit
 
 
 def stream_rng(seed: int, stream: str) -> np.random.Generator:
@@ -152,14 +139,6 @@ def data_parallel(gpus: int, devices: list[str] | None = None):
     return tf.distribute.MirroredStrategy(devices) if len(devices) > 1 else None
 
 
-def make_featurizer(spec, run: RunConfig, model_config, loaded: dict):
-    if spec.featurizer == "words":
-        return WordFeaturizer.for_run(run, model_config, loaded, spec.needs_chars)
-    from training.subword_features import SubwordFeaturizer  # loads the BERT encoder
-
-    return SubwordFeaturizer(model_config)
-
-
 class Trainer:
     """Holds one run: data, model, optimizer, per-task compiled steps."""
 
@@ -173,7 +152,8 @@ class Trainer:
         loaded = load_tasks(run, (*run.tasks, *self.spec.pretrain_tasks))
         self.strategy = data_parallel(run.gpus, devices)
         with self.strategy.scope() if self.strategy else contextlib.nullcontext():
-            self.featurizer = make_featurizer(self.spec, run, self.model_config, loaded)
+            self.featurizer = self.spec.featurizer_class().for_run(
+                run, self.model_config, loaded, self.spec.needs_chars)
             self.tasks = {name: self._task(name, corpus, train) for name, (corpus, train)
                           in loaded.items()}
             self.model = self._built({n: len(t.tagset.labels) for n, t in self.tasks.items()})
@@ -182,8 +162,7 @@ class Trainer:
                 log.info("paired start: %d variables as the single-task model's",
                          copy_shared_start(baseline, self.model))
                 del baseline
-            if hasattr(self.model, "build_with_vectors"):
-                self.model.build_with_vectors()
+            self.model.build_with_vectors()
             if run.init_encoder:
                 self._encoder().load_weights(run.init_encoder)
                 log.info("encoder initialised from %s", run.init_encoder)
@@ -191,14 +170,15 @@ class Trainer:
             self.optimizer = self._optimizer()
             self.optimizer.build(self.model.trainable_variables)
         self._steps = {name: self._compile_step(name) for name in self.tasks}
-        self._decoders = {name: self._compile_decoders(name) for name in self.tasks}
+        # devel/test scoring: the same passes and decoding as a loaded bundle's
+        self.predictor = Predictor(self.model, self.tasks, self._signature("devel"))
 
     # ----- setup -------------------------------------------------------------------------
     def _task(self, name: str, corpus: corpora.Corpus, train: list) -> Task:
         if not train:
             raise InputError(f"{name}: the training split is empty after subsampling")
         scheme = "plain" if corpus.spec.kind == "pos" else self.run.tag_scheme
-        tagset = B.TagSet.from_sentences(train, scheme)
+        tagset = TagSet.from_sentences(train, scheme)
         devel = corpus.devel[: self.run.devel_limit] if self.run.devel_limit else corpus.devel
         encode = self.featurizer.encode
         encoded = encode(train, tagset)
@@ -219,18 +199,15 @@ class Trainer:
         return self._built({n: len(self.tasks[n].tagset.labels) for n in alone}, spec, config)
 
     def _built(self, tasks: dict[str, int], spec=None, config=None) -> TaggerModel:
-        """The model for `tasks`, with every variable created up front through the training
-        loss (one dummy batch per task), so layers only the loss uses (discriminator,
-        auxiliary heads) exist before the optimizer and the compiled steps see the variable
-        list. The seed is set again first: the same tasks always start from the same values."""
+        """The model for `tasks`, every variable created up front from a sample training
+        batch per task (`build_from_batches`). The seed is set again first: the same tasks
+        always start from the same values."""
         keras.utils.set_random_seed(self.run.seed)
         spec, config = spec or self.spec, config or self.model_config
         model = spec.build(config, tasks, self.featurizer.features)
-        for name in tasks:
-            task = self.tasks[name]
-            inputs, tags = task.train.batch(np.arange(min(2, len(task.train.token_ids))))
-            model.task_loss(inputs, tags, name, training=False)
-        model.built = True  # variables exist: saving and summaries work
+        samples = {name: self.tasks[name].train for name in tasks}
+        model.build_from_batches({name: split.batch(np.arange(min(2, len(split.token_ids))))
+                                  for name, split in samples.items()})
         return model
 
     def _encoder(self) -> keras.Model:
@@ -321,15 +298,11 @@ class Trainer:
 
         return call
 
-    def _compile_decoders(self, task: str) -> Decoder:
-        return compile_decoder(self.model, task, self.tasks[task].transitions,
-                               self._signature("devel"))
-
     # ----- training ----------------------------------------------------------------------
-    def fit(self) -> dict:
+    def fit(self) -> RunRecord:
         run, t = self.run, self.run.train
         started = time.perf_counter()
-        streams = {n: B.BatchStream(task.train, t.batch_size, stream_rng(run.seed, n))
+        streams = {n: BatchStream(task.train, t.batch_size, stream_rng(run.seed, n))
                    for n, task in self.tasks.items()}
         if self.spec.pretrain_tasks:
             self._pretrain(self.spec.pretrain_tasks, streams)
@@ -404,15 +377,16 @@ class Trainer:
             log.info("pretrained %s: devel accuracy %.4f", task, self.accuracy(task, "devel"))
 
     # ----- evaluation --------------------------------------------------------------------
-    def predict(self, task: str, split: B.EncodedSplit, viterbi: bool) -> list[list[str]]:
+    def predict(self, task: str, split: EncodedSplit, viterbi: bool) -> list[list[str]]:
         """IOB2 tags for every sentence of an encoded split, in the split's order."""
         return self.predict_both(task, split, (viterbi,))[viterbi]
 
-    def predict_both(self, task: str, split: B.EncodedSplit, viterbi=(True, False)
+    def predict_both(self, task: str, split: EncodedSplit, viterbi=(True, False)
                      ) -> dict[bool, list[list[str]]]:
-        """Tags under each decoding; softmax heads run the model once for all of them."""
-        info = self.tasks[task]
-        return predict(self._decoders[task], info.tagset, info.transitions, split, viterbi)
+        """Tags under each decoding (True: constrained), from one pass of the model; the
+        same path as a bundle's (`self.predictor.predict` gives the confidences too)."""
+        predicted = self.predictor.predict(split, (task,), tuple(viterbi))[task]
+        return {v: p.tags for v, p in predicted.items()}
 
     def accuracy(self, task: str, split: str) -> float:
         """Token accuracy: the score of plain-label tasks (part of speech), argmax decoded."""
@@ -426,7 +400,7 @@ class Trainer:
         gold = [list(s.tags) for s in encoded.sentences]
         return evaluate(gold, self.predict(task, encoded, viterbi))
 
-    def _record(self, best: dict, history: list, steps: int, seconds: float) -> dict:
+    def _record(self, best: dict, history: list, steps: int, seconds: float) -> RunRecord:
         run = self.run
         decoding = "constrained" if run.viterbi else "unconstrained"
         scores, counts = {}, {}
@@ -445,22 +419,22 @@ class Trainer:
         for name in run.aux:  # one model, every corpus (KHAN, RODRIGUEZ): each head scored
             heads[name] = {split: self.evaluate(name, split, run.viterbi).to_dict()
                            for split in ("devel", "test")}
-        return {
-            "main": run.main, "aux": list(run.aux), "model": run.model, "schedule": run.schedule,
-            "seed": run.seed, "train_fraction": run.train_fraction,
-            "train_sentences": {n: len(t.train.sentences) for n, t in self.tasks.items()},
-            "steps": steps, "best_step": best["step"], "stopped": best["stopped"],
-            "improving_at_cap": best["improving"], "decoding": decoding,
-            "devel_f1": scores["devel"][decoding]["f1"], "test_f1": scores["test"][decoding]["f1"],
-            "test_token_macro_f1": scores["test"][decoding]["token"]["f1"],
-            "scores": scores, "heads": heads, "unit_counts": counts, "history": history,
-            "parameters": {"trainable": trainable, "total": total},
-            "wall_seconds": round(seconds, 1), "versions": versions(),
-            "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
-            "config": run.to_dict(), "model_config": self.model_config.__dict__,
-        }
+        return RunRecord(
+            main=run.main, aux=list(run.aux), model=run.model, schedule=run.schedule,
+            seed=run.seed, train_fraction=run.train_fraction,
+            train_sentences={n: len(t.train.sentences) for n, t in self.tasks.items()},
+            steps=steps, best_step=best["step"], stopped=best["stopped"],
+            improving_at_cap=best["improving"], decoding=decoding,
+            devel_f1=scores["devel"][decoding]["f1"], test_f1=scores["test"][decoding]["f1"],
+            test_token_macro_f1=scores["test"][decoding]["token"]["f1"],
+            scores=scores, heads=heads, unit_counts=counts, history=history,
+            parameters={"trainable": trainable, "total": total},
+            wall_seconds=round(seconds, 1), versions=versions(),
+            device="GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+            config=run.to_dict(), model_config=dataclasses.asdict(self.model_config),
+        )
 
 
-def train(run: RunConfig, progress: bool = True) -> dict:
+def train(run: RunConfig, progress: bool = True) -> RunRecord:
     """Train one run and return its results record."""
     return Trainer(run, progress).fit()

@@ -11,7 +11,7 @@ import pytest
 
 from experiments import corpora as corpora_cli
 from experiments import evaluate as evaluate_cli
-from experiments.cli import run
+from training.cli import run
 
 GOLD = "IL-2\tB-Gene\ngene\tI-Gene\nand\tO\naspirin\tB-Chem\n\nTNF\tB-Gene\n"
 PRED = "IL-2\tB-Gene\ngene\tO\nand\tO\naspirin\tB-Chem\n\nTNF\tB-Gene\n"

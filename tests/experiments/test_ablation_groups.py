@@ -1,11 +1,13 @@
 import argparse
-import json
 
 import pytest
 
 from data.errors import InputError
 from experiments import ablation, groups
-from experiments.cli import run
+from tests.experiments.test_pairwise import BILSTM_TINY
+from tests.helpers import make_record
+from training.cli import run
+from training.results import ResultsFile
 
 TINY = ["--steps", "6", "--set", "filters=4", "--set", "hidden=8", "--set", "vector_dim=8",
         "--set", "vector_corpora=run", "--set", "devel_limit=30", "--set", "test_limit=30",
@@ -13,27 +15,39 @@ TINY = ["--steps", "6", "--set", "filters=4", "--set", "hidden=8", "--set", "vec
 
 
 def records(path):
-    return [json.loads(line) for line in (path / "results.jsonl").read_text().splitlines()]
+    return ResultsFile(path / "results.jsonl").records()
 
 
 def test_data_ablation_trains_single_and_multi_task_at_each_fraction(tmp_path, capsys):
     out = tmp_path / "ablation"
     assert run(ablation.main, ["--main", "Ex-PTM", "--partner", "BioNLP13PC", "--removed",
                                "0.5,0.75", "--out", str(out), *TINY]) == 0
-    cells = sorted((r["train_fraction"], tuple(r["aux"])) for r in records(out))
+    cells = sorted((r.train_fraction, tuple(r.aux)) for r in records(out))
     assert cells == [(0.25, ()), (0.25, ("BioNLP13PC",)), (0.5, ()), (0.5, ("BioNLP13PC",))]
     assert (out / "ablation_Ex-PTM.png").stat().st_size > 0
     lines = (out / "ablation.csv").read_text().splitlines()
     assert [line.split(",")[2] for line in lines[1:]] == ["0.5", "0.25"]  # largest first
 
 
+def test_data_ablation_of_a_model_that_needs_a_partner(tmp_path, capsys):
+    """cross-sharing cannot train alone: the single-task cells are its baseline, bilstm-crf."""
+    out = tmp_path / "ablation"
+    assert run(ablation.main, ["--main", "Ex-PTM", "--partner", "BioNLP13PC", "--fractions",
+                               "1.0", "--model", "cross-sharing", "--out", str(out),
+                               *BILSTM_TINY]) == 0
+    cells = sorted((r.model, tuple(r.aux)) for r in records(out))
+    assert cells == [("bilstm-crf", ()), ("cross-sharing", ("BioNLP13PC",))]
+    printed = capsys.readouterr().out
+    assert "single-task" in printed and "with partner" in printed and "p Holm" in printed
+
+
 def test_best_partner_comes_from_a_pairwise_run(tmp_path):
     # C is best on test, D on devel: the choice is made on devel
-    rows = [{"main": "A", "aux": aux, "seed": 1, "test_f1": f1, "devel_f1": devel,
-             "test_token_macro_f1": f1}
+    rows = [make_record(main="A", aux=aux, seed=1, test_f1=f1, devel_f1=devel,
+                        test_token_macro_f1=f1)
             for aux, f1, devel in [([], 0.70, 0.70), (["B"], 0.69, 0.69), (["C"], 0.75, 0.71),
                                    (["D"], 0.72, 0.74)]]
-    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "results.jsonl").write_text("".join(r.to_json() + "\n" for r in rows))
     assert ablation.best_partner(str(tmp_path), "A") == "D"
     with pytest.raises(InputError, match="no pairwise results for main corpus Z"):
         ablation.best_partner(str(tmp_path), "Z")
@@ -59,7 +73,7 @@ def test_group_runs_each_member_alone_and_with_the_group(tmp_path, capsys):
     out = tmp_path / "group"
     assert run(groups.main, ["--class", "Disease", "--corpora", "NCBI-disease,BC5CDR",
                              "--out", str(out), *TINY]) == 0
-    cells = sorted((r["main"], tuple(r["aux"])) for r in records(out))
+    cells = sorted((r.main, tuple(r.aux)) for r in records(out))
     assert cells == [("BC5CDR@Disease", ()), ("BC5CDR@Disease", ("NCBI-disease",)),
                      ("NCBI-disease", ()), ("NCBI-disease", ("BC5CDR@Disease",))]
     assert "group Disease" in capsys.readouterr().out

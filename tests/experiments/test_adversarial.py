@@ -1,7 +1,6 @@
-import json
-
 from experiments import adversarial
-from experiments.cli import run
+from training.cli import run
+from training.results import ResultsFile
 
 TINY = ["--steps", "20", "--train-fraction", "0.05", "--set", "lstm=8", "--set", "projection=8",
         "--set", "char_filters=4", "--set", "char_dim=4", "--set", "vector_dim=8",
@@ -14,14 +13,14 @@ def test_alpha_beta_grid_runs_each_pair_and_names_the_best_on_devel(tmp_path, ca
     args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC", "--alphas", "0,0.1", "--betas", "0.01",
             "--out", str(out), *TINY]
     assert run(adversarial.main, args) == 0
-    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert sorted((r["model_config"]["adversarial_weight"],
-                   r["model_config"]["orthogonality_weight"]) for r in records) == [
+    records = ResultsFile(out / "results.jsonl").records()
+    assert sorted((r.model_config["adversarial_weight"],
+                   r.model_config["orthogonality_weight"]) for r in records) == [
         (0.0, 0.01), (0.1, 0.01)]
-    assert all(r["model"] == "adversarial" and r["aux"] == ["BioNLP13PC"] for r in records)
-    best = max(records, key=lambda r: r["devel_f1"])
+    assert all(r.model == "adversarial" and r.aux == ["BioNLP13PC"] for r in records)
+    best = max(records, key=lambda r: r.devel_f1)
     printed = capsys.readouterr().out
-    assert f"best pair on devel: alpha={best['model_config']['adversarial_weight']:g}" in printed
+    assert f"best pair on devel: alpha={best.model_config['adversarial_weight']:g}" in printed
 
 
 def test_grid_refuses_other_models(tmp_path, capsys):

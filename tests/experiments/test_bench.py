@@ -11,9 +11,11 @@ import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
 from data.corpora import load_corpus
-from experiments import bench, bench_ours, bench_peers
-from experiments.cli import run
+from experiments import bench
 from training.batches import BatchStream, EncodedSplit
+from training.bench import ours as bench_ours
+from training.bench import peers as bench_peers
+from training.cli import run
 
 
 def test_spans_round_trip_the_corpus_tags_and_match_seqeval():

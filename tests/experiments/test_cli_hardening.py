@@ -2,15 +2,16 @@
 and the fix, exit code 2, before anything trains; never a traceback, never a 0 read as 'not
 set'; and a results directory keeps to the command that wrote it."""
 
-import json
 
 import pytest
 
 from experiments import pairwise
 from experiments import train as train_cli
-from experiments.cli import run
 from tests.experiments.test_pairwise import TINY
+from tests.helpers import make_record
 from training import trainer
+from training.cli import run
+from training.results import ResultsFile
 
 MAIN = "NCBI-disease"
 
@@ -143,14 +144,12 @@ def write_records(directory, *records) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / "results.jsonl").open("w") as handle:
         for record in records:
-            handle.write(json.dumps({"cell": "c", "unit_counts": {}, **record}) + "\n")
+            handle.write(make_record(**{"cell": "c", **record}).to_json() + "\n")
 
 
 @pytest.mark.parametrize(("record", "writer"), [
     ({"command": "pairwise"}, "pairwise"),
     ({"command": "ablation"}, "ablation"),
-    ({"experiment": "aa"}, "pairwise"),  # before records named their command
-    ({"group": "Chemical"}, "groups"),
 ])
 def test_resume_into_another_commands_directory_is_refused(no_training, capsys, tmp_path,
                                                            record, writer):
@@ -165,8 +164,8 @@ def test_records_name_their_command_and_only_it_resumes(tmp_path, capsys):
     out = tmp_path / "train"
     args = ["--main", "Ex-PTM", "--out", str(out), *TINY]
     assert run(train_cli.main, args) == 0
-    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert [r["command"] for r in records] == ["train"]
+    records = ResultsFile(out / "results.jsonl").records()
+    assert [r.command for r in records] == ["train"]
     capsys.readouterr()
     rc = run(pairwise.main, ["--main", "Ex-PTM", "--aux", "BC5CDR", "--resume", *args[2:]])
     one_error_line(capsys, rc, "holds results of experiments/train.py; experiments/pairwise.py")

@@ -1,9 +1,8 @@
-import json
-
 import numpy as np
 
 from experiments import entity_ablation
-from experiments.cli import run
+from training.cli import run
+from training.results import ResultsFile
 
 
 def test_left_out_corpus_starts_from_the_multi_task_encoder(tmp_path, small_bert_dir, capsys):
@@ -14,13 +13,12 @@ def test_left_out_corpus_starts_from_the_multi_task_encoder(tmp_path, small_bert
             "--train-fraction", "0.02", "--seeds", "1",
             "--out", str(out), "--no-progress"]
     assert run(entity_ablation.main, args) == 0
-    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    mtl, *single = records
-    assert mtl["main"] == "BC5CDR-chem" and mtl["aux"] == []  # Disease corpora left out
-    encoder = mtl["config"]["save_encoder"]
+    mtl, *single = ResultsFile(out / "results.jsonl").records()
+    assert mtl.main == "BC5CDR-chem" and mtl.aux == []  # Disease corpora left out
+    encoder = mtl.config["save_encoder"]
     assert encoder.endswith("without-Disease.weights.h5")
-    assert sorted(r["config"]["init_encoder"] or "" for r in single) == ["", encoder]
-    assert all(r["main"] == "NCBI-disease" and r["train_fraction"] == 0.02 for r in single)
+    assert sorted(r.config["init_encoder"] or "" for r in single) == ["", encoder]
+    assert all(r.main == "NCBI-disease" and r.train_fraction == 0.02 for r in single)
     assert "NCBI-disease" in capsys.readouterr().out
 
 

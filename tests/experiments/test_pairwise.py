@@ -3,8 +3,10 @@ import json
 import pytest
 
 from experiments import pairwise
-from experiments.cli import run
-from training import grid
+from tests.helpers import make_record
+from training import grid, summary
+from training.cli import run
+from training.results import ResultsFile
 
 TINY = ["--steps", "16", "--train-fraction", "0.05", "--set", "filters=4", "--set", "hidden=8",
         "--set", "vector_dim=8", "--set", "vector_corpora=run", "--set", "devel_limit=40",
@@ -62,9 +64,9 @@ def test_grid_resumes_without_recomputing(tmp_path, monkeypatch, capsys):
     kill["at"] = None
     assert pairwise_cli(*args, "--resume") == 0
     assert calls == [("BioNLP13PC",), ("NCBI-disease",)]  # the baseline was not retrained
-    records = [json.loads(line) for line in results.read_text().splitlines()]
-    assert [r["aux"] for r in records] == [[], ["BioNLP13PC"], ["NCBI-disease"]]
-    assert {r["cell"] for r in records} == {grid.cell_key(r) for r in pairwise.build_runs(
+    records = ResultsFile(results).records()
+    assert [r.aux for r in records] == [[], ["BioNLP13PC"], ["NCBI-disease"]]
+    assert {r.cell for r in records} == {grid.cell_key(r) for r in pairwise.build_runs(
         pairwise.parser().parse_args(args))}
 
     calls.clear()
@@ -76,36 +78,35 @@ def test_grid_resumes_without_recomputing(tmp_path, monkeypatch, capsys):
 
 
 def record(main, aux, seed, f1):
-    return {"main": main, "aux": [aux] if aux else [], "seed": seed, "test_f1": f1,
-            "devel_f1": f1, "test_token_macro_f1": f1 + 0.1}
+    return make_record(main=main, aux=[aux] if aux else [], seed=seed, test_f1=f1,
+                       devel_f1=f1, test_token_macro_f1=f1 + 0.1)
 
 
 def test_summary_paired_gains_and_holm_by_hand():
     records = [record("A", None, s, f) for s, f in [(1, 0.70), (2, 0.72), (3, 0.74)]]
     records += [record("A", "B", s, f) for s, f in [(1, 0.80), (2, 0.81), (3, 0.82)]]
     records += [record("A", "C", s, f) for s, f in [(1, 0.69), (2, 0.73), (3, 0.71)]]
-    rows = pairwise.summarise(records)["A"]
-    assert [r["partner"] for r in rows] == [pairwise.BASELINE, "B", "C"]
-    b, c = rows[1], rows[2]
-    assert b["f1"] == pytest.approx(0.81) and b["f1_std"] == pytest.approx(0.01)
+    rows = summary.partner_rows(records)["A"]
+    assert [r.partner for r in rows] == [summary.BASELINE, "B", "C"]
+    b, c = rows[1].gain, rows[2].gain
+    assert rows[1].f1 == pytest.approx((0.81, 0.01))
     # paired by seed: B - baseline = 0.10, 0.09, 0.08: mean 0.09, sd 0.01, se 0.01/sqrt(3),
     # t = 15.588 with 2 df; for 2 df, p = 1 - t / sqrt(t^2 + 2) = 0.00409; t(.975, 2) = 4.3027
-    assert b["gain"] == pytest.approx(0.09)
-    assert b["p_value"] == pytest.approx(0.00409, abs=2e-5)
-    assert (b["ci_low"], b["ci_high"]) == pytest.approx((0.09 - 0.024841, 0.09 + 0.024841),
-                                                        abs=1e-5)
+    assert b.mean == pytest.approx(0.09)
+    assert b.p == pytest.approx(0.00409, abs=2e-5)
+    assert (b.low, b.high) == pytest.approx((0.09 - 0.024841, 0.09 + 0.024841), abs=1e-5)
     # C - baseline = -0.01, 0.01, -0.03: mean -0.01, sd 0.02, t = 0.866, p = 0.4778
-    assert c["gain"] == pytest.approx(-0.01) and c["p_value"] == pytest.approx(0.4778, abs=2e-4)
+    assert c.mean == pytest.approx(-0.01) and c.p == pytest.approx(0.4778, abs=2e-4)
     # Holm over two partners: 2 x 0.00409; then max(that, 0.4778)
-    assert b["p_holm"] == pytest.approx(2 * b["p_value"]) and b["helps"]
-    assert c["p_holm"] == pytest.approx(c["p_value"]) and not (c["helps"] or c["hurts"])
-    assert rows[0]["verdict"] == "B helps (+9.00, 95% CI [+6.52, +11.48])"
+    assert b.p_holm == pytest.approx(2 * b.p) and b.helps
+    assert c.p_holm == pytest.approx(c.p) and not (c.helps or c.hurts)
+    assert summary.verdict(rows) == "B helps (+9.00, 95% CI [+6.52, +11.48])"
 
 
 def test_one_seed_gives_no_verdict_and_the_table_says_so(capsys):
     records = [record("A", None, 1, 0.70), record("A", "B", 1, 0.75)]
-    rows = pairwise.summarise(records)["A"]
-    assert not rows[1]["helps"]
+    rows = summary.partner_rows(records)["A"]
+    assert not rows[1].gain.helps
     pairwise.print_table("A", rows)
     assert "one seed: no verdict" in capsys.readouterr().out
 
@@ -118,27 +119,46 @@ def test_a_corpus_given_by_path_names_files_by_its_display_name(tmp_path):
     assert pairwise.file_name(str(corpus)) == "corpus" == spec_for(str(corpus)).name
 
 
+# the BiLSTM family at toy sizes (TINY above is the window CNN's)
+BILSTM_TINY = ["--steps", "6", "--train-fraction", "0.05", "--set", "lstm=8",
+               "--set", "projection=8", "--set", "char_filters=4", "--set", "char_dim=4",
+               "--set", "vector_dim=8", "--set", "vector_corpora=run",
+               "--set", "devel_limit=20", "--set", "test_limit=30", "--seeds", "1",
+               "--no-progress"]
+
+
 def test_cross_sharing_grid_compares_with_the_single_task_bilstm(tmp_path):
-    """CS-MTM needs a partner: its grid's single-task cell is the BiLSTM-CNN-CRF STM."""
-    args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC", "--model", "cross-sharing",
-            "--steps", "6", "--train-fraction", "0.05", "--set", "lstm=8",
-            "--set", "projection=8", "--set", "char_filters=4", "--set", "char_dim=4",
-            "--set", "vector_dim=8", "--set", "vector_corpora=run", "--set", "devel_limit=20",
-            "--set", "test_limit=30", "--seeds", "1", "--no-progress", "--out", str(tmp_path)]
+    """CS-MTM needs a partner: its grid's single-task cell is the BiLSTM-CNN-CRF STM (the
+    issue's command: WANG's main x auxiliary grid for CS-MTM, table 4)."""
+    args = ["--main", "NCBI-disease", "--aux", "BioNLP09", "--model", "cross-sharing",
+            *BILSTM_TINY, "--out", str(tmp_path)]
     assert pairwise_cli(*args) == 0
-    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert sorted((r["model"], tuple(r["aux"])) for r in records) == [
-        ("bilstm-crf", ()), ("cross-sharing", ("BioNLP13PC",))]
-    assert pairwise.summarise(records)["Ex-PTM"][1]["gain"] is not None
+    records = ResultsFile(tmp_path / "results.jsonl").records()
+    assert sorted((r.model, tuple(r.aux)) for r in records) == [
+        ("bilstm-crf", ()), ("cross-sharing", ("BioNLP09",))]
+    assert summary.partner_rows(records)["NCBI-disease"][1].gain is not None
+
+
+@pytest.mark.parametrize(("model", "baseline"), [
+    ("cross-sharing", "bilstm-crf"), ("shared-private", "bilstm-crf"),
+    ("dependent-cnn", "window-cnn"), ("window-cnn", "window-cnn")])
+def test_every_grid_s_single_task_cell_is_the_catalogue_baseline(model, baseline):
+    args = pairwise.parser().parse_args(["--main", "NCBI-disease", "--aux", "BioNLP09",
+                                         "--model", model, "--aux-weight", "0.5"])
+    alone, partnered = pairwise.build_runs(args)[::3]  # three seeds each
+    assert (alone.model, alone.aux, alone.loss_weights) == (baseline, (), {})
+    assert (partnered.model, partnered.aux) == (model, ("BioNLP09",))
+    assert grid.single_task(partnered) == alone
+    assert alone.train == partnered.train and alone.seed == partnered.seed
 
 
 def test_aa_check_compares_the_baseline_with_itself_on_other_seeds(tmp_path, capsys):
     args = ["--main", "Ex-PTM", "--aa", "--out", str(tmp_path), *TINY]
     args[args.index("--seeds") + 1] = "2"
     assert pairwise_cli(*args) == 0
-    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert sorted(r["seed"] for r in records) == [1, 2, 3, 4]
-    assert all(not r["aux"] for r in records)
+    records = ResultsFile(tmp_path / "results.jsonl").records()
+    assert sorted(r.seed for r in records) == [1, 2, 3, 4]
+    assert all(not r.aux for r in records)
     assert "A/A check for Ex-PTM (window-cnn, seeds 1-2 vs the next 2): " in capsys.readouterr().out
 
 
@@ -151,8 +171,9 @@ def test_old_results_without_counts_are_refused_for_resume_in_one_line(tmp_path,
                         "--resume", *TINY) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "older bioner-mtl" in err and "\n" not in err
-    rows = pairwise.summarise([old, {**old, "aux": ["X"], "test_f1": 0.6}])["Ex-PTM"]
-    assert rows[1]["test_sampling"] is False  # still read: seed variance only, and said so
+    old = make_record(main="Ex-PTM", seed=1, test_f1=0.5)  # no per-sentence counts
+    rows = summary.partner_rows([old, make_record(main="Ex-PTM", aux=["X"], test_f1=0.6)])
+    assert rows["Ex-PTM"][1].gain.test_sampling is False  # seed variance only, and said so
 
 
 def test_plots_carry_the_intervals(tmp_path):
@@ -160,16 +181,16 @@ def test_plots_carry_the_intervals(tmp_path):
     for main in ("A", "B"):
         records += [record(main, None, s, f) for s, f in [(1, 0.70), (2, 0.72), (3, 0.74)]]
         records += [record(main, "C", s, f) for s, f in [(1, 0.80), (2, 0.81), (3, 0.82)]]
-    summary = pairwise.summarise(records)
-    written = pairwise.plot(tmp_path, summary)
+    by_main = summary.partner_rows(records)
+    written = pairwise.plot(tmp_path, by_main)
     assert [p.name for p in written] == ["gains_A.png", "gains_B.png", "heatmap.png"]
     assert all(p.stat().st_size > 0 for p in written)
-    row = summary["A"][1]
-    assert row["ci_low"] < row["gain"] < row["ci_high"]  # what the error bars are drawn from
+    gain = by_main["A"][1].gain
+    assert gain.low < gain.mean < gain.high  # what the error bars are drawn from
 
 
 def test_aux_weight_reaches_every_grid_s_partners():
-    from experiments.cli import aux_weights
+    from training.cli import aux_weights
 
     args = pairwise.parser().parse_args(["--main", "Ex-PTM", "--aux", "BioNLP13PC",
                                          "--aux-weight", "0.5"])

@@ -10,8 +10,8 @@ import pytest
 
 from data.corpora import load_corpus
 from experiments import predict as predict_cli
-from experiments.cli import run
 from training.bundle import FORMAT, load
+from training.cli import run
 from training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[2]

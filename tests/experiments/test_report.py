@@ -5,27 +5,31 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from experiments import report
-from experiments.cli import run
+from tests.helpers import make_record
+from training.catalogue import MODELS, variant
+from training.cli import run
+from training.results import RunRecord
 
 
 def rec(main: str, model: str = "window-cnn", aux: tuple[str, ...] = (), seed: int = 1,
         test: float = 0.8, token: float | None = None, devel: float | None = None,
-        fraction: float = 1.0, preset: str = "paper", **extra) -> dict:
-    """Only the fields report.py reads; devel and token default to the test F1."""
-    return {"main": main, "model": model, "aux": list(aux), "seed": seed,
-            "train_fraction": fraction, "preset": preset, "decoding": "constrained",
-            "test_f1": test, "devel_f1": test if devel is None else devel,
-            "test_token_macro_f1": test if token is None else token, **extra}
+        fraction: float = 1.0, preset: str = "paper", **extra) -> RunRecord:
+    """A record with the fields report.py reads; devel and token default to the test F1."""
+    return make_record(main=main, model=model, aux=list(aux), seed=seed, train_fraction=fraction,
+                       preset=preset, test_f1=test, devel_f1=test if devel is None else devel,
+                       test_token_macro_f1=test if token is None else token, **extra)
 
 
-def seeds(main: str, values: list[float], **kwargs) -> list[dict]:
+def seeds(main: str, values: list[float], **kwargs) -> list[RunRecord]:
     return [rec(main, seed=s, test=v, **kwargs) for s, v in enumerate(values, 1)]
 
 
-def write(directory: Path, records: list[dict]) -> Path:
+def write(directory: Path, records: list[RunRecord]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (directory / "results.jsonl").write_text("".join(r.to_json() + "\n" for r in records))
     return directory
 
 
@@ -84,10 +88,9 @@ def test_significant_multi_task_cells_get_a_star_and_others_do_not(tmp_path):
 
 
 def test_wang_table_uses_token_level_macro_f1(tmp_path):
-    records = (seeds("NCBI-disease", [0.70, 0.72], model="bilstm-crf")
-               + [rec("NCBI-disease", "cross-sharing", ("BioNLP09",), test=0.60, token=0.90)])
-    for r, token in zip(records, (0.85, 0.87)):
-        r["test_token_macro_f1"] = token
+    records = [rec("NCBI-disease", "bilstm-crf", seed=s, test=t, token=k)
+               for s, t, k in ((1, 0.70, 0.85), (2, 0.72, 0.87))]
+    records.append(rec("NCBI-disease", "cross-sharing", ("BioNLP09",), test=0.60, token=0.90))
     text = section(make_report(tmp_path, write(tmp_path / "w", records)),
                    "### BiLSTM-CNN-CRF family vs WANG table 2")
     cells = row(text, "NCBI-disease")
@@ -146,15 +149,16 @@ def test_figures_link_the_plots_found_in_run_directories(tmp_path):
     assert "![gains_BC2GM.png](../runs/grid/gains_BC2GM.png)" in text
 
 
-def test_old_decoding_keys_are_read(tmp_path):
+def test_a_results_file_with_an_old_record_stops_with_one_line(tmp_path, capsys):
     old = {"main": "NCBI-disease", "model": "window-cnn", "aux": [], "seed": 1,
-           "train_fraction": 1.0, "preset": "paper", "decoding": "viterbi",
-           "scores": {split: {"viterbi": {"f1": f1, "strict": {"f1": f1}, "token": {"f1": 0.8}},
-                              "argmax": {"f1": 0.5, "strict": {"f1": 0.5}, "token": {"f1": 0.6}}}
-                      for split, f1 in (("devel", 0.77), ("test", 0.75))}}
-    text = make_report(tmp_path, write(tmp_path / "old", [old]))
-    assert row(crichton(text), "NCBI-disease")[3] == "75.00 (1)"  # viterbi, not argmax
-    assert "decodings: constrained (1); 1 records use the older keys viterbi/argmax" in text
+           "decoding": "viterbi", "test_f1": 0.75}  # before records had a format
+    directory = write(tmp_path / "old", [rec("BC2GM")])
+    with (directory / "results.jsonl").open("a") as handle:
+        handle.write(json.dumps(old) + "\n")
+    assert run(report.main, [str(directory)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {directory / 'results.jsonl'}:2: ") and "\n" not in err
+    assert "format" in err and not (directory / "report.md").exists()
 
 
 def test_variants_are_not_pooled_as_seeds(tmp_path):
@@ -215,3 +219,38 @@ def test_every_head_of_a_multi_head_model_is_shown(tmp_path):
     assert row(text, "BC2GM")[4:8] == ["BC2GM", "main", "2", "71.00 ± 1.41"]
     partner = next(line for line in text.splitlines() if "| partner |" in line)
     assert "82.00 ± 2.83" in partner and "83.00 ± 2.83" in partner  # test, devel by hand
+
+
+@pytest.fixture
+def tiny_cnn(request):
+    """A window-cnn variant the papers never had (paper=None), registered for one test; its
+    baseline: itself alone (the catalogue default) or another registered model."""
+    variant("tiny-cnn", "window-cnn", "a narrow window CNN", config_options={"filters": 4},
+            paper=None, baseline=request.param)
+    yield "tiny-cnn"
+    MODELS.pop("tiny-cnn")
+
+
+@pytest.mark.parametrize("tiny_cnn, baseline", [(None, "tiny-cnn"), ("window-cnn", "window-cnn")],
+                         indirect=["tiny_cnn"])
+def test_a_registered_model_is_reported_beside_its_catalogue_baseline(tmp_path, tiny_cnn,
+                                                                       baseline):
+    records = [  # single-task cells of three models; only the catalogue's baseline counts
+        *seeds("BC2GM", [0.60, 0.62], model="tiny-cnn"),
+        *seeds("BC2GM", [0.50, 0.52], model="mlp"),
+        *seeds("BC2GM", [0.90, 0.92], model="window-cnn"),
+        *seeds("BC2GM", [0.70, 0.72], model="tiny-cnn", aux=("BC5CDR",)),
+        *seeds("BC2GM", [0.65, 0.69], model="tiny-cnn", fraction=0.5),
+    ]
+    text = make_report(tmp_path, write(tmp_path / "t", records))
+    grid = section(text, "### BC2GM: tiny-cnn, paper preset, full training data")
+    base_f1 = {"tiny-cnn": 0.61, "window-cnn": 0.91}[baseline]
+    assert row(grid, f"(single-task {baseline})")[1:3] == ["2", f"{100 * base_f1:.2f} ± 1.41 (2)"]
+    assert row(grid, "BC5CDR")[3] == f"{100 * (0.71 - base_f1):+.2f}"  # paired by seed
+    assert "Verdict for BC2GM:" in grid
+    # no paper column: not in CRICHTON's table, yet in the ablation and every group's list
+    assert "tiny-cnn" not in crichton(text)
+    if baseline == "tiny-cnn":
+        ablation = section(text, "### BC2GM: tiny-cnn family")
+        assert row(ablation, "train fraction")[1:3] == ["single-task", "loss"]
+    assert "| BC2GM | tiny-cnn | BC5CDR | paper | 100% |" in section(text, "## All record groups")

@@ -12,7 +12,7 @@ import pytest
 
 from models.base import Features
 from models.bilstm_crf import ProjectedBiLSTM
-from models.registry import MODELS
+from training.catalogue import MODELS
 
 TASKS = {"main": 5, "aux": 9}  # IOBES with one and with two entity types
 VOCAB, CHARS, WORD_DIM = 20000, 80, 100  # same vocabulary and characters for every model

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.registry import MODELS
+from training.catalogue import MODELS
 from training.trainer import Trainer
 
 MAIN, AUX = "NCBI-disease", "BioNLP13PC"  # 5 and 17 IOBES labels: heads can be told apart
@@ -58,7 +58,7 @@ def test_model_trains_through_the_harness(name, tiny_run, tmp_path):
 
     # training lowers the loss and fits the main corpus's training split
     record = trainer.fit()
-    losses = [entry["loss"] for entry in record["history"]]
+    losses = [entry["loss"] for entry in record.history]
     assert len(losses) >= 3 and losses[-1] < losses[0]
     assert trainer.evaluate(MAIN, "train", viterbi=True).f1 > MIN_TRAIN_F1
 

@@ -9,8 +9,8 @@ import shutil
 import pytest
 
 from experiments import predict as predict_cli
-from experiments.cli import run
 from training.bundle import BUNDLE_FILE, WEIGHTS_FILE, load
+from training.cli import run
 from training.trainer import Trainer
 
 MAIN = "NCBI-disease"

@@ -32,7 +32,7 @@ diff = max(float(np.abs(a - b).max())
            for a, b in zip(single.model.get_weights(), double.model.get_weights()))
 record = double.fit()
 print(json.dumps({"replicas": double.strategy.num_replicas_in_sync, "losses": losses,
-                  "diff": diff, "steps": record["steps"]}))
+                  "diff": diff, "steps": record.steps}))
 """
 
 
@@ -49,7 +49,7 @@ def test_two_replicas_take_the_same_step_as_one_device(bioner_cache):
 
 def test_asking_for_more_gpus_than_exist_is_a_one_line_error(tmp_path, capsys):
     from experiments import train
-    from experiments.cli import run
+    from training.cli import run
 
     assert run(train.main, ["--main", "Ex-PTM", "--gpus", "4", "--steps", "1",
                             "--out", str(tmp_path)]) == 2

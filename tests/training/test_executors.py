@@ -2,16 +2,15 @@
 gives the same cells and the same numbers, and resume works the same everywhere."""
 
 import builtins
-import json
 import pickle
 
 import pytest
 
 from data.errors import InputError
 from experiments import pairwise
-from experiments.cli import run
 from tests.experiments.test_pairwise import TINY
 from training import executors
+from training.cli import run
 from training.grid import run_cells
 from training.results import ResultsFile, cell_key
 
@@ -32,7 +31,7 @@ def reference(tmp_path_factory):
     results = ResultsFile(tmp_path_factory.mktemp("inprocess") / "results.jsonl")
     records = run_cells(grid_runs(GRID), results, progress=False,
                         executor=executors.make_executor("inprocess"))
-    return {r["cell"]: r for r in records}
+    return {r.cell: r for r in records}
 
 
 def train_here(monkeypatch):
@@ -46,7 +45,7 @@ def train_here(monkeypatch):
 
 
 def lines(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return ResultsFile(path).records()
 
 
 def test_run_configs_survive_pickling():
@@ -72,11 +71,11 @@ def test_ray_resumes_a_grid_with_the_same_numbers(tmp_path, reference, monkeypat
                         "--workers", "2") == 0
     records = lines(out / "results.jsonl")
     assert (out / "results.jsonl").read_text().startswith(first)  # left as it was
-    assert len(records) == 3 and sorted(r["cell"] for r in records) == sorted(keys)
+    assert len(records) == 3 and sorted(r.cell for r in records) == sorted(keys)
     for record in records[1:]:  # trained on Ray, each by its own seed
-        assert record["test_f1"] == reference[record["cell"]]["test_f1"]
-        assert record["devel_f1"] == reference[record["cell"]]["devel_f1"]
-        assert record["history"] == reference[record["cell"]]["history"]
+        assert record.test_f1 == reference[record.cell].test_f1
+        assert record.devel_f1 == reference[record.cell].devel_f1
+        assert record.history == reference[record.cell].history
 
 
 def test_pool_trains_two_cells_with_two_workers(tmp_path, reference, monkeypatch):
@@ -88,9 +87,9 @@ def test_pool_trains_two_cells_with_two_workers(tmp_path, reference, monkeypatch
     monkeypatch.setattr(executors, "worker_threads", lambda workers, cpus=None: None)
     assert pairwise_cli(*args, "--out", str(out), "--executor", "pool", "--workers", "2") == 0
     records = lines(out / "results.jsonl")
-    assert sorted(r["cell"] for r in records) == sorted(cell_key(r) for r in grid_runs(args))
+    assert sorted(r.cell for r in records) == sorted(cell_key(r) for r in grid_runs(args))
     for record in records:
-        assert record["test_f1"] == reference[record["cell"]]["test_f1"]
+        assert record.test_f1 == reference[record.cell].test_f1
 
 
 def test_pool_worker_i_gets_gpu_i_mod_n():

@@ -1,4 +1,5 @@
-"""The results file under concurrent writers and killed ones, and one grid per directory."""
+"""The results file under concurrent writers and killed ones, one grid per directory, old
+records refused in one line, and which settings make two runs the same cell."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import multiprocessing
 import pytest
 
 from data.errors import InputError
-from training.results import ResultsFile, RunLock
+from tests.helpers import make_record
+from training.config import RunConfig, replace
+from training.results import ResultsFile, RunLock, cell_key
 
 
 def append_many(path: str, writer: int, count: int) -> None:
     results = ResultsFile(path)
     for i in range(count):
-        results.append({"cell": f"{writer}-{i}", "payload": "x" * 5000})
+        results.append(make_record(cell=f"{writer}-{i}", device="x" * 5000))
 
 
 def test_two_processes_appending_lose_no_record(tmp_path):
@@ -33,13 +36,35 @@ def test_two_processes_appending_lose_no_record(tmp_path):
 def test_a_line_torn_by_a_killed_writer_is_dropped_and_cut_off(tmp_path):
     path = tmp_path / "results.jsonl"
     results = ResultsFile(path)
-    results.append({"cell": "a"})
+    results.append(make_record(cell="a"))
     with path.open("a") as handle:
         handle.write('{"cell": "b", "test_f1": 0.')  # killed in the middle of a write
-    assert [r["cell"] for r in results.records()] == ["a"]  # still readable
-    results.append({"cell": "c"})
-    assert [r["cell"] for r in results.records()] == ["a", "c"]
+    assert [r.cell for r in results.records()] == ["a"]  # still readable
+    results.append(make_record(cell="c"))
+    assert [r.cell for r in results.records()] == ["a", "c"]
     assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_a_record_without_a_format_is_refused_in_one_line_naming_file_and_line(tmp_path):
+    path = tmp_path / "results.jsonl"
+    results = ResultsFile(path)
+    results.append(make_record(cell="new"))
+    old = json.loads(make_record(cell="old").to_json())
+    del old["format"]  # as bioner-mtl wrote records before they had a format
+    with path.open("a") as handle:
+        handle.write(json.dumps(old) + "\n")
+    with pytest.raises(InputError, match="before records had a format") as err:
+        results.records()
+    assert str(err.value).startswith(f"{path}:2: ") and "\n" not in str(err.value)
+
+
+def test_cell_key_ignores_where_a_run_is_kept_but_not_what_it_computes():
+    run = RunConfig(main="NCBI-disease", aux=("BC5CDR",))
+    key = cell_key(run)
+    assert cell_key(replace(run, gpus=2)) == key
+    assert cell_key(replace(run, save_bundle="/tmp/bundle")) == key
+    assert cell_key(replace(run, seed=2)) != key
+    assert cell_key(replace(run, aux=())) != key
 
 
 def test_one_grid_at_a_time_per_directory(tmp_path):

@@ -4,18 +4,18 @@ loop, the verdict lines, the devel choice, and the false-positive rate on simula
 import numpy as np
 import pytest
 
+from tests.helpers import make_record
 from training import stats
 from training.evaluation import mention_scores, unit_counts
 
 
 def record(seed, f1, devel=None, counts=None, aux=(), main="M"):
-    out = {"seed": seed, "test_f1": f1, "devel_f1": f1 if devel is None else devel,
-           "main": main, "aux": list(aux), "test_token_macro_f1": f1}
+    units = {}
     if counts is not None:
-        out["unit_counts"] = {"test": {"unit": "sentence", "tp": counts[:, 0].tolist(),
-                                       "pred": counts[:, 1].tolist(),
-                                       "gold": counts[:, 2].tolist()}}
-    return out
+        units = {"test": {"unit": "sentence", "tp": counts[:, 0].tolist(),
+                          "pred": counts[:, 1].tolist(), "gold": counts[:, 2].tolist()}}
+    return make_record(seed=seed, test_f1=f1, devel_f1=f1 if devel is None else devel,
+                       main=main, aux=list(aux), test_token_macro_f1=f1, unit_counts=units)
 
 
 def test_holm_by_hand():
@@ -46,7 +46,7 @@ def test_pairing_by_seed_cancels_shared_noise():
     cand = [record(s, 0.61 + shift[s]) for s in reversed(list(shift))]  # order does not matter
     g = stats.gain("X", base, cand)
     assert g.mean == pytest.approx(0.01) and g.low == pytest.approx(0.01)  # no spread at all
-    unpaired = stats.gain("X", base, [record(s + 10, r["test_f1"]) for s, r in
+    unpaired = stats.gain("X", base, [record(s + 10, r.test_f1) for s, r in
                                       zip(shift, cand)])
     assert unpaired.high - unpaired.low > 0.1  # without pairing the seed effects stay
 

@@ -13,13 +13,14 @@ from data.corpora import load_corpus
 from data.errors import InputError
 from training.batches import make_batch
 from training.config import RunConfig, TrainConfig, replace
+from training.results import RunRecord
 from training.trainer import Trainer, train
 
 MAIN, AUX = "NCBI-disease", "Ex-PTM"
 STEPS, EVERY = 300, 30
 
 
-def fit_with_snapshots(trainer: Trainer) -> tuple[dict, list[list[np.ndarray]]]:
+def fit_with_snapshots(trainer: Trainer) -> tuple[RunRecord, list[list[np.ndarray]]]:
     """fit(), keeping the model's weights as they were at each devel evaluation."""
     snapshots, evaluate = [], trainer.evaluate
 
@@ -32,7 +33,7 @@ def fit_with_snapshots(trainer: Trainer) -> tuple[dict, list[list[np.ndarray]]]:
         record = trainer.fit()
     finally:
         del trainer.evaluate
-    return record, snapshots[: len(record["history"])]
+    return record, snapshots[: len(record.history)]
 
 
 def same_weights(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
@@ -48,14 +49,14 @@ def trained(tiny_run):
 
 def test_best_devel_weights_are_kept(trained):
     trainer, record, snapshots = trained
-    history = record["history"]
+    history = record.history
     main_batches = [h["main_batches"] for h in history]  # evaluations count main batches
     assert all(m % EVERY == 0 for m in main_batches[:-1]) and main_batches == sorted(main_batches)
     assert history[-1]["step"] == STEPS and len(history) >= 2
     best = max(history, key=lambda h: h["devel_f1"])  # the first of equal maxima
-    assert record["devel_f1"] == best["devel_f1"] > 0
-    assert record["best_step"] == best["step"]
-    assert record["steps"] == STEPS
+    assert record.devel_f1 == best["devel_f1"] > 0
+    assert record.best_step == best["step"]
+    assert record.steps == STEPS
     assert same_weights(trainer.model.get_weights(), snapshots[history.index(best)])
     assert trainer.evaluate(MAIN, "devel", viterbi=True).f1 == best["devel_f1"]
 
@@ -64,27 +65,27 @@ def test_record_fields(trained):
     trainer, record, _ = trained
     for key in ("main", "aux", "model", "schedule", "seed", "train_fraction", "steps",
                 "best_step", "scores", "parameters", "wall_seconds", "versions", "config"):
-        assert key in record, key
+        assert hasattr(record, key), key
     run = trainer.run
-    assert (record["main"], record["aux"], record["model"]) == (MAIN, [AUX], "window-cnn")
-    assert (record["schedule"], record["seed"]) == (run.schedule, run.seed)
-    assert record["train_fraction"] == run.train_fraction
+    assert (record.main, record.aux, record.model) == (MAIN, [AUX], "window-cnn")
+    assert (record.schedule, record.seed) == (run.schedule, run.seed)
+    assert record.train_fraction == run.train_fraction
     for split in ("devel", "test"):
         for decoding in ("constrained", "unconstrained"):
-            scores = record["scores"][split][decoding]
+            scores = record.scores[split][decoding]
             assert {"strict", "default", "token"} <= set(scores), (split, decoding)
             assert 0 <= scores["strict"]["f1"] <= 1
-    assert record["test_f1"] == record["scores"]["test"]["constrained"]["f1"]
-    assert 0 < record["parameters"]["trainable"] < record["parameters"]["total"]
-    assert record["wall_seconds"] >= 0
-    assert {"python", "tensorflow", "keras", "numpy"} <= set(record["versions"])
-    assert record["config"]["train"]["steps"] == STEPS
+    assert record.test_f1 == record.scores["test"]["constrained"]["f1"]
+    assert 0 < record.parameters["trainable"] < record.parameters["total"]
+    assert record.wall_seconds >= 0
+    assert {"python", "tensorflow", "keras", "numpy"} <= set(record.versions)
+    assert record.config["train"]["steps"] == STEPS
 
 
 def test_record_is_json(trained):
     _, record, _ = trained
-    again = json.loads(json.dumps(record))
-    assert again["scores"] == record["scores"] and again["history"] == record["history"]
+    again = json.loads(record.to_json())
+    assert again["scores"] == record.scores and again["history"] == record.history
     assert RunConfig(**{**again["config"], "aux": tuple(again["config"]["aux"]),
                         "train": TrainConfig(**again["config"]["train"])}) == trained[0].run
 
@@ -104,9 +105,9 @@ def test_patience_stops_and_restores_the_best(tiny_run):
     trainer = Trainer(tiny_run(MAIN, (AUX,), steps=300, eval_every=10, patience=1),
                       progress=False)
     record, snapshots = fit_with_snapshots(trainer)
-    f1s = [h["devel_f1"] for h in record["history"]]
-    assert record["steps"] == record["history"][-1]["step"]
-    assert all(h["main_batches"] % 10 == 0 for h in record["history"][:-1])
+    f1s = [h["devel_f1"] for h in record.history]
+    assert record.steps == record.history[-1]["step"]
+    assert all(h["main_batches"] % 10 == 0 for h in record.history[:-1])
     top, stale, stop = -1.0, 0, None  # the rule: stop once 2 evaluations in a row gain nothing
     for i, f1 in enumerate(f1s):
         top, stale = (f1, 0) if f1 > top else (top, stale + 1)
@@ -114,13 +115,13 @@ def test_patience_stops_and_restores_the_best(tiny_run):
             stop = i
             break
     if stop is None:
-        assert record["steps"] == 300 and record["stopped"] == "cap"
-        assert record["improving_at_cap"] == (stale <= 1)
+        assert record.steps == 300 and record.stopped == "cap"
+        assert record.improving_at_cap == (stale <= 1)
     else:
         assert stop == len(f1s) - 1
-        assert record["stopped"] == "patience" and not record["improving_at_cap"]
+        assert record.stopped == "patience" and not record.improving_at_cap
     best = f1s.index(max(f1s))
-    assert record["best_step"] == record["history"][best]["step"]
+    assert record.best_step == record.history[best]["step"]
     assert same_weights(trainer.model.get_weights(), snapshots[best])
     if best < len(f1s) - 1:  # weights moved after the best evaluation, and were put back
         assert not same_weights(snapshots[best], snapshots[-1])
@@ -129,8 +130,8 @@ def test_patience_stops_and_restores_the_best(tiny_run):
 def test_train_fraction_halves_main_with_a_seeded_subsample(tiny_run):
     record = train(tiny_run(MAIN, (AUX,), steps=2, eval_every=1, train_fraction=0.5),
                    progress=False)
-    assert record["train_sentences"] == {MAIN: len(load_corpus(MAIN).train) // 2,
-                                         AUX: len(load_corpus(AUX).train)}
+    assert record.train_sentences == {MAIN: len(load_corpus(MAIN).train) // 2,
+                                      AUX: len(load_corpus(AUX).train)}
 
     def kept(seed):
         run = tiny_run(MAIN, (AUX,), train_fraction=0.5, seed=seed)
@@ -138,7 +139,7 @@ def test_train_fraction_halves_main_with_a_seeded_subsample(tiny_run):
 
     same = kept(1)
     assert same == kept(1) != kept(2)
-    assert len(same) == record["train_sentences"][MAIN]
+    assert len(same) == record.train_sentences[MAIN]
 
 
 @pytest.mark.parametrize("changes, needle", [
@@ -181,18 +182,18 @@ def test_loss_weights_scale_the_update(tiny_run):
 
 def test_a_cell_still_improving_at_its_cap_is_marked(tiny_run):
     record = train(tiny_run(MAIN, steps=40, eval_every=10, patience=100), progress=False)
-    f1s = [h["devel_f1"] for h in record["history"]]
-    assert record["stopped"] == "cap"
-    assert record["improving_at_cap"]  # patience 100 never ran out: it would have gone on
+    f1s = [h["devel_f1"] for h in record.history]
+    assert record.stopped == "cap"
+    assert record.improving_at_cap  # patience 100 never ran out: it would have gone on
     record = train(tiny_run(MAIN, steps=40, eval_every=10), progress=False)  # no patience
-    assert [h["devel_f1"] for h in record["history"]] == f1s  # the same training
-    assert record["improving_at_cap"] == (f1s[-1] > max(f1s[:-1]))  # gained at the end
+    assert [h["devel_f1"] for h in record.history] == f1s  # the same training
+    assert record.improving_at_cap == (f1s[-1] > max(f1s[:-1]))  # gained at the end
 
 
 def test_record_keeps_per_sentence_counts_of_the_test_split(trained):
     trainer, record, _ = trained
-    counts = record["unit_counts"]["test"]
-    strict = record["scores"]["test"]["constrained"]["strict"]
+    counts = record.unit_counts["test"]
+    strict = record.scores["test"]["constrained"]["strict"]
     assert counts["unit"] == "sentence"
     assert len(counts["tp"]) == len(trainer.tasks[MAIN].test.sentences)
     assert sum(counts["tp"]) == strict["tp"]
@@ -219,10 +220,10 @@ def test_learning_rate_decays_by_three_percent_per_epoch(tiny_run):
 
 def test_a_multi_task_record_scores_every_head(trained):
     trainer, record, _ = trained
-    assert set(record["heads"]) == {MAIN, AUX}
-    assert record["heads"][MAIN]["test"]["f1"] == record["test_f1"]
+    assert set(record.heads) == {MAIN, AUX}
+    assert record.heads[MAIN]["test"]["f1"] == record.test_f1
     aux_test = trainer.evaluate(AUX, "test", viterbi=True).to_dict()
-    assert record["heads"][AUX]["test"] == aux_test  # the partner's head on its own test
+    assert record.heads[AUX]["test"] == aux_test  # the partner's head on its own test
 
 
 @pytest.mark.parametrize("changes, needle", [

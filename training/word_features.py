@@ -18,7 +18,7 @@ import numpy as np
 from data.reader import Sentence
 from embeddings import embedding_matrix, load_vectors, train_word2vec
 from models.base import Features
-from training import batches as B
+from training.batches import EncodedSplit, TagSet, Vocabulary, encode
 from training.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def _vectors(source: str, corpora_names: tuple[str, ...] | None, dim: int, epoch
 
 
 class WordFeaturizer:
-    def __init__(self, words: B.Vocabulary, chars: B.Vocabulary | None, matrix: np.ndarray):
+    def __init__(self, words: Vocabulary, chars: Vocabulary | None, matrix: np.ndarray):
         self.words, self.chars = words, chars
         self.features = Features(matrix, len(chars) if chars else 0)
 
@@ -53,7 +53,7 @@ class WordFeaturizer:
         log.info("word vocabulary %d (%.1f%% with vectors)", len(words), 100 * found)
         chars = None
         if needs_chars:
-            chars = B.Vocabulary.build(c for corpus, train in loaded.values()
+            chars = Vocabulary.build(c for corpus, train in loaded.values()
                                        for s in train for tok in s.tokens for c in tok)
         return cls(words, chars, matrix)
 
@@ -65,12 +65,12 @@ class WordFeaturizer:
 
     @classmethod
     def from_state(cls, state: dict, directory: Path, model_config) -> WordFeaturizer:
-        words = B.Vocabulary(tuple(state["words"]))
-        chars = B.Vocabulary(tuple(state["chars"])) if state["chars"] else None
+        words = Vocabulary(tuple(state["words"]))
+        chars = Vocabulary(tuple(state["chars"])) if state["chars"] else None
         return cls(words, chars, np.zeros((len(words), state["dim"]), np.float32))
 
     @staticmethod
-    def _vocabulary(loaded: dict, vectors, fixed: bool) -> B.Vocabulary:
+    def _vocabulary(loaded: dict, vectors, fixed: bool) -> Vocabulary:
         """Words of every split that have a vector (vectors are pretrained, labels unused), plus
         training words without one when vectors are trainable."""
         train_words = {t for corpus, train in loaded.values() for s in train for t in s.tokens}
@@ -79,7 +79,7 @@ class WordFeaturizer:
                               for s in split for t in s.tokens)
         keep = [w for w in every if vectors.lookup(w) is not None
                 or (not fixed and w in train_words)]
-        return B.Vocabulary.build(keep)
+        return Vocabulary.build(keep)
 
-    def encode(self, sentences: list[Sentence], tagset: B.TagSet | None) -> B.EncodedSplit:
-        return B.encode(sentences, self.words, tagset, self.chars)
+    def encode(self, sentences: list[Sentence], tagset: TagSet | None) -> EncodedSplit:
+        return encode(sentences, self.words, tagset, self.chars)

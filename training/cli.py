@@ -1,25 +1,45 @@
-"""What every command line tool shares: logging setup and one-line errors for user mistakes."""
+"""What every command line tool shares: logging setup, one-line errors for user mistakes, the
+shared training flags (whose --help lists the model catalogue and the presets), and a quiet
+TensorFlow start unless --verbose."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
+import shutil
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from data import corpora
 from data.errors import InputError
-from training.results import ResultsFile
+from training import quiet_tensorflow
+from training.results import ResultsFile, RunRecord
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow C++ chatter (no GPU: cuInit)
+# Every command starts TensorFlow (if it needs it at all) without its start-up lines and with
+# its C++ log at errors only, unless --verbose (or BIONER_VERBOSE=1) asks for them: installed
+# when a command imports this module, before its later imports load TensorFlow.
+quiet_tensorflow.install()
+
+VERBOSE_HELP = ("show what the libraries say: TensorFlow's start-up lines and C++ log, "
+                "gensim's progress (default: only this tool's progress and errors)")
 
 
 def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Run a tool's main; a user mistake prints `error: ...` on one line and exits with 2."""
+    """Run a tool's main; a user mistake prints `error: ...` on one line and exits with 2.
+
+    With --verbose among the arguments TensorFlow starts with its start-up lines (also in
+    pool workers and Ray tasks: BIONER_VERBOSE=1 is set while main runs) and gensim logs at
+    INFO; otherwise both stay quiet. Logging is at INFO either way."""
+    verbose = quiet_tensorflow.verbose_requested(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("gensim").setLevel(logging.WARNING)
+    logging.getLogger("gensim").setLevel(logging.INFO if verbose else logging.WARNING)
+    previous = os.environ.get(quiet_tensorflow.VERBOSE_ENV)
+    if verbose:
+        quiet_tensorflow.uninstall()
+        os.environ[quiet_tensorflow.VERBOSE_ENV] = "1"  # what workers started from here read
     try:
         return main(argv) or 0
     except InputError as err:
@@ -28,19 +48,64 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if verbose and previous is None:
+            os.environ.pop(quiet_tensorflow.VERBOSE_ENV, None)
+
+
+def add_verbose_argument(p: argparse.ArgumentParser) -> None:
+    """--verbose (read by run() and at start-up; parsed here so --help shows it)."""
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
 
 
 GRID_SEEDS = 3  # a comparison needs seed variance: grids default to three paired seeds
 
 
+DEFAULT_MODEL = "window-cnn"
+DEFAULT_PRESET = "quick"
+PRESET_HELP = {  # what each of training.presets.PRESETS means, for --help
+    "quick": "minutes on a CPU: smaller models, part of the main corpus, training stopped "
+             "when devel F1 stalls",
+    "paper": "the model's publication: its sizes, optimiser and training length (hours)",
+}
+
+
+def presets_help() -> str:
+    """The presets, one line each, as catalogue_help lists the models."""
+    from training.presets import PRESETS
+
+    columns = max(shutil.get_terminal_size().columns - 2, 40)  # as argparse wraps
+    width = max(map(len, PRESETS))
+    return "\n".join(textwrap.fill(PRESET_HELP.get(name, ""), columns,
+                                   initial_indent=f"  {name:{width}}  ",
+                                   subsequent_indent=" " * (width + 4)) for name in PRESETS)
+
+
+def catalogue_epilog() -> str:
+    """The --help text after the flags: every registered model and every preset."""
+    from training.catalogue import catalogue_help
+
+    return (f"models (--model NAME, default {DEFAULT_MODEL}):\n{catalogue_help()}\n\n"
+            f"presets (--preset NAME, default {DEFAULT_PRESET}):\n{presets_help()}")
+
+
 def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS) -> None:
-    """The flags every training command shares (pairwise, train, ...)."""
+    """The flags every training command shares (pairwise, train, ...); the parser's --help
+    ends with the model catalogue and the presets."""
     from training.presets import PRESETS
     from training.schedules import SCHEDULES
 
-    p.add_argument("--model", default="window-cnn", help="registered model name")
-    p.add_argument("--preset", choices=PRESETS, default="quick",
-                   help="quick: minutes on a CPU; paper: the publication's settings")
+    if p.formatter_class is argparse.HelpFormatter:  # keep the lists' lines as they are
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = "\n\n".join(text for text in (p.epilog, catalogue_epilog()) if text)
+    # no argparse `choices`: an unknown name is refused in one line with the valid names
+    # (training.catalogue.get_model), like every other user mistake
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME",
+                   help=f"the model to train, by its registered name (default {DEFAULT_MODEL}; "
+                        "the list below)")
+    p.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET,
+                   help="; ".join(f"{name}: {PRESET_HELP.get(name, name)}" for name in PRESETS)
+                        + f" (default {DEFAULT_PRESET})")
     p.add_argument("--schedule", choices=list(SCHEDULES), help="multi-task batch schedule")
     p.add_argument("--seeds", type=int, default=seeds,
                    help=f"paired seeds per cell (default {seeds}); gains are computed per seed")
@@ -70,13 +135,15 @@ def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS) -> No
                         "Ray instance: default 1)")
     p.add_argument("--address", help="Ray cluster to join (ray start --head prints it); "
                                      "default: a local instance")
+    add_verbose_argument(p)
 
 
 def resolve_run(args: argparse.Namespace, main: str):
-    """The RunConfig for one main corpus from the shared flags (preset, then flags)."""
+    """The RunConfig for one main corpus from the shared flags (preset, then flags). Corpus
+    names and the run's settings are checked once, by training.presets.check_run, which
+    run_cells (and the Trainer) call on every run before anything trains."""
     from training.presets import parse_settings, resolve
 
-    corpora.spec_for(main)
     if args.seeds < 1:
         raise InputError(f"--seeds {args.seeds}: need at least one seed")
     if args.seed < 0 or args.seed + args.seeds > 2 ** 32:
@@ -123,18 +190,8 @@ class CommandResults(ResultsFile):
         super().__init__(path)
         self.command = command
 
-    def append(self, record: dict) -> None:
-        super().append({**record, "command": self.command})
-
-
-def written_by(record: dict) -> str | None:
-    """The command that wrote a results record: its `command` field, or for older records
-    the fields only one command adds; None when the record does not tell."""
-    if "command" in record:
-        return record["command"]
-    legacy = {"aa": "pairwise", "data-ablation": "ablation"}.get(record.get("experiment"))
-    return legacy or ("groups" if "group" in record else
-                      "entity_ablation" if "leave_out" in record else None)
+    def append(self, record: RunRecord) -> None:
+        super().append(dataclasses.replace(record, command=self.command))
 
 
 def open_results(out: Path, resume: bool, command: str) -> CommandResults:
@@ -149,13 +206,9 @@ def open_results(out: Path, resume: bool, command: str) -> CommandResults:
     if records and not resume:
         raise InputError(f"{out} already holds results; pass --resume to continue it or "
                          "choose another --out")
-    others = sorted({written_by(r) for r in records} - {command, None})
+    others = sorted({r.command for r in records} - {command, None})
     if others:
         raise InputError(f"{out} holds results of experiments/{others[0]}.py; "
                          f"experiments/{command}.py --resume would mix its runs into them "
                          "(one grid per directory): choose another --out")
-    if any("unit_counts" not in r for r in records):
-        raise InputError(f"{out} holds results of an older bioner-mtl (no per-sentence counts, "
-                         "so no test-set intervals): choose a new --out; report.py still "
-                         "reads the old file")
     return results

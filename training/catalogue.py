@@ -1,7 +1,10 @@
-"""Every model variant is a name here; adding one touches only this dictionary.
+"""The catalogue: every model variant is one entry here, and nothing else lists model names.
 
-An entry gives the builder, the family's configuration (paper settings by default), the
-paper's training settings, and the quick preset's smaller settings.
+An entry carries everything the rest of the code asks about a model: its builder, the family's
+configuration (paper settings by default), the paper's training settings and run settings, the
+quick preset, how it sees text (featurizer), corpora it trains first, the single-task model a
+grid compares it with, and the paper table and column the report puts it in. `register` adds
+one (a variant for an experiment, a test's tiny model) without touching any other file.
 """
 
 from __future__ import annotations
@@ -14,6 +17,19 @@ from typing import Any
 from data.errors import InputError
 from models import bert_tagger, bilstm_crf, window_cnn
 from training.config import TrainConfig
+
+FEATURIZERS = {"words": "training.word_features:WordFeaturizer",  # vectors (+ characters)
+               "subwords": "training.subword_features:SubwordFeaturizer"}  # BERT word pieces
+
+
+@dataclass(frozen=True)
+class PaperColumn:
+    """Where the report shows a model: a paper's table, and its column for a run alone and
+    for a run with partners (None: that kind of run has no column there)."""
+
+    table: str  # "CRICHTON" (table 9), "WANG" (table 2), "BERT" (KHAN / TONG / RODRIGUEZ)
+    alone: str | None
+    with_partners: str | None
 
 
 @dataclass(frozen=True)
@@ -28,6 +44,11 @@ class ModelSpec:
     featurizer: str = "words"  # "words" (vectors, chars) or "subwords" (BERT word pieces)
     pretrain_tasks: tuple[str, ...] = ()  # corpora trained first, before the schedule starts
     baseline: str | None = None  # the single-task model a grid compares with (None: itself)
+    paper: PaperColumn | None = None  # the report's paper table and column (None: none)
+    needs_partner: bool = False  # cannot train alone (cross-sharing gates two corpora)
+
+    def featurizer_class(self):
+        return featurizer_class(self.featurizer)
 
     def model_config(self, overrides: dict[str, Any]):
         names = {f.name for f in dataclasses.fields(self.config)}
@@ -60,6 +81,7 @@ MODELS: dict[str, ModelSpec] = {
         "CRICHTON MLP baseline: 7-word window -> dense 300 -> softmax per task",
         quick={**_WINDOW_QUICK, "model": {"hidden": 300},
                "train": {**_WINDOW_QUICK["train"], "optimizer": "sgd", "learning_rate": 0.1}},
+        paper=PaperColumn("CRICHTON", "MLP", None),
     ),
     "window-cnn": ModelSpec(
         window_cnn.build_window_cnn,
@@ -67,6 +89,7 @@ MODELS: dict[str, ModelSpec] = {
         TrainConfig(),
         "CRICHTON window CNN: STM with one corpus, multi-output MTM (MO-MTM) with several",
         quick=_WINDOW_QUICK,
+        paper=PaperColumn("CRICHTON", "STM", "MO-MTM"),
     ),
     "dependent-cnn": ModelSpec(
         window_cnn.build_dependent_cnn,
@@ -74,7 +97,10 @@ MODELS: dict[str, ModelSpec] = {
         TrainConfig(),
         "CRICHTON dependent MTM (D-MTM): a GENIA POS window CNN feeds its hidden layer",
         quick={**_WINDOW_QUICK, "train": {**_WINDOW_QUICK["train"], "pretrain_steps": 300}},
-        pretrain_tasks=window_cnn.DependentTagger.pretrain_tasks,
+        pretrain_tasks=(window_cnn.POS_TASK,),
+        # D-MTM is itself multi-task (POS feeds it): CRICHTON compares it with the STM
+        baseline="window-cnn",
+        paper=PaperColumn("CRICHTON", "D-MTM", "D-MTM"),
     ),
 }
 
@@ -89,22 +115,25 @@ _BILSTM_QUICK = {
 }
 
 
-def _bilstm(sharing: str, summary: str, baseline: str | None = None) -> ModelSpec:
+def _bilstm(sharing: str, summary: str, paper: PaperColumn, **extra) -> ModelSpec:
     return ModelSpec(bilstm_crf.build_bilstm_crf, bilstm_crf.BiLSTMConfig(sharing=sharing),
                      _WANG_TRAIN, summary, quick=_BILSTM_QUICK, run=_WANG_RUN, needs_chars=True,
-                     baseline=baseline)
+                     baseline=extra.pop("baseline", "bilstm-crf"), paper=paper, **extra)
 
 
 MODELS.update({
     "bilstm-crf": _bilstm("fully-shared", "WANG/Ma & Hovy BiLSTM-CNN-CRF: STM with one corpus, "
-                          "fully-shared MTM (one BiLSTM, a CRF per corpus) with several"),
+                          "fully-shared MTM (one BiLSTM, a CRF per corpus) with several",
+                          PaperColumn("WANG", "STM", "FS-MTM"), baseline=None),
     "shared-private": _bilstm("shared-private", "WANG SP-MTM: shared BiLSTM + a private "
-                              "BiLSTM per corpus; CRF_k on [S ; P_k]"),
+                              "BiLSTM per corpus; CRF_k on [S ; P_k]",
+                              PaperColumn("WANG", None, "SP-MTM")),
     "adversarial": _bilstm("adversarial", "WANG ADV-MTM: SP-MTM + corpus discriminator behind "
-                           "gradient reversal (alpha) + orthogonality loss (beta)"),
+                           "gradient reversal (alpha) + orthogonality loss (beta)",
+                           PaperColumn("WANG", None, "ADV-MTM")),
     "cross-sharing": _bilstm("cross-sharing", "WANG CS-MTM: two private BiLSTMs gate each "
                              "other; CRF_k on [G_k ; S] (main + one auxiliary)",
-                             baseline="bilstm-crf"),
+                             PaperColumn("WANG", None, "CS-MTM"), needs_partner=True),
 })
 
 MODELS["bert"] = ModelSpec(
@@ -119,15 +148,62 @@ MODELS["bert"] = ModelSpec(
            "run": {"train_fraction": 0.3, "devel_limit": 300}},
     run={"schedule": "shuffled", "tag_scheme": "IOB2"},
     featurizer="subwords",
+    paper=PaperColumn("BERT", "single-task", "multi-head"),
 )
 
 
+def featurizer_class(kind: str):
+    """The featurizer class of a kind, imported on first use (the subword one loads
+    keras-hub); trainer and bundles both ask here."""
+    import importlib
+
+    module, name = FEATURIZERS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def baseline_of(name: str) -> str:
-    """The single-task model a multi-task model is compared with in a grid."""
-    return get_model(name).baseline or name
+    """The single-task model a multi-task model is compared with: a grid's single-task cell,
+    the report's baseline (a name the catalogue does not know is its own baseline)."""
+    spec = MODELS.get(name)
+    return (spec.baseline if spec else None) or name
 
 
 def get_model(name: str) -> ModelSpec:
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
     return MODELS[name]
+
+
+def register(name: str, spec: ModelSpec) -> ModelSpec:
+    """Add a model variant under a new name (one call, nothing else to edit)."""
+    if name in MODELS:
+        raise InputError(f"model {name!r} is registered already; choose another name")
+    if spec.baseline is not None and spec.baseline not in MODELS:
+        raise InputError(f"model {name!r}: its baseline {spec.baseline!r} is not registered")
+    MODELS[name] = spec
+    return spec
+
+
+def variant(name: str, base: str, summary: str, **changes) -> ModelSpec:
+    """A registered copy of `base` with other family options (config=...), settings or labels:
+    `variant("wide-cnn", "window-cnn", "...", config_options={"hidden": 600})`."""
+    options = changes.pop("config_options", {})
+    parent = get_model(base)
+    spec = dataclasses.replace(parent, summary=summary,
+                               config=parent.model_config(options), **changes)
+    return register(name, spec)
+
+
+def catalogue_help(columns: int | None = None) -> str:
+    """The registered models, one entry each (its summary wrapped to `columns`, default the
+    terminal's width as argparse has it), for every command's --help."""
+    import shutil
+    import textwrap
+
+    columns = columns or max(shutil.get_terminal_size().columns - 2, 40)
+    width = max(map(len, MODELS))
+    indent = " " * (width + 4)
+    return "\n".join(textwrap.fill(spec.summary, max(columns, len(indent) + 20),
+                                   initial_indent=f"  {name:{width}}  ",
+                                   subsequent_indent=indent, break_on_hyphens=False)
+                     for name, spec in MODELS.items())

@@ -12,8 +12,8 @@ import os
 import numpy as np
 
 from data.tags import split_tag
-from experiments.bench_data import memory, slice_of, timed
 from training import flops
+from training.bench.measure import memory, slice_of, timed
 from training.evaluation import evaluate
 
 

@@ -2,7 +2,7 @@
 peak memory is its own) and returns one JSON-able record.
 
 Both sides of a comparison read the same sentences: the trainer cuts the training split with
-`data.ablation.subsample`, as `bench_data.slice_of` does for the peers.
+`data.ablation.subsample`, as `training.bench.measure.slice_of` does for the peers.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.bench_data import memory, timed
+from training.bench.measure import memory, timed
 
 
 def _trainer(spec: dict):
@@ -56,7 +56,7 @@ def train_and_tag(spec: dict) -> dict:
     """Train `steps` steps on the slice, then tag the test slice; throughput and F1."""
     import tensorflow as tf
 
-    from training import batches as B
+    from training.batches import BatchStream
     from training.evaluation import evaluate
     from training.trainer import Trainer  # noqa: F401  (the framework, imported before reading)
 
@@ -66,7 +66,7 @@ def train_and_tag(spec: dict) -> dict:
     trainer = _trainer(spec)
     corpus = spec["corpus"]
     task = trainer.tasks[corpus]
-    stream = B.BatchStream(task.train, spec["batch_size"], np.random.default_rng(spec["seed"]))
+    stream = BatchStream(task.train, spec["batch_size"], np.random.default_rng(spec["seed"]))
     batches = [next(stream) for _ in range(spec["steps"])]
     loss = trainer.train_step(corpus, *batches[0])  # the first step compiles: not timed
     float(loss)

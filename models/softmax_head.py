@@ -9,6 +9,10 @@ from keras import ops
 class SoftmaxHead(keras.layers.Layer):
     """A linear layer to one task's tag scores, with a token-level cross-entropy loss."""
 
+    # Decoded by the harness (numpy Viterbi over the log-softmax of the scores); CRFHead
+    # decodes its own paths.
+    decodes_itself = False
+
     def __init__(self, num_labels: int, **kwargs):
         super().__init__(**kwargs)
         self.num_labels = num_labels
@@ -23,10 +27,6 @@ class SoftmaxHead(keras.layers.Layer):
             tags, ops.cast(scores, "float32"), from_logits=True)  # float32 even when mixed
         mask = ops.cast(mask, losses.dtype)
         return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
-
-    def log_probs(self, scores):
-        """Per-token log-probabilities, what the constrained Viterbi decodes."""
-        return ops.log_softmax(ops.cast(scores, "float32"), axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "num_labels": self.num_labels}
