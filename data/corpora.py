@@ -1,8 +1,10 @@
 """Corpus registry: the bundled corpora, their entity classes, and corpora derived from them.
 
 A corpus is a registered name or any directory holding train/devel/test in the token<TAB>tag
-format. Adding a bundled corpus means adding one entry to REGISTRY (and its files under
-data/corpora/NAME/).
+format, or a directory of annotated documents (BRAT .txt/.ann, BioC .xml/.json or PubTator
+files: see data/documents.py) and no .tsv file, split by document 0.8/0.1/0.1 with seed 1
+(`experiments/corpora.py import` chooses another split and writes the TSV files). Adding a
+bundled corpus means adding one entry to REGISTRY (and its files under data/corpora/NAME/).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data import documents
 from data import tags as tagging
 from data.errors import InputError
 from data.reader import Sentence, read_split
@@ -145,11 +148,23 @@ def _split_path(directory: Path, split: str) -> Path:
 
 
 def source_files(name_or_dir: str | Path, splits: tuple[str, ...] = SPLITS) -> list[Path]:
-    """The files a corpus's splits are read from (a derived corpus reads its parent's)."""
+    """The files a corpus's splits are read from (a derived corpus reads its parent's; a
+    directory of documents: all its document files, whatever the splits)."""
     spec = spec_for(name_or_dir)
     if spec.parent is not None:
         return source_files(spec.parent, splits)
+    if (fmt := _documents_format(name_or_dir)) is not None:
+        return documents.source_paths(name_or_dir, fmt)
     return [_split_path(_directory(name_or_dir, spec), split) for split in splits]
+
+
+def _documents_format(name_or_dir: str | Path) -> str | None:
+    """The document format of a user's directory without .tsv files; None for a TSV corpus."""
+    directory = Path(name_or_dir)
+    if str(name_or_dir) in REGISTRY or not directory.is_dir() or any(
+            directory.glob("*.tsv")) or any(directory.glob("*.tsv.gz")):
+        return None
+    return documents.detect_format(directory)
 
 
 def _directory(name_or_dir: str | Path, spec: CorpusSpec) -> Path:
@@ -202,8 +217,11 @@ def load_corpus(name_or_dir: str | Path, repair: bool = False) -> Corpus:
         splits = {s: _keep_types(parent.split(s), spec.keep) for s in SPLITS}
         return Corpus(spec.name, spec, **splits)
     labels = "iob" if spec.kind == "ner" else "plain"
-    splits = {s: read_split(path, labels=labels, repair=repair)
-              for s, path in zip(SPLITS, source_files(name_or_dir))}
+    if (fmt := _documents_format(name_or_dir)) is not None:
+        splits = documents.load_documents(name_or_dir, fmt).splits
+    else:
+        splits = {s: read_split(path, labels=labels, repair=repair)
+                  for s, path in zip(SPLITS, source_files(name_or_dir))}
     if spec.name not in REGISTRY:
         types = sorted({tagging.entity_type(t) for t in _all_tags(splits["train"]) if t != "O"})
         spec = CorpusSpec(spec.name, {t: t for t in types})

@@ -136,12 +136,34 @@ def iob2_to_iobes(tags: Sequence[str]) -> list[str]:
 
 
 def iobes_to_iob2(tags: Sequence[str]) -> list[str]:
-    """S- becomes B-, E- becomes I-. Input must be valid IOBES."""
+    """S- becomes B-, E- becomes I-, tag by tag (a label list too). Input must be valid IOBES;
+    iobes_to_iob2_repaired reads any sequence."""
     mapping = {"S": "B", "E": "I"}
     out = []
     for tag in tags:
         prefix, kind = split_tag(tag)
         out.append(f"{mapping[prefix]}-{kind}" if prefix in mapping else tag)
+    return out
+
+
+def iobes_to_iob2_repaired(tags: Sequence[str]) -> list[str]:
+    """Any IOBES sequence (a model's unconstrained decode too) as valid IOB2 with the mentions
+    a lenient reader finds in it: a mention starts at B-X or S-X, or at an I-X or E-X that
+    does not continue one (the tag before it is not B-X or I-X); it goes on through I-X and
+    E-X after B-X or I-X, and ends after E-X or S-X or before any tag that does not continue
+    it. This is how seqeval's default (conlleval-style) mode chunks IOBES, so `I-X E-X` is one
+    mention (B-X I-X), `B-X O` one (B-X O), `S-X I-X` and `E-X I-X` two (B-X B-X), `B-X E-Y`
+    two of different types. A valid IOBES sequence converts exactly as iobes_to_iob2."""
+    out, previous = [], OUTSIDE
+    for tag in tags:
+        prefix, kind = split_tag(tag)
+        if prefix == OUTSIDE:
+            out.append(tag)
+        elif prefix in ("I", "E") and previous in (f"B-{kind}", f"I-{kind}"):
+            out.append(f"I-{kind}")
+        else:
+            out.append(f"B-{kind}")
+        previous = tag
     return out
 
 

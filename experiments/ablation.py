@@ -15,13 +15,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data.ablation import check_fraction
 from data.errors import InputError
-from training import stats, summary
 from training.cli import (
+    ArgumentParser,
     add_run_arguments,
     aux_weights,
+    checked,
     executor_from,
     open_results,
     resolve_run,
@@ -29,15 +31,22 @@ from training.cli import (
     seeded,
 )
 from training.config import replace
-from training.grid import run_cells, single_task
 from training.results import ResultsFile
+
+# training.grid (which trains), training.summary and training.stats (SciPy) are imported in
+# the functions that use them, after every run is checked: a mistake stops before they load
+if TYPE_CHECKING:
+    from training import summary
 
 
 def best_partner(directory: str, main: str) -> str:
     """The best partner for `main` found by a pairwise run: highest mean devel gain (the
     pairwise table's choice; never chosen on test)."""
     results = Path(directory) / "results.jsonl"
-    best = stats.best_on_devel(ResultsFile(results).records(), main)
+    records = ResultsFile(results).records()
+    from training import stats
+
+    best = stats.best_on_devel(records, main) if records else None
     if best is None:
         raise InputError(f"{directory}: no pairwise results for main corpus {main}; run "
                          f"experiments/pairwise.py --main {main} --out {directory} first")
@@ -79,8 +88,8 @@ def plot(path: Path, main: str, partner: str, rows: list[summary.GainRow]) -> No
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--main", required=True, help="the corpus whose training data shrinks")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--partner", help="auxiliary corpus of the multi-task model")
@@ -97,12 +106,18 @@ def main(argv: list[str] | None = None) -> None:
         raise InputError(f"partner {partner} is the main corpus; choose another")
     fractions = fractions_from(args)
     out = Path(args.out or f"runs/ablation-{args.main}-{args.model}-{args.preset}")
+    from training.grid import single_task
+
     runs = []
     for fraction in fractions:
         base = replace(resolve_run(args, args.main), train_fraction=fraction)
         runs += seeded(single_task(base), args) + seeded(replace(
             base, aux=(partner,), loss_weights=aux_weights(args, (partner,))), args)
+    checked(runs)
     results = open_results(out, args.resume, "ablation")
+    from training import summary
+    from training.grid import run_cells
+
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "experiment": "data-ablation"},
                         executor=executor_from(args))

@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 from data.errors import InputError
-from training import stats, summary
 from training.cli import (
+    ArgumentParser,
     add_run_arguments,
     aux_weights,
+    checked,
     executor_from,
     open_results,
     resolve_run,
@@ -24,7 +25,6 @@ from training.cli import (
     seeded,
 )
 from training.config import replace
-from training.grid import run_cells
 
 
 def floats(text: str, flag: str) -> list[float]:
@@ -35,8 +35,8 @@ def floats(text: str, flag: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--main", required=True, help="main corpus")
     p.add_argument("--aux", required=True, help="auxiliary corpus")
     p.add_argument("--alphas", default="0,0.1,0.01", help="adversarial loss weights (WANG)")
@@ -52,10 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     base = replace(resolve_run(args, args.main), aux=(args.aux,),
                    loss_weights=aux_weights(args, (args.aux,)))
     pairs = [(a, b) for a in floats(args.alphas, "--alphas") for b in floats(args.betas, "--betas")]
-    runs = [r for a, b in pairs for r in seeded(replace(base, model_options={
-        **base.model_options, "adversarial_weight": a, "orthogonality_weight": b}), args)]
+    runs = checked([r for a, b in pairs for r in seeded(replace(base, model_options={
+        **base.model_options, "adversarial_weight": a, "orthogonality_weight": b}), args)])
     out = Path(args.out or f"runs/adversarial-{args.main}-{args.aux}-{args.preset}")
     results = open_results(out, args.resume, "adversarial")
+    from training import stats, summary  # after the checks: stats loads SciPy, training TensorFlow
+    from training.grid import run_cells
+
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset}, executor=executor_from(args))
     rows = []

@@ -35,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 
 from data.errors import InputError
-from training.cli import run
+from training.cli import ArgumentParser, run
 
 COMPARISONS = ("bilstm", "bert", "multihead", "machine")
 PEERS = {"bilstm": "flair", "bert": "transformers"}
@@ -299,8 +299,8 @@ def check_peers(chosen: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small slices: a few minutes on a CPU")
     p.add_argument("--only", default=",".join(COMPARISONS),
                    help=f"comma-separated comparisons among {', '.join(COMPARISONS)}")
@@ -325,6 +325,9 @@ def main(argv: list[str] | None = None) -> None:
         raise InputError(f"--repeats {args.repeats}: run each side at least once (1)")
     if args.encoder and not Path(args.encoder).is_dir():
         raise InputError(f"--encoder {args.encoder}: no such directory")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f"--out {args.out}: a file, not a directory; give a directory for "
+                         "bench.json and bench.md")
     check_peers(chosen)
     settings = SETTINGS["quick" if args.quick else "full"]
     out = Path(args.out)

@@ -12,9 +12,8 @@ import json
 import sys
 import time
 
-from training.cli import add_run_arguments, resolve_run, run
+from training.cli import ArgumentParser, add_run_arguments, checked, resolve_run, run
 from training.config import replace
-from training.grid import single_task
 
 
 def timed(owner, name: str, totals: dict) -> None:
@@ -33,18 +32,20 @@ def timed(owner, name: str, totals: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--main", required=True)
     p.add_argument("--aux", default="", help="partners A,B (default: the single-task cell)")
     p.add_argument("--json", action="store_true")
     add_run_arguments(p, seeds=1)
     args = p.parse_args(argv)
-    from training.trainer import Trainer
+    from training.grid import single_task
 
     base = replace(resolve_run(args, args.main), seed=args.seed)
     aux = tuple(a for a in args.aux.split(",") if a)
     config = replace(base, aux=aux) if aux else single_task(base)  # as the grid trains it
+    checked([config])
+    from training.trainer import Trainer  # only now: it loads TensorFlow
     started = time.perf_counter()
     trainer = Trainer(config, progress=False)
     totals = {"load, featurise, build": time.perf_counter() - started}

@@ -4,6 +4,16 @@
     python experiments/corpora.py stats [NAME ...]
     python experiments/corpora.py validate DIR [--repair]
     python experiments/corpora.py convert NAME_OR_DIR --scheme IOBES --out DIR
+    python experiments/corpora.py import DIR_OR_FILE --format brat|bioc|pubtator --out DIR \
+        [--split 0.8,0.1,0.1 --seed 1 | --split-files train.ids,devel.ids,test.ids] \
+        [--types Gene,Chemical]
+
+`import` reads annotated documents (BRAT .txt/.ann directories, BioC XML or JSON, PubTator),
+tokenises them as the bundled corpora are tokenised, turns the mentions into IOB2 tags and
+writes a corpus directory split by document: train.tsv, devel.tsv, test.tsv, and the document
+ids of each split in train.ids, devel.ids, test.ids (reusable as --split-files). Each problem
+found is one warning line naming file and offset, and how it was resolved; a summary counts
+them.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from pathlib import Path
 from data import corpora
 from data.errors import InputError
 from data.reader import write_split
-from training.cli import run
+from training.cli import ArgumentParser, run
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -46,8 +56,13 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
-    corpus = corpora.load_corpus(args.corpus, args.repair)
     out = Path(args.out)
+    sources = {p.resolve() for p in corpora.source_files(args.corpus)}
+    for split in corpora.SPLITS:
+        if (out / f"{split}.tsv").resolve() in sources:
+            raise InputError(f"--out {out}: writing {split}.tsv there would overwrite the "
+                             "corpus's own file; choose another --out")
+    corpus = corpora.load_corpus(args.corpus, args.repair)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -60,9 +75,44 @@ def cmd_convert(args: argparse.Namespace) -> None:
           f"{{{','.join(corpora.SPLITS)}}}.tsv")
 
 
+def cmd_import(args: argparse.Namespace) -> None:
+    from data import documents
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: a file, not a directory; give a directory for the "
+                         "corpus")
+    if args.split_files and args.split is not None:
+        raise InputError("--split and --split-files both given; choose one (fractions, or "
+                         "your own files of document ids)")
+    types = [t.strip() for t in args.types.split(",") if t.strip()] if args.types else None
+    if args.types is not None and not types:
+        raise InputError(f"--types {args.types!r}: no type names; give A,B or leave it out")
+    split_files = [f.strip() for f in args.split_files.split(",")] if args.split_files else None
+    fractions = documents.parse_fractions(args.split or "0.8,0.1,0.1")
+    if not Path(args.source).exists():
+        raise InputError(f"{args.source}: no such file or directory")
+    imported = documents.load_documents(args.source, args.format, types=types,
+                                        fractions=fractions, seed=args.seed,
+                                        split_files=split_files)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{out}: cannot create the output directory ({err.strerror}); "
+                         "choose another --out") from None
+    for split in corpora.SPLITS:
+        write_split(out / f"{split}.tsv", imported.splits[split])
+        (out / f"{split}.ids").write_text("".join(f"{i}\n" for i in imported.ids[split]),
+                                          encoding="utf-8")
+    sizes = ", ".join(f"{s} {len(imported.ids[s])} documents / {len(imported.splits[s])} "
+                      "sentences" for s in corpora.SPLITS)
+    print(f"wrote {out}/{{{','.join(corpora.SPLITS)}}}.tsv ({sizes}); document ids in "
+          f"{out}/*.ids")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repair", action="store_true",
                         help="turn an I-X that follows neither B-X nor I-X into B-X (and say how "
                              "many) instead of stopping")
@@ -80,6 +130,22 @@ def main(argv: list[str] | None = None) -> None:
     convert.add_argument("--scheme", choices=["IOB2", "IOB", "IOBES"], default="IOB2")
     convert.add_argument("--out", required=True, help="output directory")
     convert.set_defaults(func=cmd_convert)
+    imports = sub.add_parser("import", help="annotated documents (BRAT, BioC, PubTator) as a "
+                             "corpus directory, split by document")
+    imports.add_argument("source", help="a BRAT directory, or a BioC / PubTator file or "
+                         "directory of such files")
+    imports.add_argument("--format", choices=["brat", "bioc", "pubtator"], required=True,
+                         help="bioc reads XML and JSON")
+    imports.add_argument("--out", required=True, help="output corpus directory")
+    imports.add_argument("--split", help="train,devel,test fractions of the documents "
+                         "(default 0.8,0.1,0.1)")
+    imports.add_argument("--seed", type=int, default=1, help="seed of the document shuffle "
+                         "(default 1)")
+    imports.add_argument("--split-files", help="train,devel,test files of document ids, one "
+                         "per line, instead of --split")
+    imports.add_argument("--types", help="entity types to keep, A,B (others are dropped, each "
+                         "type named once)")
+    imports.set_defaults(func=cmd_import)
     args = parser.parse_args(argv)
     if getattr(args, "scheme", None) == "IOB":
         args.scheme = "IOB2"

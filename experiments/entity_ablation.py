@@ -18,10 +18,11 @@ from pathlib import Path
 from data import corpora
 from data.ablation import check_fraction
 from data.errors import InputError
-from training import summary
 from training.cli import (
+    ArgumentParser,
     add_run_arguments,
     aux_weights,
+    checked,
     executor_from,
     open_results,
     resolve_run,
@@ -29,12 +30,11 @@ from training.cli import (
     seeded,
 )
 from training.config import replace
-from training.grid import run_cells, single_task
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpora", required=True, help="the corpora of the multi-task run, A,B,C")
     p.add_argument("--leave-out", required=True, help="entity class to leave out, e.g. Disease")
     p.add_argument("--fractions", default="0.25,0.5,1.0",
@@ -57,18 +57,27 @@ def main(argv: list[str] | None = None) -> None:
                          "commas") from None
     tag = args.leave_out.replace("/", "-").replace(" ", "-")
     out = Path(args.out or f"runs/entity-ablation-{tag}-{args.preset}")
-    results = open_results(out, args.resume, "entity_ablation")
     encoder = str((out / "encoders" / f"without-{tag}.weights.h5").resolve())
     shared = replace(resolve_run(args, kept[0]), aux=tuple(kept[1:]), save_encoder=encoder,
                      loss_weights=aux_weights(args, kept[1:]))
-    extra = {"preset": args.preset, "leave_out": args.leave_out}
-    run_cells([shared], results, progress=not args.no_progress, extra={**extra, "role": "mtl"},
-              executor=executor_from(args))
-    runs = []
+    from training.grid import single_task
+
+    runs, plain = [], []
     for name in left_out:
         for fraction in fractions:
             base = single_task(replace(resolve_run(args, name), train_fraction=fraction))
+            plain.append(base)
             runs += seeded(base, args) + seeded(replace(base, init_encoder=encoder), args)
+    # every run checked before anything trains (the fine-tuned ones without the encoder the
+    # first run writes: run_cells checks that it is there)
+    checked([shared, *plain])
+    results = open_results(out, args.resume, "entity_ablation")
+    from training import summary  # after the checks: summary loads SciPy, training TensorFlow
+    from training.grid import run_cells
+
+    extra = {"preset": args.preset, "leave_out": args.leave_out}
+    run_cells([shared], results, progress=not args.no_progress, extra={**extra, "role": "mtl"},
+              executor=executor_from(args))
     records = run_cells(runs, results, progress=not args.no_progress, extra=extra,
                         executor=executor_from(args))
 

@@ -19,8 +19,7 @@ import sys
 
 from data.errors import InputError
 from data.reader import Block, read_blocks, tag_column
-from training.cli import run
-from training.evaluation import evaluate
+from training.cli import ArgumentParser, run
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +89,8 @@ def _types(sequences: list[list[str]]) -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("gold", help="gold file (token, tag) or (token, gold, predicted)")
     parser.add_argument("pred", nargs="?", help="predicted file (token, tag)")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
@@ -105,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         log.warning("predicted entity types that gold never uses: %s (gold: %s); each of their "
                     "mentions is a false positive: check the type names",
                     ", ".join(sorted(unknown)), ", ".join(sorted(_types(gold))) or "none")
+    from training.evaluation import evaluate  # only now: seqeval and scikit-learn load slowly
+
     result = evaluate(gold, pred)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.report())
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from data import corpora
 from data.errors import InputError
-from training import summary
 from training.cli import (
+    ArgumentParser,
     add_run_arguments,
     aux_weights,
+    checked,
     executor_from,
     open_results,
     resolve_run,
@@ -29,7 +30,6 @@ from training.cli import (
     seeded,
 )
 from training.config import replace
-from training.grid import run_cells, single_task
 
 
 def members(args: argparse.Namespace) -> tuple[str, list[str]]:
@@ -45,8 +45,8 @@ def members(args: argparse.Namespace) -> tuple[str, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--class", dest="entity_class",
                        help=f"entity class: {', '.join(corpora.ENTITY_CLASSES)}")
@@ -61,13 +61,19 @@ def main(argv: list[str] | None = None) -> None:
                          " a group needs at least two")
     tag = group.replace("/", "-").replace(" ", "-")
     out = Path(args.out or f"runs/groups-{tag}-{args.model}-{args.preset}")
+    from training.grid import single_task
+
     runs = []
     for task in tasks:
         base = resolve_run(args, task)
         others = tuple(t for t in tasks if t != task)
         runs += seeded(single_task(base), args) + seeded(replace(
             base, aux=others, loss_weights=aux_weights(args, others)), args)
+    checked(runs)
     results = open_results(out, args.resume, "groups")
+    from training import summary  # after the checks: summary loads SciPy, training TensorFlow
+    from training.grid import run_cells
+
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "group": group},
                         executor=executor_from(args))

@@ -15,21 +15,33 @@ import argparse
 import platform
 import sys
 
-from training.cli import run
+from data.errors import InputError
+from training.catalogue import get_model
+from training.cli import ArgumentParser, run
 
 PARTNERS = ["BC5CDR", "NCBI-disease", "BC2GM", "Linnaeus", "BioNLP09", "Ex-PTM"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="window-cnn,bilstm-crf,bert")
     p.add_argument("--heads", default="1,3", help="numbers of heads N to compare")
     p.add_argument("--sentences", type=int, default=1000, help="BC5CDR test sentences tagged")
     args = p.parse_args(argv)
+    try:
+        counts = [int(n) for n in args.heads.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or not all(1 <= n <= len(PARTNERS) for n in counts):
+        raise InputError(f"--heads {args.heads!r}: numbers of heads from 1 to {len(PARTNERS)}, "
+                         "separated by commas, e.g. 1,3")
+    if args.sentences < 1:
+        raise InputError(f"--sentences {args.sentences}: tag at least 1 sentence")
+    for model in args.models.split(","):
+        get_model(model)  # an unknown name stops before anything is built
     from training.bench.ours import multihead
 
-    counts = [int(n) for n in args.heads.split(",")]
     print(f"{args.sentences} BC5CDR test sentences (at most), {platform.machine()} CPU x "
           f"{__import__('os').cpu_count()}\n")
     print("| model | N heads | one N-head model: sentences/s | N single-task models: "

@@ -17,13 +17,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data import corpora
 from data.errors import InputError
-from training import stats, summary
 from training.cli import (
+    ArgumentParser,
     add_run_arguments,
     aux_weights,
+    checked,
     executor_from,
     open_results,
     resolve_run,
@@ -31,7 +33,11 @@ from training.cli import (
     seeded,
 )
 from training.config import replace
-from training.grid import run_cells, single_task
+
+# training.grid (which trains), training.summary and training.stats (SciPy) are imported in
+# the functions that use them, after every run is checked: a mistake stops before they load
+if TYPE_CHECKING:
+    from training import summary
 
 
 def names(text: str) -> list[str]:
@@ -54,6 +60,9 @@ def partners_for(main: str, args: argparse.Namespace) -> list[str]:
 
 
 def build_runs(args: argparse.Namespace) -> list:
+    """Every cell of the grid, each one checked (training.cli.checked)."""
+    from training.grid import single_task
+
     runs = []
     if not names(args.main):
         raise InputError(f"--main {args.main!r} names no corpus; give one, e.g. --main BC2GM")
@@ -63,10 +72,12 @@ def build_runs(args: argparse.Namespace) -> list:
         for partner in partners_for(main, args):
             runs += seeded(replace(base, aux=(partner,),
                                    loss_weights=aux_weights(args, (partner,))), args)
-    return runs
+    return checked(runs)
 
 
 def print_table(main: str, rows: list[summary.PartnerRow]) -> None:
+    from training import stats, summary
+
     seeds = max((r.seeds for r in rows), default=0)
     print(f"\nmain corpus {main}: test mention F1 (strict, %), {seeds} seed(s); gain = partner "
           "minus single-task, paired by seed")
@@ -125,6 +136,8 @@ def plot(out: Path, by_main: dict[str, list[summary.PartnerRow]]) -> list[Path]:
 def heatmap(path: Path, by_main: dict[str, list[summary.PartnerRow]]) -> Path:
     import matplotlib.pyplot as plt
 
+    from training import summary
+
     mains = list(by_main)
     cells = {(m, r.partner): r.gain for m in mains for r in by_main[m] if r.gain is not None}
     auxes = sorted({a for _, a in cells})
@@ -160,8 +173,8 @@ def file_name(corpus: str) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--main", required=True, help="main corpus, or A,B,C for a main x aux matrix")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--aux", help="auxiliary partners A,B (default: every other NER corpus)")
@@ -181,11 +194,16 @@ def aa_check(args: argparse.Namespace) -> None:
     main = names(args.main)
     if len(main) != 1:
         raise InputError("--aa checks one main corpus at a time")
+    from training.grid import single_task
+
     base = resolve_run(args, main[0])
-    runs = [replace(single_task(base), seed=s)
-            for s in range(args.seed, args.seed + 2 * args.seeds)]
+    runs = checked([replace(single_task(base), seed=s)
+                    for s in range(args.seed, args.seed + 2 * args.seeds)])
     out = Path(args.out or f"runs/aa-{file_name(main[0])}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
+    from training import stats
+    from training.grid import run_cells
+
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "experiment": "aa"},
                         executor=executor_from(args))
@@ -207,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     default = "_".join(file_name(m) for m in names(args.main))
     out = Path(args.out or f"runs/pairwise-{default}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
+    from training import summary
+    from training.grid import run_cells
+
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset}, executor=executor_from(args))
     by_main = summary.partner_rows(records)

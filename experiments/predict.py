@@ -4,11 +4,20 @@
     cat abstracts.txt | python experiments/predict.py --model runs/my-model -
     python experiments/predict.py --model runs/my-model notes.txt --format brat --out ann/
     python experiments/predict.py --model runs/my-model corpus.conll --format conll --heads BC2GM
+    python experiments/predict.py --model runs/my-model abstracts.xml --format bioc --out tagged/
+    python experiments/predict.py --model runs/my-model docs.pubtator --format pubtator
 
 Plain text is split into sentences and tokens the way the bundled corpora are tokenised
 (`S-100` -> `S - 100`), keeping character offsets into the original text. Files ending in
 .conll, .tsv or .iob are read as one token per line (first column) instead. Input is read and
 tagged in chunks, so a large file never has to fit in memory.
+
+BioC (XML or JSON: .xml, .json) and PubTator (.pubtator) files are read as documents: each
+passage is tagged, and the output keeps the document ids and passage offsets, so entity
+offsets are offsets into the input's documents (a documents file is read whole, then tagged in
+chunks). --format bioc, bioc-json and pubtator write the documents with the predicted entities
+(type, head and confidence as BioC infons, or PubTator columns after the identifier); plain
+text input becomes one document per file, its id the file name.
 """
 
 from __future__ import annotations
@@ -24,10 +33,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from data.errors import InputError
-from training.cli import add_verbose_argument, run
+from training.cli import ArgumentParser, add_verbose_argument, run
 from training.results import atomic_write_text
 
 CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio")
+BIOC_SUFFIXES = (".xml", ".json")
+PUBTATOR_SUFFIXES = (".pubtator", ".pubtator.txt", ".pubtator3")
+DOCUMENT_FORMATS = ("bioc", "bioc-json", "pubtator")  # output formats holding documents
+SUFFIXES = {"jsonl": ".jsonl", "conll": ".conll", "brat": ".ann", "bioc": ".xml",
+            "bioc-json": ".json", "pubtator": ".pubtator"}
+
+
+def input_kind(name: str, input_format: str) -> str:
+    """text, conll, bioc or pubtator: --input-format, or the file's suffix."""
+    if input_format != "auto":
+        return input_format
+    if name.endswith(CONLL_SUFFIXES):
+        return "conll"
+    if name.endswith(BIOC_SUFFIXES):
+        return "bioc"
+    return "pubtator" if name.endswith(PUBTATOR_SUFFIXES) else "text"
 
 
 def open_lines(name: str) -> Iterator[str]:
@@ -76,6 +101,62 @@ def write_conll(out, words: list[list[str]], tagged: dict) -> None:
         out.write("\n")
 
 
+def predicted_mention(entity: dict):
+    """An entity (as predict writes it in JSON lines) as a document's mention."""
+    from data.documents import Mention
+
+    return Mention(entity["start"], entity["end"], entity["type"], entity["text"],
+                   infons={"head": entity["head"], "confidence": str(entity["confidence"])})
+
+
+def write_documents(out, documents: list, fmt: str) -> None:
+    from data import documents as formats
+
+    writer = {"bioc": formats.bioc_xml_text, "bioc-json": formats.bioc_json_text,
+              "pubtator": formats.pubtator_text}[fmt]
+    out.write(writer(documents))
+
+
+def tag_documents_file(tagger, name: str, kind: str, args, out) -> int:
+    """Tag a BioC or PubTator file: every passage of every document, offsets into the
+    document; returns the number of sentences."""
+    from dataclasses import replace
+
+    from data.documents import document_sentences, read_bioc, read_pubtator
+    from training.bundle import with_offsets
+
+    if name == "-":
+        raise InputError(f"{kind} input is read from a file, not stdin; give the file name")
+    if not Path(name).is_file():
+        raise InputError(f"{name}: no such file; give a {kind} file")
+    documents = (read_bioc if kind == "bioc" else read_pubtator)(name)
+    texts = [d.text for d in documents]
+    found: list[list] = [[] for _ in documents]
+    units = ((d, s) for d, document in enumerate(documents)
+             for s in document_sentences(document))
+    count = 0
+    for chunk in chunks(units, args.chunk):
+        words = [[t.text for t in s] for _, s in chunk]
+        count += len(chunk)
+        if args.format == "conll":
+            write_conll(out, words, tagger.tag_sentences(words, args.heads))
+            continue
+        tagged = tagger.entities(words, args.heads, args.min_confidence)
+        for (d, tokens), entities in zip(chunk, tagged):
+            for entity in with_offsets(entities, tokens, texts[d]):
+                if args.format == "jsonl":
+                    out.write(json.dumps({"document": documents[d].id, **entity.__dict__},
+                                         ensure_ascii=False) + "\n")
+                else:
+                    found[d].append(predicted_mention(entity.__dict__))
+    if count == 0:
+        raise InputError(f"{name}: no text to tag (no document holds any)")
+    if args.format in DOCUMENT_FORMATS:
+        write_documents(out, [replace(d, mentions=tuple(m)) for d, m in zip(documents, found)],
+                        args.format)
+    return count
+
+
 def tag_file(tagger, name: str, args, out) -> int:
     """Tag one input; returns the number of sentences."""
     from tqdm.auto import tqdm
@@ -83,12 +164,15 @@ def tag_file(tagger, name: str, args, out) -> int:
     from data.text import iter_sentences
     from training.bundle import with_offsets
 
-    is_conll = args.input_format == "conll" or (
-        args.input_format == "auto" and name.endswith(CONLL_SUFFIXES))
+    kind = input_kind(name, args.input_format)
+    if kind in ("bioc", "pubtator"):
+        return tag_documents_file(tagger, name, kind, args, out)
+    is_conll = kind == "conll"
     count, mention = 0, 0
     text_parts: list[str] = []
+    mentions: list = []
     lines = open_lines(name)
-    if args.format == "brat" and not is_conll:
+    if args.format in ("brat", *DOCUMENT_FORMATS) and not is_conll:
         lines = (text_parts.append(line) or line for line in lines)
     stream = StreamText(lines)
     source = conll_sentences(stream) if is_conll else iter_sentences(stream)
@@ -99,7 +183,7 @@ def tag_file(tagger, name: str, args, out) -> int:
         count += len(chunk)
         if args.format == "conll":
             write_conll(out, words, tagger.tag_sentences(words, args.heads))
-        for i, entities in enumerate(tagger.entities(words, args.heads)
+        for i, entities in enumerate(tagger.entities(words, args.heads, args.min_confidence)
                                      if args.format != "conll" else []):
             if is_conll:  # no character offsets: token offsets within the sentence
                 found = [dict(head=h, type=k, sentence=count - len(chunk) + i, start=s, end=e,
@@ -108,7 +192,9 @@ def tag_file(tagger, name: str, args, out) -> int:
             else:
                 found = [e.__dict__ for e in with_offsets(entities, chunk[i], stream)]
             for entity in found:
-                if args.format == "jsonl":
+                if args.format in DOCUMENT_FORMATS:
+                    mentions.append(predicted_mention(entity))
+                elif args.format == "jsonl":
                     out.write(json.dumps({"document": name, **entity}, ensure_ascii=False) + "\n")
                 else:
                     mention += 1  # BRAT's text field is one line: whitespace shown as spaces
@@ -119,6 +205,12 @@ def tag_file(tagger, name: str, args, out) -> int:
     bar.close()
     if count == 0:
         raise InputError(f"{name}: no text to tag (empty input)")
+    if args.format in DOCUMENT_FORMATS:
+        from data.documents import Document, Passage
+
+        ident = Path(name).stem if name != "-" else "stdin"
+        write_documents(out, [Document(ident, (Passage(0, "".join(text_parts)),),
+                                       tuple(mentions))], args.format)
     if args.format == "brat" and args.out and not is_conll:
         text = Path(args.out) / f"{Path(name).stem if name != '-' else 'stdin'}.txt"
         if name == "-" or text.resolve() != Path(name).resolve():  # the input is that text
@@ -146,15 +238,20 @@ class StreamText:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="a bundle written by train.py --save-model")
     p.add_argument("inputs", nargs="*", default=["-"], help="text or CoNLL files; - is stdin")
-    p.add_argument("--format", choices=["jsonl", "conll", "brat"], default="jsonl")
-    p.add_argument("--input-format", choices=["auto", "text", "conll"], default="auto")
+    p.add_argument("--format", choices=list(SUFFIXES), default="jsonl",
+                   help="bioc is BioC XML (default: jsonl)")
+    p.add_argument("--input-format", choices=["auto", "text", "conll", "bioc", "pubtator"],
+                   default="auto", help="auto: .conll/.tsv/.iob/.bio are CoNLL, .xml/.json "
+                   "BioC, .pubtator PubTator, anything else text; bioc reads XML and JSON")
     p.add_argument("--heads", help="heads to run, A,B (default: every NER head)")
     p.add_argument("--out", help="directory for one output file per input (default: stdout)")
     p.add_argument("--chunk", type=int, default=1000, help="sentences tagged per batch")
+    p.add_argument("--min-confidence", type=float, metavar="P",
+                   help="drop entities whose confidence is below P (0 to 1; calibrated by the "
+                        "bundle's temperature)")
     add_verbose_argument(p)
     args = p.parse_args(argv)
     if args.chunk < 1:
@@ -165,10 +262,26 @@ def main(argv: list[str] | None = None) -> None:
                          "for every NER head")
     if args.format == "brat" and not args.out:
         raise InputError("--format brat writes NAME.ann (and NAME.txt) files: give --out DIR")
-    suffix = {"jsonl": ".jsonl", "conll": ".conll", "brat": ".ann"}[args.format]
+    if args.format == "brat" and any(input_kind(n, args.input_format) in ("bioc", "pubtator")
+                                     for n in args.inputs):
+        raise InputError("--format brat writes one .txt/.ann pair per text input; for BioC "
+                         "or PubTator input write --format bioc, bioc-json or pubtator (they "
+                         "keep the document ids and offsets)")
+    conll = [n for n in args.inputs if input_kind(n, args.input_format) == "conll"]
+    if conll and args.format in DOCUMENT_FORMATS:
+        raise InputError(f"{conll[0]}: --format {args.format} needs character offsets, and "
+                         "CoNLL input has none; tag text, BioC or PubTator input")
+    if args.format in ("bioc", "bioc-json") and len(args.inputs) > 1 and not args.out:
+        raise InputError(f"--format {args.format} with {len(args.inputs)} inputs writes one "
+                         "collection per input: give --out DIR")
+    suffix = SUFFIXES[args.format]
     targets = output_paths(args.inputs, args.out, suffix, args.format == "brat")
-    from training.bundle import load
+    from training.bundle import check_min_confidence, load
 
+    check_min_confidence(args.min_confidence)  # before the model loads
+    for name in args.inputs:
+        if name != "-" and not Path(name).is_file():
+            raise InputError(f"{name}: no such file; give text or CoNLL files, or - for stdin")
     tagger = load(args.model)
     args.heads = [h.strip() for h in args.heads.split(",") if h.strip()] if args.heads else None
     tagger.heads_for(args.heads)  # unknown heads fail before any input is read

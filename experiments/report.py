@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data.errors import InputError
-from training import stats, summary
 from training.catalogue import MODELS, PaperColumn, baseline_of
-from training.cli import run
+from training.cli import ArgumentParser, run
 from training.results import ResultsFile, RunRecord, settings_key
+
+# training.stats and training.summary (SciPy, a second to load) are imported where they are
+# used, so a wrong directory or a damaged results file is refused at once
 
 # --- The papers' numbers (test F1, %), copied from SPEC.md section 7. Not our results. ---
 
@@ -126,6 +128,8 @@ class Group:
         return [getattr(r, metric) for r in self.records]
 
     def mean(self, metric: str = "test_f1") -> float:
+        from training import stats  # SciPy: loaded once the run directories are read
+
         return stats.mean_std(self.values(metric))[0]
 
     def base_settings(self) -> tuple:
@@ -203,6 +207,8 @@ def fraction_text(fraction: float) -> str:
 
 def cell(runs: Group | list[RunRecord] | None, metric: str = "test_f1", mark: str = "") -> str:
     """'mean ± std (n)', the std left out for one seed."""
+    from training import stats
+
     runs = runs.records if isinstance(runs, Group) else runs or []
     if not runs:
         return "–"
@@ -295,6 +301,8 @@ def best_on_devel(groups: Iterable[Group]) -> Group | None:
 
 def test_against(group: Group | None, base: Group | None, metric: str = "test_f1"
                  ) -> float | None:
+    from training import stats
+
     if group is None or base is None:
         return None
     g = stats.gain("", base.records, group.records, metric=metric)  # paired by seed
@@ -302,6 +310,8 @@ def test_against(group: Group | None, base: Group | None, metric: str = "test_f1
 
 
 def mark(p: float | None) -> str:
+    from training import stats
+
     return "*" if stats.significant(p) else ""
 
 
@@ -547,6 +557,8 @@ def provenance(files: list[Path], records: list[tuple[Path, RunRecord]],
 def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
     """Which partner helps each corpus: one grid per corpus, model and setting, ranked by
     training.summary (the pairwise command's own rows) against the catalogue's baseline."""
+    from training import stats, summary
+
     grids: dict[tuple, list[Group]] = {}
     for g in groups:
         if len(g.aux) == 1 and not g.special:
@@ -667,6 +679,8 @@ def series_label(name: tuple, st_key: tuple, joiner: str) -> str:
 def plot_ablation(path: Path, series: dict, names: list, st_key: tuple, title: str) -> None:
     import matplotlib
 
+    from training import stats
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -708,6 +722,8 @@ def figures_section(directories: list[Path], written: list[Path], out: Path) -> 
 def heads_section(groups: list[Group]) -> list[str]:
     """KHAN / RODRIGUEZ report one model on all its corpora: every head of each multi-head
     cell (model selection on the main corpus's devel)."""
+    from training import stats
+
     rows = []
     for g in groups:
         if not g.aux or not all(r.heads for r in g.records):
@@ -771,8 +787,8 @@ def build_report(directories: list[Path], out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories to read")
     p.add_argument("--out", help="report file (default RUN_DIR/report.md for one directory, "
                    "else ./report.md)")

@@ -15,7 +15,9 @@ import platform
 import sys
 import time
 
-from training.cli import run
+from data.errors import InputError
+from training.cli import ArgumentParser, checked, run
+from training.presets import resolve
 
 
 def measure(model: str, corpus: str, steps: int, preset: str, seed: int) -> dict:
@@ -58,8 +60,8 @@ def measure(model: str, corpus: str, steps: int, preset: str, seed: int) -> dict
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="bilstm-crf")
     p.add_argument("--corpus", default="NCBI-disease")
     p.add_argument("--steps", type=int, default=100, help="timed training steps")
@@ -67,6 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.steps < 1:
+        raise InputError(f"--steps {args.steps}: timed training steps, at least 1")
+    checked([resolve(args.corpus, args.model, args.preset, run={"seed": args.seed})])
     result = measure(args.model, args.corpus, args.steps, args.preset, args.seed)
     if args.json:
         print(json.dumps(result, indent=2))

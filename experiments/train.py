@@ -17,10 +17,11 @@ from pathlib import Path
 
 from data import corpora
 from data.errors import InputError
-from training import stats
 from training.cli import (
+    ArgumentParser,
     add_run_arguments,
     aux_weights,
+    checked,
     executor_from,
     open_results,
     resolve_run,
@@ -28,12 +29,11 @@ from training.cli import (
     seeded,
 )
 from training.config import replace
-from training.grid import run_cells
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--main", required=True, help="main corpus (name or directory)")
     p.add_argument("--aux", default="", help="auxiliary corpora A,B trained in the same model; "
                    "'all': every other bundled NER corpus")
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     if aux == ("all",):
         aux = tuple(c for c in corpora.bundled_ner_corpora() if c != args.main)
     weights = aux_weights(args, aux)
-    runs = seeded(replace(resolve_run(args, args.main), aux=aux, loss_weights=weights), args)
+    runs = checked(seeded(replace(resolve_run(args, args.main), aux=aux, loss_weights=weights),
+                          args))
     if args.save_model and Path(args.save_model).exists() and not Path(args.save_model).is_dir():
         raise InputError(f"--save-model {args.save_model}: a file, not a directory; give a "
                          "directory for the bundle")
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
                 for r in runs]
     out = Path(args.out or f"runs/train-{Path(args.main).name}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "train")
+    from training import stats  # after the checks: stats loads SciPy, training TensorFlow
+    from training.grid import run_cells
+
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset}, executor=executor_from(args))
     for r in records:

@@ -13,9 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from data.corpora import SPLITS, load_corpus
+from data.corpora import SPLITS, load_corpus, spec_for
 from data.errors import InputError
 from embeddings import WordVectors, coverage, load_vectors, train_word2vec
+from training.cli import ArgumentParser
 
 COVERAGE_CORPUS = "BC2GM"
 
@@ -63,6 +64,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_coverage(args: argparse.Namespace) -> None:
+    spec_for(args.corpus)  # an unknown corpus stops before the vectors load
     start = time.perf_counter()
     vectors = train_word2vec() if args.vectors == "trained" else load_vectors(args.vectors)
     print(f"vectors: {vectors.origin}; {len(vectors):,} words x {vectors.dim} "
@@ -71,7 +73,7 @@ def cmd_coverage(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train word2vec on the train+devel text")
     train.add_argument("--corpora", help="comma-separated names (default: all bundled NER "
@@ -98,8 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)  # its per-epoch chatter
-    args = parse_args(argv)
     try:
+        args = parse_args(argv)  # a bad flag too is one error line (training.cli.ArgumentParser)
         args.run(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -13,33 +13,14 @@ vector (CLS, mean or max pooling). L = L_ner + b L_mtCLS + c L_bCLS + d L_mCLS.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 from keras import ops
 
 from data.derived_labels import AUX_TASKS
 from models.base import Features, TaggerModel, layer_name
+from models.configs import POOLINGS, BertConfig
 from models.crf import CRFHead
 from models.softmax_head import SoftmaxHead
-
-POOLINGS = ("cls", "mean", "max")
-
-
-@dataclass(frozen=True)
-class BertConfig:
-    encoder: str | None = None  # local BERT directory (HF or TF checkpoint); None: MiniLM
-    max_length: int = 128  # subwords per row with [CLS]/[SEP] (KHAN 128, TONG 256)
-    label_on: str = "first"  # first | last (RODRIGUEZ) | every subword of a word
-    pack: bool = False  # RODRIGUEZ: pack consecutive sentences of a document into one row
-    crf: bool = False  # a CRF head per corpus instead of softmax
-    freeze_encoder: bool = False  # KHAN's frozen-encoder comparison
-    dropout: float = 0.1  # after the encoder (TONG)
-    pooling: str = "cls"  # sentence vector of bCLS / mCLS: cls | mean | max
-    mtcls_weight: float = 0.0  # TONG b; 0 = no mtCLS head
-    bcls_weight: float = 0.0  # TONG c; 0 = no bCLS head
-    mcls_weight: float = 0.0  # TONG d; 0 = no mCLS head
-    precision: str = "auto"  # auto (mixed bfloat16 when a GPU is present) | float32 | bfloat16
 
 
 class BertTagger(TaggerModel):

@@ -23,34 +23,13 @@ test_bilstm_structure.py checks both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 from keras import ops
 
 from models.base import Features, TaggerModel, layer_name
+from models.configs import SHARINGS, BiLSTMConfig
 from models.crf import CRFHead
 from models.layers import CharCNN, GatedCrossSharing, GradientReversal, WordEmbedding, orthogonality
-
-SHARINGS = ("fully-shared", "shared-private", "adversarial", "cross-sharing")
-
-
-@dataclass(frozen=True)
-class BiLSTMConfig:
-    sharing: str = "fully-shared"  # one of SHARINGS; the registry names set it
-    char_dim: int = 30  # character embedding size (Ma & Hovy, WANG)
-    char_filters: int = 30  # character CNN filters, width char_width, max-pooled per word
-    char_width: int = 3
-    lstm: int = 256  # BiLSTM hidden size per direction
-    projection: int = 128  # each BiLSTM's own linear layer; the CRFs read these outputs
-    # WANG's code applies ELU to that layer (F.elu(self.dense(output)), from Ma & Hovy's
-    # NeuroNLP2); None gives the paper text's plain linear unit.
-    projection_activation: str | None = "elu"
-    dropout: float = 0.5  # at the CNN input, the BiLSTM input and the BiLSTM output
-    fixed_vectors: bool = False  # WANG fine-tunes the word vectors
-    crf: bool = True  # False: a softmax head (decoded with constrained Viterbi)
-    adversarial_weight: float = 0.01  # alpha of L_adv (adversarial sharing only)
-    orthogonality_weight: float = 0.001  # beta of L_diff (adversarial sharing only)
 
 
 class ProjectedBiLSTM(keras.layers.Layer):

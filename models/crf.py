@@ -152,6 +152,71 @@ class CRFHead(keras.layers.Layer):
         sentences = tf.reduce_sum(tf.cast(lengths > 0, tf.float32))
         return tf.reduce_sum(nll) / tf.maximum(sentences, 1.0)
 
+    def _penalised(self, emissions, lengths, transitions, start, end, allowed, margin):
+        """Start [B, T], pair [B, T, T] and end [B, T] scores with forbidden ones lowered by a
+        per-sentence penalty: the spread bound (max minus min path score, summed over the
+        parts of a path) plus `margin`. Decoding needs a margin of 1 (any allowed path beats
+        any forbidden one); marginals one that makes forbidden paths carry no mass."""
+        no_start, no_pair, no_end = self._forbidden(allowed)
+        penalty = (tf.reduce_sum(_spread(emissions, axis=2), axis=1)
+                   + tf.cast(tf.maximum(lengths - 1, 0), tf.float32) * _spread(transitions)
+                   + _spread(start) + _spread(end) + margin)  # [B]; padded emissions are 0
+        return (start[None] - penalty[:, None] * no_start[None],
+                transitions[None] - penalty[:, None, None] * no_pair[None],
+                end[None] - penalty[:, None] * no_end[None])
+
+    def marginals(self, scores, mask, allowed: Any | None = None,
+                  temperature: Any = 1.0) -> tf.Tensor:
+        """Per-token marginals P(y_t = k | x), float32 [B, N, T], by forward-backward in log
+        space; rows sum to 1 on real tokens and are 0 on padding (and on empty sentences).
+
+        `allowed` as in `decode` (None: the stored constraint if set, else free). Forbidden
+        starts, pairs and ends are penalised by the spread bound plus N log T + 30, so that
+        all forbidden paths together carry under e^-30 of the best allowed path's mass: the
+        marginals are those of the distribution over allowed paths (and, in a sentence with no
+        allowed path, of the paths with the fewest forbidden transitions, as `decode` falls
+        back to). `temperature` T divides every score (emissions, transitions, start, end):
+        P_T(y | x) is proportional to exp(score(y) / T), so T changes the marginals but never
+        the best path.
+        """
+        emissions, mask, lengths = _prepare(scores, mask)
+        temperature = tf.cast(temperature, tf.float32)
+        emissions = emissions / temperature
+        transitions, start, end = (p / temperature for p in self._params())
+        margin = (tf.cast(lengths, tf.float32) * float(np.log(max(self.num_labels, 2)))
+                  + 30.0)
+        start_b, pairs_b, end_b = self._penalised(emissions, lengths, transitions, start, end,
+                                                  allowed, margin)
+        steps = tf.transpose(emissions, [1, 0, 2])  # [N, B, T]
+        real = tf.transpose(mask)  # [N, B]
+        width = tf.shape(steps)[0]
+        first = start_b + steps[0]
+
+        def forward(t, alpha, alphas):
+            stepped = ops.logsumexp(alpha[:, :, None] + pairs_b, axis=1) + steps[t]
+            alpha = tf.where(real[t][:, None], stepped, alpha)
+            return t + 1, alpha, alphas.write(t, alpha)
+
+        # alphas[t]: log-sum of the scores of every prefix path ending in each tag at t
+        _, _, alphas = tf.while_loop(
+            lambda t, *_: t < width, forward,
+            (tf.constant(1), first, tf.TensorArray(tf.float32, size=width).write(0, first)))
+
+        def backward(t, beta, betas):
+            # betas[t]: log-sum over every suffix after t; padding after t carries `end`
+            stepped = ops.logsumexp(pairs_b + (steps[t + 1] + beta)[:, None, :], axis=2)
+            beta = tf.where(real[t + 1][:, None], stepped, beta)
+            return t - 1, beta, betas.write(t, beta)
+
+        _, _, betas = tf.while_loop(
+            lambda t, *_: t >= 0, backward,
+            (width - 2, end_b, tf.TensorArray(tf.float32, size=width).write(width - 1, end_b)))
+        # alpha + beta summed over the tags of any one position is log Z: normalising per
+        # position rather than by log Z keeps each row a distribution to the last bit when
+        # large scores cost float32 precision
+        marginals = tf.nn.softmax(tf.transpose(alphas.stack() + betas.stack(), [1, 0, 2]))
+        return tf.where(mask[..., None], marginals, 0.0)
+
     # ----- decoding --------------------------------------------------------------------------
     def decode(self, scores, mask, allowed: Any | None = None) -> tf.Tensor:
         """Best tag path per sentence, int32 [B, N], 0 past each sentence's length.
@@ -167,18 +232,8 @@ class CRFHead(keras.layers.Layer):
         """
         emissions, mask, lengths = _prepare(scores, mask)
         transitions, start, end = self._params()
-        no_start, no_pair, no_end = self._forbidden(allowed)
-
-        # Spread bound: max minus min path score, summed over the parts of a path, plus 1.
-        def spread(x, axis=None):
-            return tf.reduce_max(x, axis=axis) - tf.reduce_min(x, axis=axis)
-
-        penalty = (tf.reduce_sum(spread(emissions, axis=2), axis=1)
-                   + tf.cast(tf.maximum(lengths - 1, 0), tf.float32) * spread(transitions)
-                   + spread(start) + spread(end) + 1.0)  # [B]; padded emissions are 0
-        start_b = start[None] - penalty[:, None] * no_start[None]
-        pairs_b = transitions[None] - penalty[:, None, None] * no_pair[None]
-        end_b = end[None] - penalty[:, None] * no_end[None]
+        start_b, pairs_b, end_b = self._penalised(emissions, lengths, transitions, start, end,
+                                                  allowed, 1.0)
 
         steps = tf.transpose(emissions, [1, 0, 2])
         real = tf.transpose(mask)
@@ -206,6 +261,10 @@ class CRFHead(keras.layers.Layer):
         _, _, path = tf.while_loop(lambda t, *_: t >= 0, backward,
                                    (width - 1, last, tf.TensorArray(tf.int32, size=width)))
         return tf.transpose(path.stack())
+
+
+def _spread(x, axis=None):
+    return tf.reduce_max(x, axis=axis) - tf.reduce_min(x, axis=axis)
 
 
 def _masks(allowed: Any) -> tuple[Any, Any, Any]:

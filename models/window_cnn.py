@@ -13,23 +13,12 @@ layers up to the output are shared and each task has its own softmax (MO-MTM).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 from keras import ops
 
 from models.base import Features, TaggerModel
+from models.configs import POS_TASK, WindowConfig
 from models.layers import TokenWindows, WordEmbedding, gather_windows
-
-
-@dataclass(frozen=True)
-class WindowConfig:
-    window: int = 7  # words per window: the token and 3 either side
-    filter_widths: tuple[int, ...] = (3, 4, 5)  # CRICHTON; () gives the MLP baseline
-    filters: int = 100  # filters per width
-    hidden: int = 1200  # dense layer after the flattened filter outputs (MLP: 300)
-    dropout: float = 0.75  # drop rate after the hidden layer, as SPEC.md states it
-    fixed_vectors: bool = True  # CRICHTON keeps word vectors fixed; the unknown vector trains
 
 
 class WindowEncoder(keras.layers.Layer):
@@ -84,9 +73,6 @@ class WindowTagger(TaggerModel):
     def scores_many(self, inputs, tasks, training=False):
         hidden = self.encoder(inputs["token_ids"], inputs["padding_mask"], training=training)
         return {task: self.heads[task](hidden) for task in tasks}
-
-
-POS_TASK = "GENIA-POS"  # the part-of-speech corpus D-MTM trains first
 
 
 class DependentTagger(TaggerModel):

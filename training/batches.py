@@ -61,8 +61,11 @@ class TagSet:
         return np.array([index[t] for t in self._convert(tags, self.scheme)], dtype=np.int32)
 
     def decode(self, ids: Sequence[int]) -> list[str]:
+        """A predicted path as tags; an IOBES path as valid IOB2 with the mentions a lenient
+        reader finds in it, whether or not the decoder kept to IOBES (data.tags.
+        iobes_to_iob2_repaired: `I-X E-X` is one mention, `S-X I-X` two)."""
         tags = [self.labels[i] for i in ids]
-        return tags if self.scheme in ("plain", "IOB2") else tagging.iobes_to_iob2(tags)
+        return tags if self.scheme in ("plain", "IOB2") else tagging.iobes_to_iob2_repaired(tags)
 
 
 @dataclass

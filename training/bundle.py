@@ -1,8 +1,10 @@
 """Model bundles: a trained model as a self-contained directory, and the Tagger that uses it.
 
-A bundle holds `bundle.json` (model name and config, each head's tag set and allowed
-transitions, the featurizer's vocabularies, versions), `model.weights.h5` (Keras weights: no
-pickled objects) and, for BERT models, the encoder's config and vocabulary. Loading needs no
+A bundle holds `bundle.json` (model name and config, each head's tag set, allowed
+transitions and confidence temperature, the featurizer's vocabularies, versions),
+`model.weights.h5` (Keras weights: no pickled objects), `calibration.json` with a
+`reliability_HEAD.png` per NER head (training/calibration.py) and, for BERT models, the
+encoder's config and vocabulary. Loading needs no
 training data, no network and no word2vec cache: the word vectors are part of the weights.
 """
 
@@ -36,6 +38,8 @@ BUNDLE_FILE, WEIGHTS_FILE = "bundle.json", "model.weights.h5"
 KEYS = {"format": int, "model": str, "model_config": dict, "featurizer": str,
         "featurizer_state": dict, "heads": dict, "main": str, "viterbi": bool}
 HEAD_KEYS = {"labels": list, "scheme": str, "transitions": dict}
+# optional per head: a positive number; bundles saved before temperatures existed tag at T = 1
+TEMPERATURE = "temperature"
 JSON_NAMES = {int: "a number", str: "a string", dict: "an object", bool: "true or false",
               list: "a list"}
 RESAVE = "the bundle is damaged: copy it again or re-save it with train.py --save-model"
@@ -49,11 +53,22 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_bundle(trainer, directory: str | Path) -> Path:
-    """Write the trainer's model (with its best weights) as a bundle."""
+def save_bundle(trainer, directory: str | Path, calibrate: bool = True) -> Path:
+    """Write the trainer's model (with its best weights) as a bundle, with a temperature per
+    NER head fitted on its devel split (calibration.json and the reliability diagrams beside
+    it). The trainer's predictor is left at the fitted temperatures, so its confidences and
+    the bundle's agree. `calibrate=False` keeps the trainer's temperatures (1 unless set):
+    for tests that check other things than calibration, which costs a pass per try."""
+    from training.calibration import calibrate_heads
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     trainer.model.save_weights(directory / WEIGHTS_FILE)
+    calibrated = {name: (task.devel, task.test) for name, task in trainer.tasks.items()
+                  if task.tagset.scheme != "plain" and task.devel.sentences}
+    temperatures = (calibrate_heads(trainer.predictor, calibrated, trainer.run.viterbi,
+                                    directory) if calibrate else
+                    dict(trainer.predictor.temperatures))
     meta = {
         "format": FORMAT,
         "weights_sha256": sha256(directory / WEIGHTS_FILE),  # checked when loading
@@ -62,7 +77,8 @@ def save_bundle(trainer, directory: str | Path) -> Path:
         "featurizer": trainer.spec.featurizer,
         "featurizer_state": trainer.featurizer.state(directory),
         "heads": {name: {"labels": list(task.tagset.labels), "scheme": task.tagset.scheme,
-                         "transitions": task.transitions.to_dict()}
+                         "transitions": task.transitions.to_dict(),
+                         TEMPERATURE: temperatures.get(name, 1.0)}
                   for name, task in trainer.tasks.items()},
         "main": trainer.run.main,
         "viterbi": trainer.run.viterbi,
@@ -99,6 +115,11 @@ def check_description(meta: dict, path: Path) -> None:
         if not head["labels"] or not all(isinstance(t, str) for t in head["labels"]):
             raise InputError(f"{path}: heads.{name}.labels should be a non-empty list of tag "
                              f"names; {RESAVE}")
+        temperature = head.get(TEMPERATURE, 1.0)
+        if (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)
+                or not np.isfinite(temperature) or temperature <= 0):
+            raise InputError(f"{path}: heads.{name}.{TEMPERATURE} should be a positive number, "
+                             f"found {json.dumps(temperature)[:60]}; {RESAVE}")
     if meta["main"] not in meta["heads"]:
         raise InputError(f"{path}: 'main' names {meta['main']!r}, which is not one of its "
                          f"heads ({', '.join(meta['heads'])}); {RESAVE}")
@@ -128,13 +149,16 @@ class Entity:
     start: int  # character offsets into the tagged text (token indices for pre-tokenised input)
     end: int
     text: str
-    confidence: float  # mean probability of the mention's tags under the head's scores
+    # mean of its tokens' confidences: the probability of each chosen tag (a CRF head's
+    # marginal), at the head's fitted temperature
+    confidence: float
 
 
 @dataclass
 class Head:
     tagset: TagSet
     transitions: Transitions
+    temperature: float = 1.0  # divides the head's scores for confidences (never tags)
 
 
 class Tagger:
@@ -170,7 +194,8 @@ class Tagger:
             self.featurizer = featurizer_class(meta["featurizer"]).from_state(
                 meta["featurizer_state"], directory, config)
             self.heads = {name: Head(TagSet(tuple(h["labels"]), h["scheme"]),
-                                     Transitions.from_dict(h["transitions"]))
+                                     Transitions.from_dict(h["transitions"]),
+                                     float(h.get(TEMPERATURE, 1.0)))
                           for name, h in meta["heads"].items()}
         except InputError:
             raise
@@ -224,25 +249,43 @@ class Tagger:
     def _is_ner(self, head: str) -> bool:
         return self.heads[head].tagset.scheme != "plain"
 
-    def tag(self, text: str, heads: Iterable[str] | None = None) -> list[Entity]:
-        """Entities in raw text, with character offsets into `text`."""
+    def tag(self, text: str, heads: Iterable[str] | None = None,
+            min_confidence: float | None = None) -> list[Entity]:
+        """Entities in raw text, with character offsets into `text` (those with a confidence
+        below `min_confidence` left out)."""
         from data.text import split_sentences
 
+        check_min_confidence(min_confidence)
         sentences = split_sentences(text)
         return [e for sentence, entities in zip(sentences, self.entities(
-            [[t.text for t in s] for s in sentences], heads)) for e in
+            [[t.text for t in s] for s in sentences], heads, min_confidence)) for e in
             with_offsets(entities, sentence, text)]
 
-    def entities(self, sentences: list[list[str]], heads) -> list[list[tuple]]:
-        """Per pre-tokenised sentence: (head, type, first token, end token, confidence)."""
+    def entities(self, sentences: list[list[str]], heads=None,
+                 min_confidence: float | None = None) -> list[list[tuple]]:
+        """Per pre-tokenised sentence: (head, type, first token, end token, confidence), the
+        confidence being the mean of the entity's token confidences; entities below
+        `min_confidence` (0 to 1; None keeps all) are left out."""
+        check_min_confidence(min_confidence)
         if not sentences:
             return []
         out: list[list[tuple]] = [[] for _ in sentences]
         for head, (tags, confidence) in self.tag_sentences(sentences, heads).items():
             for i, (sentence_tags, conf) in enumerate(zip(tags, confidence)):
                 for start, end, kind in mention_spans(sentence_tags):
-                    out[i].append((head, kind, start, end, float(np.mean(conf[start:end]))))
+                    score = float(np.mean(conf[start:end]))
+                    if min_confidence is None or score >= min_confidence:
+                        out[i].append((head, kind, start, end, score))
         return out
+
+
+def check_min_confidence(value: float | None) -> None:
+    if value is None:
+        return
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0.0 <= value <= 1.0):
+        raise InputError(f"minimum confidence {value!r} is not a probability: give a number "
+                         "from 0 to 1 (e.g. --min-confidence 0.5)")
 
 
 def with_offsets(entities: list[tuple], tokens, text) -> list[Entity]:

@@ -5,6 +5,10 @@ configuration (paper settings by default), the paper's training settings and run
 quick preset, how it sees text (featurizer), corpora it trains first, the single-task model a
 grid compares it with, and the paper table and column the report puts it in. `register` adds
 one (a variant for an experiment, a test's tiny model) without touching any other file.
+
+Importing it loads no TensorFlow: configs come from models/configs.py and builders are named
+("models.window_cnn:build_window_cnn"), imported on first build, so a command checks every
+run in a fraction of a second before anything heavy starts.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data.errors import InputError
-from models import bert_tagger, bilstm_crf, window_cnn
+from models.configs import POS_TASK, BertConfig, BiLSTMConfig, WindowConfig
 from training.config import TrainConfig
 
 FEATURIZERS = {"words": "training.word_features:WordFeaturizer",  # vectors (+ characters)
@@ -34,7 +38,9 @@ class PaperColumn:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    build: Callable  # (family config, {task: num labels}, Features) -> TaggerModel
+    # (family config, {task: num labels}, Features) -> TaggerModel: the function, or
+    # "module:name", imported on first build (Keras loads then, not when the catalogue does)
+    builder: Callable | str
     config: Any  # the family's frozen config dataclass, paper settings
     train: TrainConfig  # the paper's optimiser, batch size and length
     summary: str
@@ -45,7 +51,10 @@ class ModelSpec:
     pretrain_tasks: tuple[str, ...] = ()  # corpora trained first, before the schedule starts
     baseline: str | None = None  # the single-task model a grid compares with (None: itself)
     paper: PaperColumn | None = None  # the report's paper table and column (None: none)
-    needs_partner: bool = False  # cannot train alone (cross-sharing gates two corpora)
+
+    def build(self, config: Any, tasks: dict[str, int], features: Any):
+        """The family's model for `tasks` (its builder imported here: Keras loads now)."""
+        return loaded(self.builder)(config, tasks, features)
 
     def featurizer_class(self):
         return featurizer_class(self.featurizer)
@@ -75,8 +84,8 @@ _WINDOW_QUICK = {
 
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec(
-        window_cnn.build_mlp,
-        window_cnn.WindowConfig(filter_widths=(), hidden=300, dropout=0.0),
+        "models.window_cnn:build_mlp",
+        WindowConfig(filter_widths=(), hidden=300, dropout=0.0),
         TrainConfig(optimizer="sgd", learning_rate=0.01, batch_size=2, epochs=10),
         "CRICHTON MLP baseline: 7-word window -> dense 300 -> softmax per task",
         quick={**_WINDOW_QUICK, "model": {"hidden": 300},
@@ -84,20 +93,20 @@ MODELS: dict[str, ModelSpec] = {
         paper=PaperColumn("CRICHTON", "MLP", None),
     ),
     "window-cnn": ModelSpec(
-        window_cnn.build_window_cnn,
-        window_cnn.WindowConfig(),
+        "models.window_cnn:build_window_cnn",
+        WindowConfig(),
         TrainConfig(),
         "CRICHTON window CNN: STM with one corpus, multi-output MTM (MO-MTM) with several",
         quick=_WINDOW_QUICK,
         paper=PaperColumn("CRICHTON", "STM", "MO-MTM"),
     ),
     "dependent-cnn": ModelSpec(
-        window_cnn.build_dependent_cnn,
-        window_cnn.WindowConfig(),
+        "models.window_cnn:build_dependent_cnn",
+        WindowConfig(),
         TrainConfig(),
         "CRICHTON dependent MTM (D-MTM): a GENIA POS window CNN feeds its hidden layer",
         quick={**_WINDOW_QUICK, "train": {**_WINDOW_QUICK["train"], "pretrain_steps": 300}},
-        pretrain_tasks=(window_cnn.POS_TASK,),
+        pretrain_tasks=(POS_TASK,),
         # D-MTM is itself multi-task (POS feeds it): CRICHTON compares it with the STM
         baseline="window-cnn",
         paper=PaperColumn("CRICHTON", "D-MTM", "D-MTM"),
@@ -116,7 +125,7 @@ _BILSTM_QUICK = {
 
 
 def _bilstm(sharing: str, summary: str, paper: PaperColumn, **extra) -> ModelSpec:
-    return ModelSpec(bilstm_crf.build_bilstm_crf, bilstm_crf.BiLSTMConfig(sharing=sharing),
+    return ModelSpec("models.bilstm_crf:build_bilstm_crf", BiLSTMConfig(sharing=sharing),
                      _WANG_TRAIN, summary, quick=_BILSTM_QUICK, run=_WANG_RUN, needs_chars=True,
                      baseline=extra.pop("baseline", "bilstm-crf"), paper=paper, **extra)
 
@@ -133,11 +142,11 @@ MODELS.update({
                            PaperColumn("WANG", None, "ADV-MTM")),
     "cross-sharing": _bilstm("cross-sharing", "WANG CS-MTM: two private BiLSTMs gate each "
                              "other; CRF_k on [G_k ; S] (main + one auxiliary)",
-                             PaperColumn("WANG", None, "CS-MTM"), needs_partner=True),
+                             PaperColumn("WANG", None, "CS-MTM")),
 })
 
 MODELS["bert"] = ModelSpec(
-    bert_tagger.build_bert, bert_tagger.BertConfig(),
+    "models.bert_tagger:build_bert", BertConfig(),
     TrainConfig(optimizer="adamw", learning_rate=5e-5, weight_decay=0.01, warmup=0.1,
                 clipnorm=1.0, batch_size=32, epochs=3),
     "KHAN/RODRIGUEZ/TONG BERT multi-head: a shared encoder (MiniLM by default, BioBERT from "
@@ -152,13 +161,20 @@ MODELS["bert"] = ModelSpec(
 )
 
 
+def loaded(reference: Callable | str):
+    """A builder or class given as "module:name", imported now (a callable is itself)."""
+    if callable(reference):
+        return reference
+    import importlib
+
+    module, name = reference.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def featurizer_class(kind: str):
     """The featurizer class of a kind, imported on first use (the subword one loads
     keras-hub); trainer and bundles both ask here."""
-    import importlib
-
-    module, name = FEATURIZERS[kind].split(":")
-    return getattr(importlib.import_module(module), name)
+    return loaded(FEATURIZERS[kind])
 
 
 def baseline_of(name: str) -> str:

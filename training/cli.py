@@ -53,6 +53,16 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
             os.environ.pop(quiet_tensorflow.VERBOSE_ENV, None)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with its mistakes (an unknown flag, a value of the wrong type, a
+    missing argument, a choice it does not have) raised as InputError: one `error:` line that
+    names the flag, like every other user mistake, instead of the usage text and a second
+    line. Sub-commands (add_subparsers) get the same parser."""
+
+    def error(self, message: str):
+        raise InputError(f"{message} (see {self.prog} --help)")
+
+
 def add_verbose_argument(p: argparse.ArgumentParser) -> None:
     """--verbose (read by run() and at start-up; parsed here so --help shows it)."""
     p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
@@ -140,8 +150,9 @@ def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS) -> No
 
 def resolve_run(args: argparse.Namespace, main: str):
     """The RunConfig for one main corpus from the shared flags (preset, then flags). Corpus
-    names and the run's settings are checked once, by training.presets.check_run, which
-    run_cells (and the Trainer) call on every run before anything trains."""
+    names and the run's settings are checked by training.presets.check_run: commands call
+    `checked` on every run before TensorFlow is imported, run_cells (and the Trainer) again
+    before anything trains."""
     from training.presets import parse_settings, resolve
 
     if args.seeds < 1:
@@ -162,6 +173,23 @@ def resolve_run(args: argparse.Namespace, main: str):
         train_over.update(epochs=args.epochs, steps=None)
     return resolve(main, args.model, args.preset, run=run_over, train=train_over,
                    model_options=options)
+
+
+def checked(runs: list) -> list:
+    """`runs`, each checked by training.presets.check_run (corpus names, settings, model
+    options), and every corpus given as a directory read once (a damaged file, a bad tag: one
+    line naming the file and line; the trainer reuses what was read): a command calls it on
+    every run of its grid before it imports the trainer, the grid or anything else that loads
+    TensorFlow, so a mistake stops in a fraction of a second, not after minutes of training."""
+    from data import corpora
+    from training.presets import check_run
+
+    for run_config in runs:
+        check_run(run_config)
+    for name in dict.fromkeys(task for r in runs for task in r.tasks):
+        if name not in corpora.REGISTRY and corpora.spec_for(name).parent is None:
+            corpora.load_corpus(name)  # a user's directory (bundled corpora are known good)
+    return runs
 
 
 def aux_weights(args: argparse.Namespace, partners) -> dict[str, float]:

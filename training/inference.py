@@ -1,11 +1,18 @@
 """The one prediction path, shared by the trainer (devel/test scoring) and by model bundles.
 
 One compiled pass runs the encoder once for the requested heads and returns, per head, its
-float32 log-probabilities (log-softmax of the scores) and, for heads that decode themselves
-(CRF), the path under each requested decoding: constrained to the transitions seen in
-training, or free. One numpy function then gives, per head and per decoding, IOB2 tags per
-sentence and a confidence per token: the probability of the chosen tag. Softmax heads are
-decoded by the numpy Viterbi over their log-probabilities (constrained) or by argmax (free).
+float32 log-probabilities (log-softmax of the scores), each token's distribution over tags at
+the head's temperature and, for heads that decode themselves (CRF), the path under each
+requested decoding: constrained to the transitions seen in training, or free. One numpy
+function then gives, per head and per decoding, IOB2 tags per sentence and a confidence per
+token: the probability of the chosen tag. Softmax heads are decoded by the numpy Viterbi over
+their log-probabilities (constrained) or by argmax (free).
+
+Confidences (`token_probabilities`): a softmax head's softmax(scores / T); a CRF head's
+forward-backward marginals P(y_t = k | x) with every CRF score divided by T, under the same
+constraint as the path (constrained or free). The temperature T (1 unless a bundle stores a
+fitted one, see training/calibration.py) changes confidences only, never tags: softmax heads
+are decoded from the unscaled log-probabilities, and a CRF's best path is the same at every T.
 """
 
 from __future__ import annotations
@@ -41,83 +48,134 @@ class Prediction:
 
     tags: list[list[str]]  # IOB2 (or plain labels) per sentence
     confidences: list[np.ndarray]  # per token: the probability of the chosen tag
+    # per sentence [tokens, tags]: each token's distribution over tags, whose entry for the
+    # chosen tag is its confidence; only when asked for (`distributions=True`)
+    probabilities: list[np.ndarray] | None = None
+
+
+def token_probabilities(head, scores, mask, temperature, allowed) -> tf.Tensor:
+    """Each token's distribution over tags [B, N, T] at `temperature`: the CRF marginals
+    under `allowed` for heads that decode themselves, softmax(scores / T) otherwise."""
+    if head.decodes_itself:
+        return head.marginals(scores, mask, allowed, temperature)
+    return ops.softmax(ops.cast(scores, "float32") / temperature, axis=-1)
 
 
 def compile_pass(model, heads: Mapping[str, Transitions], decodings: tuple[bool, ...],
                  signature: dict[str, tf.TensorSpec]):
-    """One compiled pass for several heads: the shared encoder runs once. Returns, per head,
-    (log-probabilities [B, N, T], {decoding: path [B, N]}); the paths only for heads that
-    decode themselves, under each decoding (True: constrained to the head's transitions)."""
+    """One compiled pass for several heads: the shared encoder runs once. It takes the batch
+    and the heads' temperatures (float32 [heads], in `heads`' order) and returns, per head,
+    (log-probabilities [B, N, T] at temperature 1, {decoding: path [B, N]}, token
+    distributions [B, N, T] at the head's temperature); the paths, and distributions per
+    decoding ({decoding: distributions}), only for heads that decode themselves, under each
+    decoding (True: constrained to the head's transitions)."""
     names = tuple(heads)
 
-    def run(inputs):
+    def run(inputs, temperatures):
         scores = model.scores_many(inputs, names, training=False)
+        mask = inputs["tag_mask"]
         out = {}
-        for name in names:
+        for i, name in enumerate(names):
             head = model.heads[name]
-            paths = {}
+            paths, probabilities = {}, {}
             if head.decodes_itself:
                 free = Transitions.all_allowed(heads[name].num_tags)
-                paths = {v: head.decode(scores[name], inputs["tag_mask"],
-                                        allowed=heads[name] if v else free) for v in decodings}
-            out[name] = (ops.log_softmax(ops.cast(scores[name], "float32"), axis=-1), paths)
+                for v in decodings:
+                    allowed = heads[name] if v else free
+                    paths[v] = head.decode(scores[name], mask, allowed=allowed)
+                    probabilities[v] = token_probabilities(head, scores[name], mask,
+                                                           temperatures[i], allowed)
+            else:  # one distribution for every decoding (the graph has no decodings here)
+                probabilities = token_probabilities(head, scores[name], mask, temperatures[i],
+                                                    None)
+            out[name] = (ops.log_softmax(ops.cast(scores[name], "float32"), axis=-1), paths,
+                         probabilities)
         return out
 
-    return tf.function(run, input_signature=[signature])
+    return tf.function(run, input_signature=[signature,
+                                             tf.TensorSpec([len(names)], tf.float32)])
 
 
-def decode_batch(log_probs: np.ndarray, paths: dict, lengths: np.ndarray,
+def decode_batch(log_probs: np.ndarray, paths: dict, probabilities: dict, lengths: np.ndarray,
                  transitions: Transitions, decodings: tuple[bool, ...]
                  ) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
     """One head on one batch: per decoding, (tag ids [B, N], confidences [B, N]). Paths the
     head decoded itself are taken as they are; otherwise the numpy Viterbi decodes the
-    log-probabilities (with the transitions when constrained)."""
+    log-probabilities (with the transitions when constrained). A token's confidence is its
+    chosen tag's entry in that decoding's `probabilities` [B, N, T]."""
     out = {}
     for v in decodings:
         path = (np.asarray(paths[v]) if paths else
                 viterbi_decode(log_probs, lengths, transitions if v else None))
-        chosen = np.take_along_axis(log_probs, path[..., None], axis=-1)[..., 0]
-        out[v] = path, np.exp(chosen)
+        chosen = np.take_along_axis(np.asarray(probabilities[v]), path[..., None], axis=-1)
+        out[v] = path, chosen[..., 0]
     return out
 
 
 def predict(fn, heads: Mapping[str, LabelledHead], split: EncodedSplit,
-            decodings: tuple[bool, ...], keys) -> dict[str, dict[bool, Prediction]]:
+            decodings: tuple[bool, ...], keys, temperatures: Mapping[str, float] | None = None,
+            distributions: bool = False) -> dict[str, dict[bool, Prediction]]:
     """Tags and per-token confidences of every head under each decoding, from one pass of
-    `fn` (compile_pass) per batch of the split."""
+    `fn` (compile_pass) per batch of the split, at the heads' temperatures (default 1);
+    with `distributions`, every token's distribution over tags as well."""
     count = len(split.token_ids)
+    temperatures = temperatures or {}
+    scale = np.array([temperatures.get(n, 1.0) for n in heads], np.float32)
     rows = {n: {v: [np.zeros(0, np.int32)] * count for v in decodings} for n in heads}
     confidence = {n: {v: [np.zeros(0, np.float32)] * count for v in decodings} for n in heads}
+    spread = {n: {v: [np.zeros((0, len(h.tagset.labels)), np.float32)] * count
+                  for v in decodings} for n, h in heads.items()}
     for index, inputs in eval_batches(split):
         inputs = {k: inputs[k] for k in keys}
         lengths = inputs["tag_mask"].sum(axis=1)
-        for name, (log_probs, paths) in fn(inputs).items():
+        for name, (log_probs, paths, probabilities) in fn(inputs, scale).items():
             paths = {v: p.numpy() for v, p in paths.items()}
-            decoded = decode_batch(log_probs.numpy(), paths, lengths, heads[name].transitions,
-                                   decodings)
+            probabilities = ({v: p.numpy() for v, p in probabilities.items()}
+                             if isinstance(probabilities, dict)
+                             else dict.fromkeys(decodings, probabilities.numpy()))
+            decoded = decode_batch(log_probs.numpy(), paths, probabilities, lengths,
+                                   heads[name].transitions, decodings)
             for v, (path, conf) in decoded.items():
                 for row, i in enumerate(index):
                     rows[name][v][i] = path[row, : lengths[row]]
                     confidence[name][v][i] = conf[row, : lengths[row]]
+                    if distributions:
+                        spread[name][v][i] = probabilities[v][row, : lengths[row]]
     return {name: {v: Prediction([head.tagset.decode(p) for p in split.assemble(rows[name][v])],
-                                 [c.astype(float) for c in split.assemble(confidence[name][v])])
+                                 [c.astype(float) for c in split.assemble(confidence[name][v])],
+                                 assemble_rows(split, spread[name][v]) if distributions
+                                 else None)
                    for v in decodings}
             for name, head in heads.items()}
 
 
+def assemble_rows(split: EncodedSplit, rows: list[np.ndarray]) -> list[np.ndarray]:
+    """Per-row [tokens, tags] arrays -> per-sentence ones (`split.assemble` takes one value
+    per token, so each tag's column is assembled on its own)."""
+    columns = [split.assemble([r[:, k].astype(float) for r in rows])
+               for k in range(rows[0].shape[1])] if rows else []
+    return [np.stack([c[i] for c in columns], axis=-1) for i in range(len(split.sentences))]
+
+
 class Predictor:
     """A model's prediction path: compiled passes, one per choice of heads and decodings
-    (made on first use), and the numpy decoding after them."""
+    (made on first use), and the numpy decoding after them. `temperatures` holds each head's
+    temperature: a head's own `temperature` attribute where it has one (a bundle's Head),
+    else 1; setting an entry changes the confidences of later calls, not their tags and not
+    the compiled passes."""
 
     def __init__(self, model, heads: Mapping[str, LabelledHead],
                  signature: dict[str, tf.TensorSpec]):
         self.model, self.heads, self.signature = model, heads, signature
+        self.temperatures = {n: float(getattr(h, "temperature", 1.0)) for n, h in heads.items()}
         self._passes: dict[tuple, object] = {}
 
     def predict(self, split: EncodedSplit, heads: tuple[str, ...],
-                decodings: tuple[bool, ...] = (True,)) -> dict[str, dict[bool, Prediction]]:
+                decodings: tuple[bool, ...] = (True,), distributions: bool = False
+                ) -> dict[str, dict[bool, Prediction]]:
         """Per head, per decoding (True: constrained), tags and confidences of every
-        sentence of an encoded split, from one encoder pass per batch for all `heads`."""
+        sentence of an encoded split, from one encoder pass per batch for all `heads`
+        (with `distributions`, each token's distribution over tags too)."""
         heads, decodings = tuple(heads), tuple(decodings)
         # decodings change the graph only where a head decodes itself
         key = (heads, decodings if any(self.model.heads[n].decodes_itself for n in heads)
@@ -127,4 +185,4 @@ class Predictor:
                 self.model, {n: self.heads[n].transitions for n in heads}, key[1],
                 self.signature)
         return predict(self._passes[key], {n: self.heads[n] for n in heads}, split, decodings,
-                       tuple(self.signature))
+                       tuple(self.signature), self.temperatures, distributions)

@@ -1,7 +1,9 @@
 """Presets: 'paper' (the publications' settings) and 'quick' (minutes on a laptop CPU).
 
 Resolution order: RunConfig defaults -> the model's paper settings -> the preset -> the
-command line. The result is one frozen RunConfig that fully describes a run.
+command line. The result is one frozen RunConfig that fully describes a run. Resolving and
+checking a run imports no TensorFlow (the catalogue names its builders), so a mistake stops
+at once.
 """
 
 from __future__ import annotations
@@ -11,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from data import corpora
-from data.ablation import check_fraction
 from data.errors import InputError
-from models.bert_tagger import POOLINGS
-from models.bilstm_crf import SHARINGS
+from models.configs import ACTIVATIONS, POOLINGS, SHARINGS
 from training.catalogue import get_model
 from training.config import (
     RunConfig,
@@ -140,14 +140,9 @@ def check_model_config(model: str, config: Any, where: str | None = None) -> Non
         raise bad("label_on", "label_on=every trains every subword: use softmax heads "
                               "(crf=false) or label_on first/last")
     activation = getattr(config, "projection_activation", None)
-    if activation is not None:
-        import keras
-
-        try:
-            keras.activations.get(activation)
-        except ValueError:
-            raise bad("projection_activation", "not a Keras activation; e.g. elu, or linear "
-                                               "for the paper text's linear unit") from None
+    if activation is not None and activation not in ACTIVATIONS:
+        raise bad("projection_activation", "not a Keras activation; e.g. elu, or linear "
+                                           "for the paper text's linear unit")
 
 
 def check_run(run: RunConfig) -> None:
@@ -157,7 +152,6 @@ def check_run(run: RunConfig) -> None:
     check_train(run.train)
     config = spec.model_config(run.model_options)
     check_model_config(run.model, config)
-    check_fraction(run.train_fraction)
     for name in run.tasks:
         if corpora.spec_for(name).kind != "ner":
             raise InputError(f"{name} is a part-of-speech corpus, not an NER corpus: it cannot "
@@ -196,6 +190,13 @@ def check_run_fields(run: RunConfig) -> None:
 
     if not is_int(run.seed) or not 0 <= run.seed < 2 ** 32:
         raise bad("seed", "seeds are whole numbers from 0 to 2**32 - 1")
+    if not is_number(run.train_fraction) or not 0 < run.train_fraction <= 1:
+        raise bad("train_fraction", "the share of the main corpus's training sentences kept "
+                                    "must be in (0, 1], e.g. 0.5 keeps half")
+    if run.vectors != "trained" and not Path(str(run.vectors)).is_file():
+        raise bad("vectors", "no such vectors file; give a word2vec (.bin or text), GloVe or "
+                             ".npz file, or leave --vectors out for vectors trained on the "
+                             "bundled text")
     if not is_int(run.gpus) or run.gpus < 1:
         raise bad("gpus", "data-parallel replicas: at least 1")
     if run.tag_scheme not in TAG_SCHEMES:

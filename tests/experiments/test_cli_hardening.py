@@ -9,7 +9,7 @@ from experiments import pairwise
 from experiments import train as train_cli
 from tests.experiments.test_pairwise import TINY
 from tests.helpers import make_record
-from training import trainer
+from training import grid, trainer
 from training.cli import run
 from training.results import ResultsFile
 
@@ -83,7 +83,7 @@ TRAIN_CASES = [
     (["--aux", "BC5CDR", "--aux-weight", "-1"], "loss weight -1.0 for BC5CDR (--aux-weight)"),
     (["--seeds", "0"], "--seeds 0: need at least one seed"),
     (["--workers", "0"], "--workers 0: need at least one worker"),
-    (["--train-fraction", "1.5"], "fraction 1.5 must be in (0, 1]"),
+    (["--train-fraction", "1.5"], "--train-fraction 1.5: the share of the main corpus"),
     (["--model", "runs/bio3"], "unknown model 'runs/bio3'; valid models"),
 ]
 
@@ -131,7 +131,7 @@ def test_out_and_save_model_that_are_files(no_training, capsys, tmp_path):
 def test_train_honours_aux_weight(monkeypatch, tmp_path):
     """--aux-weight was accepted by train.py and silently ignored."""
     seen = []
-    monkeypatch.setattr(train_cli, "run_cells", lambda runs, *a, **k: seen.extend(runs) or [])
+    monkeypatch.setattr(grid, "run_cells", lambda runs, *a, **k: seen.extend(runs) or [])
     args = ["--main", MAIN, "--aux", "BC5CDR,Linnaeus", "--out", str(tmp_path / "o")]
     assert run(train_cli.main, [*args, "--aux-weight", "0.5"]) == 0
     assert seen[0].loss_weights == {"BC5CDR": 0.5, "Linnaeus": 0.5}

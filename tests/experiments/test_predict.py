@@ -162,3 +162,21 @@ def test_predict_refuses_bad_flags_before_loading(capsys, tmp_path, args, needle
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error: ") and needle in err, err
     assert "\n" not in err and "Traceback" not in err
+
+
+def test_min_confidence_drops_less_certain_entities(bundle, tmp_path, capsys):
+    _, path = bundle
+    source = tmp_path / "notes.txt"
+    source.write_text(messy_text(), encoding="utf-8")
+    assert predict("--model", path, source) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    confidences = sorted({r["confidence"] for r in rows})  # rounded to 4 places when printed
+    middle = len(confidences) // 2
+    cut = (confidences[middle - 1] + confidences[middle]) / 2  # about half stay, no ties
+    assert predict("--model", path, source, "--min-confidence", cut) == 0
+    kept = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert kept == [r for r in rows if r["confidence"] >= cut] and 0 < len(kept) < len(rows)
+
+    assert predict("--model", path, source, "--min-confidence", "1.5") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "1.5" in err and "\n" not in err

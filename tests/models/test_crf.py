@@ -289,3 +289,55 @@ def test_config_round_trip():
     assert clone.get_config() == config
     assert clone.num_labels == 5 and clone.name == "head_NCBI_disease"
     assert CRFHead.decodes_itself and not hasattr(CRFHead, "log_probs")
+
+
+# ----- marginals (forward-backward) ---------------------------------------------------------
+def brute_marginals(emissions, length, head, allowed=None, temperature=1.0) -> np.ndarray:
+    """P(y_t = k | x) [length, T] by summing exp(score / T) over every (allowed) path."""
+    paths, scores = zip(*all_paths(emissions, length, head, allowed))
+    weights = np.exp((np.array(scores) - max(scores)) / temperature)
+    out = np.zeros((length, emissions.shape[1]))
+    for path, weight in zip(paths, weights):
+        out[np.arange(length), list(path)] += weight
+    return out / weights.sum()
+
+
+@pytest.mark.parametrize("seed,num_tags,width", CASES)
+def test_marginals_match_enumeration_free_constrained_and_tempered(seed, num_tags, width):
+    rng = np.random.default_rng(300 + seed)
+    head = random_head(rng, num_tags)
+    emissions, mask, _, lengths = random_batch(rng, num_tags, width)
+    allowed = random_allowed(rng, num_tags)
+    temperature = (0.5, 1.0, 3.0)[seed % 3]
+    for constraint in (None, allowed):
+        got = head.marginals(emissions, mask, constraint, temperature).numpy()
+        assert got.shape == emissions.shape and got.dtype == np.float32
+        for b, length in enumerate(lengths):
+            expected = brute_marginals(emissions[b], length, head, constraint, temperature)
+            np.testing.assert_allclose(got[b, :length], expected, rtol=0, atol=2e-5)
+            assert not got[b, length:].any()  # padding is 0
+
+
+def test_marginals_ignore_padding_use_the_stored_constraint_and_fall_back():
+    rng = np.random.default_rng(13)
+    head = random_head(rng, 3, scale=3.0)
+    emissions, mask, _, lengths = random_batch(rng, 3, 4, batch=5)
+    padded = np.concatenate([emissions, rng.normal(0, 1e6, (5, 3, 3)).astype("float32")], 1)
+    padded[0, -1] = np.nan
+    padded_mask = np.concatenate([mask, np.zeros((5, 3), bool)], axis=1)
+    np.testing.assert_allclose(head.marginals(padded, padded_mask).numpy()[:, :4],
+                               head.marginals(emissions, mask).numpy(), rtol=0, atol=1e-6)
+    allowed = random_allowed(rng, 3)
+    head.set_constraint(allowed)
+    np.testing.assert_allclose(head.marginals(emissions, mask).numpy(),
+                               head.marginals(emissions, mask, allowed).numpy(), atol=1e-7)
+    # nothing may start: every path breaks the constraint once, so all paths count again
+    nothing = Transitions(np.zeros(3, bool), np.ones((3, 3), bool), np.ones(3, bool))
+    free = Transitions.all_allowed(3)
+    np.testing.assert_allclose(head.marginals(emissions * 100, mask, nothing).numpy(),
+                               head.marginals(emissions * 100, mask, free).numpy(), atol=1e-5)
+    empty = head.marginals(emissions, np.zeros_like(mask)).numpy()
+    assert np.isfinite(empty).all() and not empty.any()
+    # the best path is the same at every temperature; marginals sharpen as T falls
+    cold = head.marginals(emissions, mask, free, 0.05).numpy().argmax(-1)
+    np.testing.assert_array_equal(np.where(mask, cold, 0), head.decode(emissions, mask, free))

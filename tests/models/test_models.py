@@ -2,7 +2,7 @@
 
 A tiny run (two corpora, filters 8, hidden 32, vectors of 16 dimensions, a few hundred steps) must
 build a head per task with that task's labels, train only the stepped task's head, lower its
-loss, fit its training data, and survive a save/load of its weights unchanged.
+loss, fit its training data, and save a bundle that tags exactly as the trainer scores.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.catalogue import MODELS
+from training.bundle import load, save_bundle
+from training.catalogue import MODELS, loaded
 from training.trainer import Trainer
 
 MAIN, AUX = "NCBI-disease", "BioNLP13PC"  # 5 and 17 IOBES labels: heads can be told apart
@@ -32,7 +33,8 @@ def log_probs(trainer: Trainer, inputs) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_model_trains_through_the_harness(name, tiny_run, tmp_path):
-    steps = WINDOW_STEPS if MODELS[name].build.__module__ == "models.window_cnn" else STEPS
+    window = loaded(MODELS[name].builder).__module__ == "models.window_cnn"
+    steps = WINDOW_STEPS if window else STEPS
     steps = BERT_STEPS if MODELS[name].featurizer == "subwords" else steps
     # evaluations count main-corpus batches; about half the steps are the main corpus's
     run = tiny_run(MAIN, (AUX,), name, steps=steps, eval_every=steps // 6)
@@ -62,12 +64,22 @@ def test_model_trains_through_the_harness(name, tiny_run, tmp_path):
     assert len(losses) >= 3 and losses[-1] < losses[0]
     assert trainer.evaluate(MAIN, "train", viterbi=True).f1 > MIN_TRAIN_F1
 
-    # saved weights loaded into a freshly built model give the same outputs
-    path = tmp_path / "w.weights.h5"
-    trainer.model.save_weights(path)
-    fresh = Trainer(run, progress=False)
-    trained = log_probs(trainer, inputs)
-    assert not np.allclose(log_probs(fresh, inputs)[MAIN], trained[MAIN])
-    fresh.model.load_weights(path)
-    for task, expected in trained.items():
-        np.testing.assert_array_equal(log_probs(fresh, inputs)[task], expected, err_msg=task)
+    # the bundle it saves tags as the trainer scores (one prediction path): the same tags and
+    # per-token confidences, the bundle running all its heads in one pass and the trainer the
+    # main head alone; and its loaded weights give every head the same scores
+    path = save_bundle(trainer, tmp_path / "bundle", calibrate=False)  # tests/training has it
+    test = trainer.tasks[MAIN].test
+    scored = trainer.predictor.predict(test, (MAIN,), (run.viterbi,))[MAIN][run.viterbi]
+    assert trainer.predict(MAIN, test, run.viterbi) == scored.tags  # what the record scores
+    tagger = load(path)
+    assert set(tagger.heads) == set(trainer.tasks)
+    tags, confidences = tagger.tag_sentences([list(s.tokens) for s in test.sentences],
+                                             tagger.heads)[MAIN]
+    assert tags == scored.tags and any(t != "O" for sentence in tags for t in sentence)
+    for mine, theirs in zip(confidences, scored.confidences, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
+    values = np.concatenate(confidences)
+    assert ((values > 0) & (values <= 1)).all() and values.std() > 0  # real probabilities
+    for task, expected in log_probs(trainer, inputs).items():
+        np.testing.assert_array_equal(np.asarray(tagger.model.scores(inputs, task)), expected,
+                                      err_msg=task)

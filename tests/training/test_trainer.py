@@ -257,7 +257,7 @@ def test_impossible_settings_raise_one_line_errors_before_loading(changes, needl
 
 
 def test_subword_featurizer_refuses_a_max_length_without_room_for_a_word():
-    from models.bert_tagger import BertConfig
+    from models.configs import BertConfig
     from training.subword_features import SubwordFeaturizer
 
     with pytest.raises(InputError, match=r"max_length 2: .*\[CLS\], one subword and \[SEP\]"):

@@ -1,0 +1,37 @@
+"""Export a model bundle as a TensorFlow SavedModel for serving (TensorFlow alone loads it).
+
+    python experiments/export.py --model runs/my-model --out runs/my-model-savedmodel
+
+The `serving_default` signature takes tokenised sentences (word models: `tokens` string
+[B, N] and `lengths` int32 [B]; BERT: `token_ids`, `lengths`, `word_positions`,
+`word_counts`, int32) and returns `<head>/tags` (IOB2 strings) and `<head>/confidences`
+for every head, decoded in the graph as the bundle decodes (constrained Viterbi or CRF).
+assets.extra/bioner_export.json in the SavedModel lists the heads and inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from training.cli import add_verbose_argument, run
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="a bundle written by train.py --save-model")
+    p.add_argument("--out", required=True, help="directory for the SavedModel (new or empty)")
+    add_verbose_argument(p)
+    args = p.parse_args(argv)
+    from training.export import export_bundle
+
+    out = export_bundle(args.model, args.out)
+    log.info("SavedModel written to %s", out)
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

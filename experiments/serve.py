@@ -1,0 +1,73 @@
+"""Serve a model bundle over HTTP: a JSON API, a health endpoint and a page to try it on.
+
+    python experiments/serve.py --model runs/my-model                  # http://127.0.0.1:8000
+    curl -s localhost:8000/tag -d '{"text": "Germline mutations in BRCA1 predispose to cancer."}'
+    curl -s localhost:8000/tag -d '{"texts": ["First abstract.", "Second."], "heads": ["BC2GM"]}'
+    curl -s localhost:8000/health
+
+POST /tag answers {"model", "documents", "heads", "entities": [...]}, each entity a row of
+`predict.py --format jsonl` (document: the text's index in the request; start and end count
+characters of that text). Concurrent requests share model passes (--batch-window-ms); a
+request over --max-chars or --max-texts, malformed JSON, a wrong type or an unknown head gets
+a 4xx answer with a one-line {"error": "..."}. Open http://127.0.0.1:8000/ in a browser to tag
+a pasted text with its entities highlighted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from data.errors import InputError
+from training.cli import add_verbose_argument, run
+from training.service import Limits
+
+log = logging.getLogger("serve")
+DEFAULTS = Limits()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="a bundle written by train.py --save-model")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; "
+                        "0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--max-chars", type=int, default=DEFAULTS.max_chars,
+                   help=f"characters per text (default {DEFAULTS.max_chars})")
+    p.add_argument("--max-texts", type=int, default=DEFAULTS.max_texts,
+                   help=f"texts per request (default {DEFAULTS.max_texts}); the body may hold "
+                        "at most what these two allow")
+    p.add_argument("--batch-window-ms", type=float, default=DEFAULTS.batch_window_ms,
+                   help="milliseconds a model pass waits for concurrent requests to join it "
+                        f"(default {DEFAULTS.batch_window_ms:g}; 0: only those already queued)")
+    p.add_argument("--max-batch-sentences", type=int, default=DEFAULTS.max_batch_sentences,
+                   help="sentences per model pass (default "
+                        f"{DEFAULTS.max_batch_sentences}; a request is never split)")
+    p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
+                   help="one log line per request (default on)")
+    add_verbose_argument(p)
+    args = p.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port {args.port}: must be 0 to 65535 (0: any free port)")
+    limits = Limits(args.max_chars, args.max_texts, args.max_batch_sentences,
+                    args.batch_window_ms)
+    limits.check()
+    from training.bundle import load
+    from training.service import listen, make_server
+
+    sock = listen(args.host, args.port)  # a taken port fails before the model loads
+    server = make_server(load(args.model), limits, Path(args.model).resolve().name,
+                         access_log=args.access_log)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    log.info("serving %s on http://%s:%d/ (POST /tag, GET /health; Ctrl-C stops)",
+             args.model, shown, port)
+    server.run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

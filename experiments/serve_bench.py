@@ -1,0 +1,128 @@
+"""Load-test the tagging service: requests per second and latency percentiles by concurrency.
+
+    python experiments/serve_bench.py --model runs/my-model                 # starts serve.py
+    python experiments/serve_bench.py --url http://127.0.0.1:8000           # a running one
+
+Each request is one abstract-sized text ({"text": ...}): --sentences consecutive sentences of
+a bundled corpus's test split, joined with spaces. For each number of concurrent clients (each
+with its own connection, one request at a time) it sends --requests requests, checks that
+every entity's offsets slice its text, and prints one Markdown table row: requests per second,
+latency p50/p90/p99 and how many requests shared a model pass on average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from data.errors import InputError
+from training.cli import add_verbose_argument, run
+
+log = logging.getLogger("serve_bench")
+SERVE = Path(__file__).with_name("serve.py")
+
+
+def abstracts(corpus: str, size: int) -> list[str]:
+    from data.corpora import load_corpus
+
+    sentences = [" ".join(s.tokens) for s in load_corpus(corpus).test]
+    return [" ".join(sentences[i:i + size]) for i in range(0, len(sentences) - size + 1, size)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(args) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    port = free_port()
+    command = [sys.executable, str(SERVE), "--model", args.model, "--port", str(port),
+               "--batch-window-ms", str(args.batch_window_ms), "--no-access-log"]
+    log.info("starting %s", " ".join(command))
+    server = subprocess.Popen(command)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise InputError(f"serve.py --model {args.model} stopped (exit {server.returncode}) "
+                             "before answering; its error is above")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            time.sleep(0.5)
+    server.terminate()
+    raise InputError(f"serve.py on port {port} did not answer /health within 180 s")
+
+
+def check(text: str, body: dict) -> None:
+    for row in body["entities"]:
+        if text[row["start"]:row["end"]] != row["text"]:
+            raise RuntimeError(f"offsets {row['start']}:{row['end']} do not slice the text: "
+                               f"{row}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--model", help="a bundle: serve.py is started with it on a free port")
+    target.add_argument("--url", help="a running service, http://HOST:PORT")
+    p.add_argument("--corpus", default="NCBI-disease", help="whose test split the texts come "
+                                                             "from (default NCBI-disease)")
+    p.add_argument("--sentences", type=int, default=10,
+                   help="sentences per text (default 10, about an abstract)")
+    p.add_argument("--clients", default="1,4,16", help="concurrent clients, A,B (default 1,4,16)")
+    p.add_argument("--requests", type=int, default=200,
+                   help="requests per concurrency level (default 200)")
+    p.add_argument("--batch-window-ms", type=float, default=5.0,
+                   help="the started server's --batch-window-ms (default 5)")
+    add_verbose_argument(p)
+    args = p.parse_args(argv)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
+    try:
+        clients = [int(c) for c in args.clients.split(",")]
+    except ValueError:
+        raise InputError(f"--clients {args.clients!r}: give numbers, A,B") from None
+    if not clients or min(clients) < 1 or args.requests < 1 or args.sentences < 1:
+        raise InputError("--clients, --requests and --sentences must be at least 1")
+    from training.service import load_test
+
+    texts = abstracts(args.corpus, args.sentences)
+    if not texts:
+        raise InputError(f"{args.corpus}: its test split has fewer than {args.sentences} "
+                         "sentences")
+    server, url = start_server(args) if args.model else (None, args.url.rstrip("/"))
+    try:
+        load_test(url, texts, clients=1, requests=min(10, len(texts)), check=check)  # warm up
+        chars = sum(map(len, texts)) / len(texts)
+        print(f"{len(texts)} texts of {args.sentences} sentences ({chars:.0f} characters on "
+              f"average) from {args.corpus} test; {platform.processor() or platform.machine()}"
+              f", {os.cpu_count()} cores\n")
+        print("| clients | requests | requests/s | p50 ms | p90 ms | p99 ms | requests per pass |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for count in clients:
+            result = load_test(url, texts, clients=count, requests=max(args.requests, count),
+                               check=check)
+            print(f"| {count} | {result.requests} | {result.per_second:.1f} | "
+                  f"{result.percentile(50):.0f} | {result.percentile(90):.0f} | "
+                  f"{result.percentile(99):.0f} | "
+                  f"{result.requests / max(result.passes, 1):.1f} |", flush=True)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

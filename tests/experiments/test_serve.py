@@ -1,0 +1,362 @@
+"""The tagging service, as a client meets it: the real uvicorn server on a free local port,
+called over HTTP with httpx, one request and many at once."""
+
+import asyncio
+import dataclasses
+import json
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+
+from data.corpora import load_corpus
+from experiments import serve as serve_cli
+from training.bundle import load
+from training.cli import run
+from training.service import Batcher, Limits, listen, load_test, make_server
+from training.trainer import Trainer
+
+MAIN, AUX = "NCBI-disease", "BC5CDR-chem"
+LIMITS = Limits(max_chars=3000, max_texts=4, batch_window_ms=40)
+
+
+def texts(count: int) -> list[str]:
+    """Real test sentences of both heads' corpora, four to a text, joined with the whitespace
+    users paste."""
+    disease, chemical = ([" ".join(s.tokens) for s in load_corpus(name).test[:2 * count]]
+                         for name in (MAIN, AUX))
+    return [f"Über α-synuclein: {disease[2 * i]}  {chemical[2 * i]}\n{disease[2 * i + 1]}\t"
+            f"{chemical[2 * i + 1]}\u00a0" for i in range(count)]
+
+
+TEXTS = texts(16)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run, tmp_path_factory):
+    """A two-head bundle, served by uvicorn in a thread; yields (url, expected rows per text)."""
+    path = tmp_path_factory.mktemp("serve") / "model"
+    Trainer(tiny_run(MAIN, (AUX,), steps=200, eval_every=200, learning_rate=1e-2,
+                     save_bundle=str(path)), progress=False).fit()
+    tagger = load(path)
+    expected = {heads: [[{"document": 0, **dataclasses.asdict(e)}
+                         for e in tagger.tag(text, heads and list(heads))] for text in TEXTS]
+                for heads in (None, (MAIN,))}
+    assert sum(map(len, expected[None])) > 10  # the checks below have substance
+    sock = listen("127.0.0.1", 0)
+    uvicorn = make_server(tagger, LIMITS, "model", access_log=False)
+    thread = threading.Thread(target=uvicorn.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if uvicorn.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}", expected
+    uvicorn.should_exit = True
+    thread.join(10)
+
+
+def same(rows: list[dict], expected: list[dict]) -> None:
+    """The service's entities are the Tagger's on that text (confidences to rounding: a batch
+    pads its sentences differently) and each slices the text."""
+    assert [{**r, "confidence": None} for r in rows] == [
+        {**e, "confidence": None} for e in expected]
+    assert all(abs(r["confidence"] - e["confidence"]) <= 2e-4 for r, e in zip(rows, expected))
+
+
+def sliced(text: str, rows: list[dict]) -> bool:
+    return all(0 <= r["start"] < r["end"] <= len(text) and text[r["start"]:r["end"]] == r["text"]
+               for r in rows)
+
+
+def test_one_text_and_several(server):
+    url, expected = server
+    answer = httpx.post(f"{url}/tag", json={"text": TEXTS[0]})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["documents"] == 1 and body["heads"] == [MAIN, AUX]
+    same(body["entities"], expected[None][0])
+    assert sliced(TEXTS[0], body["entities"])
+
+    answer = httpx.post(f"{url}/tag", json={"texts": TEXTS[1:4], "heads": [MAIN, MAIN]}).json()
+    assert answer["documents"] == 3 and answer["heads"] == [MAIN]
+    for i, text in enumerate(TEXTS[1:4]):
+        mine = [r for r in answer["entities"] if r["document"] == i]
+        same(mine, [{**e, "document": i} for e in expected[(MAIN,)][i + 1]])
+        assert sliced(text, mine)
+
+
+def test_min_confidence_drops_the_less_certain(server):
+    url, expected = server
+    i = max(range(len(TEXTS)), key=lambda i: len(expected[None][i]))
+    rows = expected[None][i]
+    cut = sorted(r["confidence"] for r in rows)[len(rows) // 2]
+    got = httpx.post(f"{url}/tag", json={"text": TEXTS[i], "min_confidence": cut}).json()
+    kept = [r for r in rows if r["confidence"] >= cut]
+    assert 0 < len(kept) < len(rows)
+    same(got["entities"], kept)
+
+
+def test_concurrent_requests_share_passes_and_each_gets_its_own_entities(server):
+    url, expected = server
+    before = httpx.get(f"{url}/health").json()["batching"]
+    barrier, answers = threading.Barrier(len(TEXTS)), [None] * len(TEXTS)
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            barrier.wait()
+            answers[i] = http.post("/tag", json={"text": TEXTS[i]})
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(TEXTS))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for i, answer in enumerate(answers):
+        assert answer.status_code == 200
+        same(answer.json()["entities"], expected[None][i])
+        assert sliced(TEXTS[i], answer.json()["entities"])
+    after = httpx.get(f"{url}/health").json()["batching"]
+    assert after["requests"] - before["requests"] == len(TEXTS)
+    assert after["passes"] - before["passes"] < len(TEXTS) // 2  # requests shared passes
+
+
+def test_load_test_measures_and_checks_every_answer(server):
+    url, expected = server
+    seen = []
+
+    def check(text, body):
+        seen.append(text)
+        same(body["entities"], expected[None][TEXTS.index(text)])
+
+    result = load_test(url, TEXTS[:6], clients=4, requests=12, check=check)
+    assert len(seen) == result.requests == len(result.latencies) == 12
+    assert 1 <= result.passes <= 12 and result.per_second > 0
+    assert result.percentile(50) <= result.percentile(90) <= result.percentile(99)
+    assert result.percentile(100) == 1000 * max(result.latencies)
+
+
+BAD = [  # body, status, what the error says
+    (b"", 400, "empty request body"),
+    (b"{'text': 1}", 400, "not JSON (Expecting property name enclosed in double quotes at "
+                          "line 1 column 2)"),
+    (b"\xff\xfe{}", 400, "not UTF-8 (invalid start byte at byte 0)"),
+    (b"[" * 50_000, 400, "nested too deeply"),
+    (b'["text"]', 400, "a JSON list, not an object"),
+    (b'{"txt": "a"}', 400, 'unknown field "txt"; a /tag request holds text, texts, heads'),
+    (b'{"text": "a", "texts": ["b"]}', 400, 'either "text" or "texts", not both'),
+    (b'{"heads": ["x"]}', 400, 'either "text" or "texts", not neither'),
+    (b'{"text": 5}', 400, '"text" should be a string, found 5'),
+    (b'{"texts": "a"}', 400, '"texts" should be a non-empty list of strings, found "a"'),
+    (b'{"texts": []}', 400, '"texts" should be a non-empty list'),
+    (b'{"texts": ["a", null]}', 400, "texts[1] should be a string, found null"),
+    (b'{"text": "a\\ud800"}', 400, "text holds a lone surrogate (\\ud800) at character 1"),
+    (b'{"text": "a", "heads": ["BC2GM"]}', 400,
+     f"unknown head(s) BC2GM; this bundle has {MAIN}, {AUX}"),
+    (b'{"text": "a", "heads": []}', 400, '"heads" should be a non-empty list of head names'),
+    (b'{"text": "a", "heads": [1]}', 400, '"heads" should be a non-empty list of head names'),
+    (b'{"text": "a", "min_confidence": 2}', 400, '"min_confidence" should be a number from 0 '
+                                                 'to 1, found 2'),
+    (b'{"text": "a", "min_confidence": NaN}', 400, "found NaN"),
+    (json.dumps({"text": "a" * 3001}).encode(), 413,
+     "text has 3001 characters; the limit is 3000 per text (--max-chars)"),
+    (json.dumps({"texts": ["ok", "b" * 3001]}).encode(), 413, "texts[1] has 3001 characters"),
+    (json.dumps({"texts": ["a"] * 5}).encode(), 413,
+     '"texts" holds 5 texts; the limit is 4 per request (--max-texts)'),
+    (b" " * (LIMITS.max_body_bytes + 1), 413,
+     f"request body of {LIMITS.max_body_bytes + 1} bytes; the limit is {LIMITS.max_body_bytes}"),
+]
+
+
+def one_line_error(answer: httpx.Response, status: int) -> str:
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/json"
+    assert "\n" not in answer.text and "Traceback" not in answer.text
+    body = answer.json()
+    assert list(body) == ["error"]
+    return body["error"]
+
+
+@pytest.mark.parametrize(("body", "status", "message"), BAD, ids=range(len(BAD)))
+def test_bad_requests_get_a_one_line_json_error(server, body, status, message):
+    url, _ = server
+    assert message in one_line_error(httpx.post(f"{url}/tag", content=body), status)
+
+
+def test_a_body_over_the_limit_without_a_declared_length_is_cut_off(server):
+    url, _ = server
+
+    def chunks():  # chunked transfer: the server counts what arrives
+        for _ in range(LIMITS.max_body_bytes // 65536 + 2):
+            yield b" " * 65536
+
+    error = one_line_error(httpx.post(f"{url}/tag", content=chunks()), 413)
+    assert f"request body over {LIMITS.max_body_bytes} bytes" in error
+
+
+def test_an_offset_that_would_not_slice_the_text_is_never_sent(server, monkeypatch):
+    """Offsets come from training.bundle.with_offsets; were they ever off by one, the server
+    answers 500 (one line) instead of sending them."""
+    from training import bundle
+
+    url, expected = server
+    real = bundle.with_offsets
+
+    def shifted(entities, tokens, text):
+        return [dataclasses.replace(e, start=e.start + 1) for e in real(entities, tokens, text)]
+
+    monkeypatch.setattr(bundle, "with_offsets", shifted)
+    i = max(range(len(TEXTS)), key=lambda i: len(expected[None][i]))
+    assert "internal error (RuntimeError)" in one_line_error(
+        httpx.post(f"{url}/tag", json={"text": TEXTS[i]}), 500)
+    monkeypatch.undo()
+    assert httpx.post(f"{url}/tag", json={"text": TEXTS[i]}).status_code == 200
+
+
+def test_unknown_routes_and_methods_get_a_one_line_json_error(server):
+    url, _ = server
+    assert "Not Found: GET /tags; this service answers" in one_line_error(
+        httpx.get(f"{url}/tags"), 404)
+    assert "Method Not Allowed: GET /tag" in one_line_error(httpx.get(f"{url}/tag"), 405)
+
+
+def test_health(server):
+    url, _ = server
+    health = httpx.get(f"{url}/health").json()
+    assert health["ok"] is True and health["model"] == "window-cnn"
+    assert health["bundle"] == "model" and health["main"] == MAIN
+    assert health["heads"] == [MAIN, AUX] and health["default_heads"] == [MAIN, AUX]
+    assert health["limits"] == {"max_chars": 3000, "max_texts": 4,
+                                "max_body_bytes": LIMITS.max_body_bytes}
+
+
+def fetch_page(url: str) -> str:
+    page = httpx.get(f"{url}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<textarea" in page.text
+    # no external assets: nothing fetched from another host
+    assert not re.search(r"(src|href)\s*=|https?://|@import|//[a-z]", page.text, re.I)
+    return page.text
+
+
+def test_the_page_highlights_what_the_service_found(server, tmp_path):
+    """The page's script parses, and its segmenting code, run by node, agrees with code-point
+    slicing in Python: an astral character before the entities (UTF-16 counts it twice),
+    overlapping heads."""
+    url, _ = server
+    page = fetch_page(url)
+    if shutil.which("node") is None:
+        pytest.skip("no node on this machine to run the page's script")
+    whole = tmp_path / "page.js"
+    whole.write_text(page.split("<script>")[1].split("</script>")[0], encoding="utf-8")
+    subprocess.run(["node", "--check", str(whole)], check=True, timeout=20)
+    code = page.split("// segments:begin")[1].split("// segments:end")[0]
+    text = "𝛼 IL-2 and TNF in 😀 Crohn disease"
+    entities = [{"head": "A", "type": "Gene", "start": 2, "end": 6, "confidence": 0.9},
+                {"head": "A", "type": "Gene", "start": 11, "end": 14, "confidence": 0.8},
+                {"head": "B", "type": "Disease", "start": 20, "end": 33, "confidence": 0.7},
+                {"head": "A", "type": "Disease", "start": 20, "end": 25, "confidence": 0.6}]
+    script = code + f"console.log(JSON.stringify(segments({json.dumps(text)}, " \
+                    f"{json.dumps(entities)})));"
+    pieces = json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True,
+                                       check=True, timeout=20).stdout)
+    cuts = sorted({0, len(text), *(e[k] for e in entities for k in ("start", "end"))})
+    assert pieces == [{"text": text[a:b],
+                       "entities": [e for e in entities if e["start"] <= a and b <= e["end"]]}
+                      for a, b in zip(cuts, cuts[1:])]
+    assert [p["text"] for p in pieces if p["entities"]] == ["IL-2", "TNF", "Crohn", " disease"]
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def test_the_page_in_a_headless_browser(server):
+    url, expected = server
+    browser = next((b for b in BROWSERS if shutil.which(b)), None)
+    if browser is None:
+        pytest.skip(f"no headless browser on this machine ({', '.join(BROWSERS)} not found)")
+    done = subprocess.run([browser, "--headless", "--disable-gpu", "--no-sandbox",
+                           "--virtual-time-budget=10000", "--dump-dom",
+                           f"{url}/?{httpx.QueryParams(text=TEXTS[0])}"],
+                          capture_output=True, text=True, timeout=60)
+    marks = re.findall(r"<mark[^>]*title=\"([^\"]*)\"", done.stdout)
+    assert marks and all(re.match(rf"({MAIN}|{AUX}): \w+ \(confidence 0\.\d\d\)", t)
+                         for t in marks)
+    assert f'data-entities="{len(expected[None][0])}"' in done.stdout
+
+
+class Recorder:
+    """A stand-in Tagger: records each call's sentences and heads."""
+
+    def __init__(self):
+        self.calls = []
+
+    def entities(self, sentences, heads):
+        self.calls.append((len(sentences), heads))
+        return [[("H", "T", 0, 1, 1.0)] * len(s) for s in sentences]
+
+
+def test_batcher_keeps_to_its_size_and_groups_heads():
+    tagger = Recorder()
+
+    async def main():
+        batcher = Batcher(tagger, Limits(max_batch_sentences=5, batch_window_ms=20))
+        worker = asyncio.create_task(batcher.run())
+        jobs = [([["a"]] * 3, None), ([["b"]] * 2, None), ([["c", "d"]] * 2, ("X",)),
+                ([["e"]] * 4, None), ([], None)]
+        got = await asyncio.gather(*(batcher.tag(s, h) for s, h in jobs))
+        worker.cancel()
+        batcher.close()
+        return jobs, got
+
+    jobs, got = asyncio.run(main())
+    # each request gets its own sentences back, in order
+    assert [[len(r) for r in g] for g in got] == [[len(s) for s in j] for j, _ in jobs]
+    # first batch: 3 + 2 (+ the 2 of heads X in their own pass); 4 more would pass 5
+    assert tagger.calls == [(5, None), (2, ["X"]), (4, None)]
+
+
+def serve(*args):
+    return run(serve_cli.main, [str(a) for a in args])
+
+
+def test_command_line_mistakes_are_one_line(tmp_path, capsys):
+    assert serve("--model", tmp_path / "none", "--port", 0) == 2
+    assert "not a model bundle" in capsys.readouterr().err
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    assert serve("--model", tmp_path, "--port", port) == 2  # refused before loading
+    assert f"--host 127.0.0.1 --port {port}: cannot listen there" in capsys.readouterr().err
+    taken.close()
+    for flags, message in ((["--max-chars", 0], "--max-chars 0: must be at least 1"),
+                           (["--port", 70000], "--port 70000: must be 0 to 65535"),
+                           (["--batch-window-ms", -1], "--batch-window-ms -1.0: must be")):
+        assert serve("--model", tmp_path, *flags) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_a_failing_pass_fails_its_requests_and_the_batcher_goes_on():
+    class Flaky(Recorder):
+        def entities(self, sentences, heads):
+            if heads == ["bad"]:
+                raise ValueError("model fault")
+            return super().entities(sentences, heads)
+
+    async def main():
+        batcher = Batcher(Flaky(), Limits(batch_window_ms=0))
+        worker = asyncio.create_task(batcher.run())
+        with pytest.raises(ValueError, match="model fault"):
+            await batcher.tag([["a"]], ("bad",))
+        after = await batcher.tag([["a", "b"]], None)
+        worker.cancel()
+        batcher.close()
+        return after
+
+    assert asyncio.run(main()) == [[("H", "T", 0, 1, 1.0)] * 2]
