@@ -105,7 +105,9 @@ MODELS: dict[str, ModelSpec] = {
         WindowConfig(),
         TrainConfig(),
         "CRICHTON dependent MTM (D-MTM): a GENIA POS window CNN feeds its hidden layer",
-        quick={**_WINDOW_QUICK, "train": {**_WINDOW_QUICK["train"], "pretrain_steps": 300}},
+        quick={**_WINDOW_QUICK, "train": {**_WINDOW_QUICK["train"], "pretrain_steps": 600,
+                                                    "pretrain_eval_every": 100,
+                                                    "pretrain_patience": 2}},
         pretrain_tasks=(POS_TASK,),
         # D-MTM is itself multi-task (POS feeds it): CRICHTON compares it with the STM
         baseline="window-cnn",

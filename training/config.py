@@ -28,7 +28,13 @@ class TrainConfig:
     min_main_batches: int = 0  # with epochs: train at least this many main-corpus batches
     eval_every: int | None = None  # steps between devel evaluations; None = once per epoch
     patience: int | None = None  # evaluations without devel gain before stopping; None = never
-    pretrain_steps: int = 2000  # steps of a family's pretrain tasks (dependent model's POS)
+    # A family's pretrain tasks (the dependent model's POS tagger) train until their devel
+    # accuracy stops improving (CRICHTON: 98.10% on GENIA-POS): evaluated every
+    # pretrain_eval_every steps, stopped after pretrain_patience evaluations without a gain,
+    # at most pretrain_steps steps; the best evaluation's weights are kept.
+    pretrain_steps: int = 20000
+    pretrain_eval_every: int = 500
+    pretrain_patience: int = 3
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,13 @@ def check_train(t: TrainConfig) -> None:
         raise bad("patience", "evaluations without a devel gain before stopping: 0 or more, "
                               "or none to never stop early")
     if not is_int(t.pretrain_steps) or t.pretrain_steps < 0:
-        raise bad("pretrain_steps", "steps of the pretraining task: 0 or more")
+        raise bad("pretrain_steps", "at most this many steps of the pretraining task: 0 or more")
+    if not is_int(t.pretrain_eval_every) or t.pretrain_eval_every < 1:
+        raise bad("pretrain_eval_every", "pretraining steps between devel evaluations: at "
+                                         "least 1")
+    if not is_int(t.pretrain_patience) or t.pretrain_patience < 0:
+        raise bad("pretrain_patience", "evaluations without a devel gain before pretraining "
+                                       "stops: 0 or more")
 
 
 def replace(obj, **changes):

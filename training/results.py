@@ -105,6 +105,7 @@ class RunRecord:
     device: str
     config: dict  # the resolved RunConfig
     model_config: dict
+    pretrain: dict | None = None  # task -> devel accuracy, steps, why it stopped (D-MTM POS)
     # Set by the grid that ran it:
     cell: str | None = None
     preset: str | None = None

@@ -304,8 +304,8 @@ class Trainer:
         started = time.perf_counter()
         streams = {n: BatchStream(task.train, t.batch_size, stream_rng(run.seed, n))
                    for n, task in self.tasks.items()}
-        if self.spec.pretrain_tasks:
-            self._pretrain(self.spec.pretrain_tasks, streams)
+        pretrained = (self._pretrain(self.spec.pretrain_tasks, streams)
+                      if self.spec.pretrain_tasks else None)
         scheduled, epoch_len, total = self._plan()
         schedule, order_rng = get_schedule(run.schedule), stream_rng(run.seed, "<schedule>")
         best = {"f1": -1.0, "step": 0, "weights": None}
@@ -359,22 +359,49 @@ class Trainer:
 
             save_bundle(self, run.save_bundle)
             log.info("model bundle written to %s", run.save_bundle)
-        return self._record(best, history, step, time.perf_counter() - started)
+        record = self._record(best, history, step, time.perf_counter() - started)
+        return dataclasses.replace(record, pretrain=pretrained)
 
     def train_step(self, task: str, inputs: dict, tags: np.ndarray):
         """One optimisation step of `task` on one batch; returns the loss tensor (reading it
         waits for the step, so loops read it only when they need it)."""
         return self._steps[task](inputs, tags)
 
-    def _pretrain(self, tasks: tuple[str, ...], streams) -> None:
-        steps, rng = self.run.train.pretrain_steps, stream_rng(self.run.seed, "<pretrain>")
-        for _ in tqdm(range(steps), desc=f"pretrain {','.join(tasks)}", unit="step",
-                      disable=None if self.progress else True, leave=False):
+    def _pretrain(self, tasks: tuple[str, ...], streams) -> dict:
+        """Train the pretrain tasks until their mean devel accuracy stops improving (every
+        pretrain_eval_every steps, pretrain_patience evaluations without a gain, at most
+        pretrain_steps), keeping the best evaluation's weights; what it reached, per task."""
+        t, rng = self.run.train, stream_rng(self.run.seed, "<pretrain>")
+        best, stale, step, stopped = {"accuracy": -1.0, "step": 0, "weights": None}, 0, 0, "cap"
+        accuracies: dict[str, float] = {}
+        bar = tqdm(total=t.pretrain_steps, desc=f"pretrain {','.join(tasks)}", unit="step",
+                   disable=None if self.progress else True, leave=False)
+        while step < t.pretrain_steps:
             task = tasks[int(rng.integers(len(tasks)))]
-            inputs, tags = next(streams[task])
-            self.train_step(task, inputs, tags)
+            self.train_step(task, *next(streams[task]))
+            step += 1
+            bar.update()
+            if step % t.pretrain_eval_every and step < t.pretrain_steps:
+                continue
+            accuracies = {name: self.accuracy(name, "devel") for name in tasks}
+            mean = float(np.mean(list(accuracies.values())))
+            if mean > best["accuracy"]:
+                best, stale = {"accuracy": mean, "step": step, "weights":
+                               self.model.get_weights(), "each": accuracies}, 0
+            else:
+                stale += 1
+                if stale > t.pretrain_patience:
+                    stopped = "patience"
+                    break
+        bar.close()
+        if best["weights"] is not None:
+            self.model.set_weights(best["weights"])
+            accuracies = best["each"]
         for task in tasks:
-            log.info("pretrained %s: devel accuracy %.4f", task, self.accuracy(task, "devel"))
+            log.info("pretrained %s: devel accuracy %.4f at step %d of %d (%s)", task,
+                     accuracies.get(task, float("nan")), best["step"], step, stopped)
+        return {task: {"devel_accuracy": accuracies.get(task), "best_step": best["step"],
+                       "steps": step, "stopped": stopped} for task in tasks}
 
     # ----- evaluation --------------------------------------------------------------------
     def predict(self, task: str, split: EncodedSplit, viterbi: bool) -> list[list[str]]:
