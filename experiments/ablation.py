@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         raise InputError(f"partner {partner} is the main corpus; choose another")
     fractions = fractions_from(args)
     out = Path(args.out or f"runs/ablation-{args.main}-{args.model}-{args.preset}")
-    from training.grid import single_task
+    from training.presets import single_task
 
     runs = []
     for fraction in fractions:

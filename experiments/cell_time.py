@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", action="store_true")
     add_run_arguments(p, seeds=1)
     args = p.parse_args(argv)
-    from training.grid import single_task
+    from training.presets import single_task
 
     base = replace(resolve_run(args, args.main), seed=args.seed)
     aux = tuple(a for a in args.aux.split(",") if a)

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     encoder = str((out / "encoders" / f"without-{tag}.weights.h5").resolve())
     shared = replace(resolve_run(args, kept[0]), aux=tuple(kept[1:]), save_encoder=encoder,
                      loss_weights=aux_weights(args, kept[1:]))
-    from training.grid import single_task
+    from training.presets import single_task
 
     runs, plain = [], []
     for name in left_out:

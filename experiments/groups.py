@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
                          " a group needs at least two")
     tag = group.replace("/", "-").replace(" ", "-")
     out = Path(args.out or f"runs/groups-{tag}-{args.model}-{args.preset}")
-    from training.grid import single_task
+    from training.presets import single_task
 
     runs = []
     for task in tasks:

@@ -61,7 +61,7 @@ def partners_for(main: str, args: argparse.Namespace) -> list[str]:
 
 def build_runs(args: argparse.Namespace) -> list:
     """Every cell of the grid, each one checked (training.cli.checked)."""
-    from training.grid import single_task
+    from training.presets import single_task
 
     runs = []
     if not names(args.main):
@@ -194,7 +194,7 @@ def aa_check(args: argparse.Namespace) -> None:
     main = names(args.main)
     if len(main) != 1:
         raise InputError("--aa checks one main corpus at a time")
-    from training.grid import single_task
+    from training.presets import single_task
 
     base = resolve_run(args, main[0])
     runs = checked([replace(single_task(base), seed=s)

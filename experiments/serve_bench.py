@@ -19,6 +19,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,16 +49,21 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, str(SERVE), "--model", args.model, "--port", str(port),
                "--batch-window-ms", str(args.batch_window_ms), "--no-access-log"]
-    log.info("starting %s", " ".join(command))
-    server = subprocess.Popen(command)
+    output = tempfile.TemporaryFile()  # the server's stderr: its one-line error, if it stops
+    server = subprocess.Popen(command, stderr=output)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise InputError(f"serve.py --model {args.model} stopped (exit {server.returncode}) "
-                             "before answering; its error is above")
+            output.seek(0)
+            said = output.read().decode(errors="replace").strip().splitlines()
+            error = next((line for line in reversed(said) if line.startswith("error: ")), "")
+            raise InputError(error.removeprefix("error: ") or
+                             f"serve.py --model {args.model} stopped (exit "
+                             f"{server.returncode}) before answering")
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                log.info("started %s", " ".join(command))
                 return server, url
         except httpx.TransportError:
             time.sleep(0.5)

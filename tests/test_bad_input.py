@@ -110,7 +110,7 @@ def zeroed(data: bytes) -> bytes:
 # the commands the suite covers (each has cases)
 COMMANDS = ("train", "pairwise", "ablation", "groups", "adversarial", "entity_ablation",
             "cell_time", "throughput", "inference_speed", "bench", "evaluate", "corpora",
-            "report", "vectors", "predict", "serve", "export")
+            "report", "vectors", "predict", "serve", "serve_bench", "export")
 BUNDLE: list[Path] = []  # the suite's real bundle, while the test runs
 TEXT = {"notes.txt": "Mutations in the APC gene cause colon cancer.\n"}
 
@@ -460,6 +460,16 @@ CASES = [
          "--port 99999: must be 0 to 65535", bundle()),
     Case("serve-max-chars-zero", "serve", ["--model", "model", "--max-chars", "0"],
          "--max-chars 0: must be at least 1", bundle()),
+    Case("serve_bench-no-bundle", "serve_bench", ["--model", "nope"],
+         "nope: not a model bundle"),
+    Case("serve_bench-no-clients", "serve_bench", ["--url", "http://127.0.0.1:1", "--clients",
+                                                   "0"], "must be at least 1"),
+    Case("train-pretrain-eval-every-zero", "train", ["--main", MAIN, "--model", "dependent-cnn",
+                                                     "--set", "train.pretrain_eval_every=0"],
+         "--set train.pretrain_eval_every=0: pretraining steps between devel evaluations"),
+    Case("train-pretrain-patience-negative", "train", ["--main", MAIN, "--set",
+                                                       "train.pretrain_patience=-1"],
+         "--set train.pretrain_patience=-1: evaluations without a devel gain"),
     Case("export-no-bundle", "export", ["--model", "nope", "--out", "o"],
          "nope: not a model bundle"),
     Case("export-out-is-a-file", "export", ["--model", "model", "--out", "a-file"],

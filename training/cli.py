@@ -18,11 +18,6 @@ from data.errors import InputError
 from training import quiet_tensorflow
 from training.results import ResultsFile, RunRecord
 
-# Every command starts TensorFlow (if it needs it at all) without its start-up lines and with
-# its C++ log at errors only, unless --verbose (or BIONER_VERBOSE=1) asks for them: installed
-# when a command imports this module, before its later imports load TensorFlow.
-quiet_tensorflow.install()
-
 VERBOSE_HELP = ("show what the libraries say: TensorFlow's start-up lines and C++ log, "
                 "gensim's progress (default: only this tool's progress and errors)")
 

@@ -1,5 +1,4 @@
-"""A grid's cells: the single-task cell of a run, and running a list of cells (one run each)
-with resume: finished cells are never recomputed."""
+"""Run a list of cells (one run each) with resume: finished cells are never recomputed."""
 
 from __future__ import annotations
 
@@ -8,26 +7,12 @@ import logging
 
 from tqdm.auto import tqdm
 
-from training.catalogue import MODELS, baseline_of
-from training.config import RunConfig, replace
+from training.config import RunConfig
 from training.executors import Executor, InProcess
 from training.presets import check_run
 from training.results import ResultsFile, RunLock, RunRecord, cell_key
 
 log = logging.getLogger(__name__)
-
-
-def single_task(run: RunConfig) -> RunConfig:
-    """The grid's single-task cell for `run`: the same main corpus and settings, no partner,
-    trained with the catalogue's baseline of its model (cross-sharing, which needs a partner,
-    and the other multi-task BiLSTMs: bilstm-crf; dependent-cnn: window-cnn). Model options
-    the baseline does not have are dropped, as the trainer's paired start drops them."""
-    model = baseline_of(run.model)
-    options = run.model_options
-    if model != run.model and model in MODELS:
-        names = {f.name for f in dataclasses.fields(MODELS[model].config)}
-        options = {k: v for k, v in options.items() if k in names}
-    return replace(run, model=model, aux=(), loss_weights={}, model_options=options)
 
 
 def describe(run: RunConfig) -> str:

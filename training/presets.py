@@ -15,7 +15,7 @@ from typing import Any
 from data import corpora
 from data.errors import InputError
 from models.configs import ACTIVATIONS, POOLINGS, SHARINGS
-from training.catalogue import get_model
+from training.catalogue import MODELS, baseline_of, get_model
 from training.config import (
     RunConfig,
     TrainConfig,
@@ -213,3 +213,17 @@ def check_run_fields(run: RunConfig) -> None:
         if value is not None and (not is_int(value) or value < 1):
             raise bad(name, "score the first N sentences: N of at least 1, or none for the "
                             "whole split")
+
+
+def single_task(run: RunConfig) -> RunConfig:
+    """The grid's single-task cell for `run`: the same main corpus and settings, no partner,
+    trained with the catalogue's baseline of its model (what every grid trains, and the
+    model the trainer's paired start copies) (cross-sharing, which needs a partner,
+    and the other multi-task BiLSTMs: bilstm-crf; dependent-cnn: window-cnn). Model options
+    the baseline does not have are dropped."""
+    model = baseline_of(run.model)
+    options = run.model_options
+    if model != run.model and model in MODELS:
+        names = {f.name for f in dataclasses.fields(MODELS[model].config)}
+        options = {k: v for k, v in options.items() if k in names}
+    return replace(run, model=model, aux=(), loss_weights={}, model_options=options)

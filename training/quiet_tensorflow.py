@@ -8,9 +8,10 @@ restored after; if the import fails, what was caught is written to stderr after 
 
 `install()` makes the next `import tensorflow` quiet wherever it happens (keras, a model
 module, a pool worker), so a command that never imports TensorFlow never pays for it; it must
-run before the first import of TensorFlow. Every command installs it (training/cli.py), pool
-workers and Ray tasks too (training/executors.py); `--verbose` on the command line or
-BIONER_VERBOSE=1 in the environment keeps the lines.
+run before the first import of TensorFlow. Importing the `training` package installs it
+(training/__init__.py), so every command and pool worker has it, and Ray tasks install it
+too (training/executors.py); `--verbose` on the command line or BIONER_VERBOSE=1 in the
+environment keeps the lines.
 """
 
 from __future__ import annotations

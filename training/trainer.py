@@ -31,12 +31,12 @@ from data.ablation import subsample
 from data.errors import InputError
 from models.base import TaggerModel
 from training.batches import BatchStream, EncodedSplit, TagSet
-from training.catalogue import baseline_of, get_model
+from training.catalogue import get_model
 from training.config import RunConfig
 from training.decoding import Transitions
 from training.evaluation import evaluate, unit_counts
 from training.inference import Predictor, signature_of
-from training.presets import check_run
+from training.presets import check_run, single_task
 from training.results import RunRecord, versions
 from training.schedules import get_schedule
 
@@ -190,13 +190,11 @@ class Trainer:
     def _baseline_twin(self) -> TaggerModel:
         """The model the grid's single-task cell of this seed builds (same family, or the
         spec's baseline such as bilstm-crf for cross-sharing), with its initial weights."""
-        name = baseline_of(self.run.model)
-        spec = get_model(name)
-        names = {f.name for f in dataclasses.fields(spec.config)}
-        config = spec.model_config({k: v for k, v in self.run.model_options.items()
-                                    if k in names})
-        alone = (self.run.main, *spec.pretrain_tasks)
-        return self._built({n: len(self.tasks[n].tagset.labels) for n in alone}, spec, config)
+        run = single_task(self.run)
+        spec = get_model(run.model)
+        alone = (run.main, *spec.pretrain_tasks)
+        return self._built({n: len(self.tasks[n].tagset.labels) for n in alone}, spec,
+                           spec.model_config(run.model_options))
 
     def _built(self, tasks: dict[str, int], spec=None, config=None) -> TaggerModel:
         """The model for `tasks`, every variable created up front from a sample training

@@ -4,7 +4,7 @@ import pytest
 
 from experiments import pairwise
 from tests.helpers import make_record
-from training import grid, summary
+from training import grid, presets, summary
 from training.cli import run
 from training.results import ResultsFile
 
@@ -148,7 +148,7 @@ def test_every_grid_s_single_task_cell_is_the_catalogue_baseline(model, baseline
     alone, partnered = pairwise.build_runs(args)[::3]  # three seeds each
     assert (alone.model, alone.aux, alone.loss_weights) == (baseline, (), {})
     assert (partnered.model, partnered.aux) == (model, ("BioNLP09",))
-    assert grid.single_task(partnered) == alone
+    assert presets.single_task(partnered) == alone
     assert alone.train == partnered.train and alone.seed == partnered.seed
 
 

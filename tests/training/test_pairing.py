@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.grid import single_task
+from training.presets import single_task
 from training.trainer import Trainer, variable_keys
 
 MAIN, AUX = "NCBI-disease", "Ex-PTM"
