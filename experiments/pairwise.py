@@ -183,6 +183,9 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--aa", action="store_true",
                        help="A/A check of the statistics: the single-task model against itself "
                             "on 2 x --seeds different seeds; it should find no difference")
+    p.add_argument("--recommend", type=int, metavar="K",
+                   help="rank the candidate partners with experiments/recommend.py's "
+                        "recommender and train the baseline and only the K best")
     add_run_arguments(p)
     p.add_argument("--out", help="run directory (default runs/pairwise-MAIN-MODEL-PRESET)")
     return p
@@ -221,7 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.aa:
         return aa_check(args)
-    runs = build_runs(args)
+    runs, rankings = build_runs(args), {}
+    if args.recommend is not None:  # the baseline and the K best-ranked partners only
+        from training import recommend
+        runs, rankings = recommend.keep_best(runs, args.recommend)
     default = "_".join(file_name(m) for m in names(args.main))
     out = Path(args.out or f"runs/pairwise-{default}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
@@ -233,8 +239,14 @@ def main(argv: list[str] | None = None) -> None:
     by_main = summary.partner_rows(records)
     for main_name, rows in by_main.items():
         print_table(main_name, rows)
+        if main_name in rankings:
+            print(recommend.skipped_text(*rankings[main_name], args.recommend))
     summary.write_csv(out / "pairwise.csv", summary.partner_table(by_main))
     written = plot(out, by_main)
+    if rankings:  # every candidate: its rank, score, features, trained or skipped and why
+        summary.write_csv(out / "recommendation.csv", recommend.ranking_rows(rankings,
+                                                                             args.recommend))
+        written.append(out / "recommendation.csv")
     print(f"\nwrote {out / 'results.jsonl'}, {out / 'pairwise.csv'}"
           + "".join(f", {p}" for p in written))
 

@@ -137,6 +137,11 @@ class Group:
         return tuple(item for item in self.settings if item[0] != "loss_weights")
 
     @property
+    def train_on(self) -> str:
+        """'train' (selected on devel) or 'train+devel' (a fixed length, no devel score)."""
+        return self.records[0].config.get("train_on", "train")
+
+    @property
     def encoder(self) -> str | None:
         r = self.records[0]
         return r.model_config.get("encoder") or (r.config.get("model_options") or {}).get(
@@ -325,15 +330,19 @@ def baseline_for(group: Group, groups: list[Group]) -> Group | None:
         == (group.main, group.preset, group.fraction, group.decoding, group.base_settings()))
 
 
-def settings_sections(groups: list[Group]) -> list[tuple[str | None, float]]:
-    keys = {(g.preset, g.fraction) for g in groups if not g.special}
-    return sorted(keys, key=lambda k: (*sort_key(k[0]), -k[1]))
+def settings_sections(groups: list[Group]) -> list[tuple[str | None, float, str]]:
+    """(preset, fraction, train_on) of each table: a train+devel run, which has no devel
+    score, is never chosen or tested beside runs selected on devel."""
+    keys = {(g.preset, g.fraction, g.train_on) for g in groups if not g.special}
+    return sorted(keys, key=lambda k: (*sort_key(k[0]), -k[1], k[2]))
 
 
-def setting_title(preset: str | None, fraction: float) -> str:
+def setting_title(preset: str | None, fraction: float, train_on: str = "train") -> str:
     data = "full training data" if fraction == 1.0 else \
         f"{fraction_text(fraction)} of the main training data"
-    return f"{preset or 'no'} preset, {data}"
+    final = (", trained on train+devel for a fixed length (no devel selection)"
+             if train_on == "train+devel" else "")
+    return f"{preset or 'no'} preset, {data}{final}"
 
 
 def corpus_order(names: Iterable[str], reference: dict) -> list[str]:
@@ -500,9 +509,10 @@ def paper_tables(groups: list[Group], modal: dict) -> list[str]:
     out = ["## Single-task and multi-task by corpus", ""]
     plain = [g for g in groups if not g.special and column_of(g.model, bool(g.aux))]
     noted: set[str] = set()  # each table's explanation once, under its first one
-    for preset, fraction in settings_sections(plain):
-        here = [g for g in plain if (g.preset, g.fraction) == (preset, fraction)]
-        title = setting_title(preset, fraction)
+    for preset, fraction, train_on in settings_sections(plain):
+        here = [g for g in plain if (g.preset, g.fraction, g.train_on)
+                == (preset, fraction, train_on)]
+        title = setting_title(preset, fraction, train_on)
         for name in ("CRICHTON", "WANG", "BERT"):
             mine = [g for g in here if paper_of(g.model).table == name]
             if not mine:
@@ -560,8 +570,8 @@ def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
     from training import stats, summary
 
     grids: dict[tuple, list[Group]] = {}
-    for g in groups:
-        if len(g.aux) == 1 and not g.special:
+    for g in groups:  # partners are ranked on devel: train+devel runs have none
+        if len(g.aux) == 1 and not g.special and g.train_on == "train":
             key = (g.preset, g.fraction, g.main, g.model, g.decoding, g.settings)
             grids.setdefault(key, []).append(g)
     if not grids:
@@ -719,32 +729,44 @@ def figures_section(directories: list[Path], written: list[Path], out: Path) -> 
     return lines
 
 
+SELECTED_ON = {"main": "main devel", "mean": "mean devel"}
+
+
 def heads_section(groups: list[Group]) -> list[str]:
     """KHAN / RODRIGUEZ report one model on all its corpora: every head of each multi-head
-    cell (model selection on the main corpus's devel)."""
+    cell, with what selected its weights (the main corpus's devel F1, the mean over heads, or
+    nothing: a train+devel run, which has no devel scores)."""
     from training import stats
+
+    def shown(values: list[float]) -> str:
+        if not values:
+            return "–"
+        mean, std = stats.mean_std(values)
+        return f"{100 * mean:.2f} ± {100 * std:.2f}"
 
     rows = []
     for g in groups:
         if not g.aux or not all(r.heads for r in g.records):
             continue
+        selected = ("none (train+devel)" if g.train_on == "train+devel" else
+                    SELECTED_ON.get(g.records[0].config.get("select_on", "main"), "?"))
         for head in (g.main, *g.aux):
-            f1 = {split: [r.heads[head][split]["f1"] for r in g.records if head in r.heads]
-                  for split in ("devel", "test")}
+            f1 = {split: [r.heads[head][split]["f1"] for r in g.records
+                          if split in r.heads.get(head, {})] for split in ("devel", "test")}
             if not f1["test"]:
                 continue
-            shown = {k: f"{100 * stats.mean_std(v)[0]:.2f} ± {100 * stats.mean_std(v)[1]:.2f}"
-                     for k, v in f1.items()}
             rows.append([g.main, g.model, aux_text(g.aux), g.preset or "–", head,
                          "main" if head == g.main else "partner", str(len(f1["test"])),
-                         shown["test"], shown["devel"]])
+                         shown(f1["test"]), shown(f1["devel"]), selected])
     if not rows:
         return []
     return ["## Every head of multi-head models", "",
             "One model scored on each of its corpora (mention F1 %, mean ± std over seeds); "
-            "its weights were selected on the main corpus's devel F1.", ""] + table(
+            "`selected on`: the devel score that chose its weights (the main corpus's F1, or "
+            "the mean over its heads); a train+devel run trained on devel and has no devel "
+            "scores.", ""] + table(
         ["main", "model", "partners", "preset", "head", "role", "seeds", "test F1",
-         "devel F1"], rows, left=6) + [""]
+         "devel F1", "selected on"], rows, left=6) + [""]
 
 
 def all_groups_section(groups: list[Group], modal: dict) -> list[str]:

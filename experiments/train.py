@@ -4,9 +4,19 @@
     python experiments/train.py --main NCBI-disease --aux BC5CDR-disease,BC5CDR-chem
     python experiments/train.py --main BC2GM --preset paper --epochs 20 --seeds 3
     python experiments/train.py --main BC2GM --aux all --model bert     # one model, 11 heads
+    python experiments/train.py --main BC2GM --aux all --model bert --select-on mean
+    python experiments/train.py --main Ex-PTM --model bilstm-crf --preset paper --seeds 3
+    python experiments/train.py --main Ex-PTM --model bilstm-crf --preset paper --seeds 3 \\
+        --train-on train+devel --epochs-from runs/train-Ex-PTM-bilstm-crf-paper
 
 Prints the main corpus's devel and test scores and appends each run's record to
-OUT/results.jsonl (default runs/train-MAIN-MODEL-PRESET).
+OUT/results.jsonl (default runs/train-MAIN-MODEL-PRESET, with -train+devel for a final run).
+
+--train-on train+devel trains the final model as WANG, KHAN and TONG did: every corpus's
+devel split joins its training split (after the --train-fraction cut of the main corpus), the
+model trains a fixed length with no devel evaluation, early stopping or selection, and test is
+scored once. The length is --epochs N, --steps N, or --epochs-from a devel-selected run's
+results: the mean over its seeds of best step / steps per epoch, in epochs of the main corpus.
 """
 
 from __future__ import annotations
@@ -40,14 +50,40 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", help="run directory (default runs/train-MAIN-MODEL-PRESET)")
     p.add_argument("--save-model", metavar="DIR", help="write the trained model as a bundle "
                    "for experiments/predict.py (DIR/seed-N with several seeds)")
+    p.add_argument("--train-on", choices=["train", "train+devel"],
+                   help="train (default: weights selected on devel) or train+devel (a fixed "
+                        "length, then test once; give --epochs, --steps or --epochs-from)")
+    p.add_argument("--epochs-from", metavar="RESULTS",
+                   help="with --train-on train+devel: train as many epochs of the main corpus "
+                        "as the devel-selected run of the same settings in RESULTS (a "
+                        "results.jsonl or its run directory) chose")
     add_run_arguments(p, seeds=1)
     args = p.parse_args(argv)
+    fixed = args.train_on == "train+devel"
+    lengths = [f"{flag} {value:g}" if flag == "--epochs" else f"{flag} {value}"
+               for flag, value in (("--epochs", args.epochs), ("--steps", args.steps),
+                                   ("--epochs-from", args.epochs_from)) if value is not None]
+    if args.epochs_from and not fixed:
+        raise InputError(f"--epochs-from {args.epochs_from}: it sets the length of a fixed-"
+                         "length run; add --train-on train+devel")
+    if fixed and len(lengths) != 1:
+        raise InputError("--train-on train+devel trains a fixed length: give one of --epochs "
+                         "N, --steps N or --epochs-from RESULTS" +
+                         (f", not {' and '.join(lengths)}" if lengths else ""))
     aux = tuple(a.strip() for a in args.aux.split(",") if a.strip())
     if aux == ("all",):
         aux = tuple(c for c in corpora.bundled_ner_corpora() if c != args.main)
     weights = aux_weights(args, aux)
-    runs = checked(seeded(replace(resolve_run(args, args.main), aux=aux, loss_weights=weights),
-                          args))
+    base = replace(resolve_run(args, args.main), aux=aux, loss_weights=weights)
+    if fixed:
+        length_from = lengths[0]
+        if args.epochs_from:
+            from training.results import epochs_from
+
+            epochs, length_from = epochs_from(args.epochs_from, checked([base])[0])
+            base = replace(base, train=replace(base.train, epochs=epochs, steps=None))
+        base = replace(base, length_from=length_from)
+    runs = checked(seeded(base, args))
     if args.save_model and Path(args.save_model).exists() and not Path(args.save_model).is_dir():
         raise InputError(f"--save-model {args.save_model}: a file, not a directory; give a "
                          "directory for the bundle")
@@ -55,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         runs = [replace(r, save_bundle=str(Path(args.save_model).resolve() / f"seed-{r.seed}")
                         if args.seeds > 1 else str(Path(args.save_model).resolve()))
                 for r in runs]
-    out = Path(args.out or f"runs/train-{Path(args.main).name}-{args.model}-{args.preset}")
+    out = Path(args.out or f"runs/train-{Path(args.main).name}-{args.model}-{args.preset}"
+               + ("-train+devel" if fixed else ""))
     results = open_results(out, args.resume, "train")
     from training import stats  # after the checks: stats loads SciPy, training TensorFlow
     from training.grid import run_cells
@@ -64,11 +101,13 @@ def main(argv: list[str] | None = None) -> None:
                         extra={"preset": args.preset}, executor=executor_from(args))
     for r in records:
         test = r.scores["test"][r.decoding]
-        print(f"seed {r.seed}: devel F1 {100 * r.devel_f1:.2f}  test F1 "
+        devel = "trained on devel" if fixed else f"devel F1 {100 * r.devel_f1:.2f}"
+        print(f"seed {r.seed}: {devel}  test F1 "
               f"{100 * r.test_f1:.2f} (P {100 * test['strict']['precision']:.2f} "
               f"R {100 * test['strict']['recall']:.2f}; default mode "
               f"{100 * test['default']['f1']:.2f}; token macro {100 * test['token']['f1']:.2f})"
-              f"  best step {r.best_step}/{r.steps}, {r.wall_seconds:.0f} s, "
+              + (f"  {r.steps} steps" if fixed else f"  best step {r.best_step}/{r.steps}")
+              + f", {r.wall_seconds:.0f} s, "
               f"{r.parameters['trainable']:,} trainable parameters")
     if len(records) > 1:
         mean, std = stats.mean_std([r.test_f1 for r in records])

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 POS_TASK = "GENIA-POS"  # the part-of-speech corpus the dependent window CNN (D-MTM) trains first
 SHARINGS = ("fully-shared", "shared-private", "adversarial", "cross-sharing")  # BiLSTM variants
 POOLINGS = ("cls", "mean", "max")  # BERT sentence vector for TONG's bCLS / mCLS heads
+# Which subwords of a word a BERT tagger trains on the word's label, and which one predicts it:
+# first / last: that piece alone; every: all pieces train, the first predicts; every-last: all
+# pieces train, the last predicts (RODRIGUEZ)
+LABEL_ON = ("first", "last", "every", "every-last")
+EVERY_PIECE = ("every", "every-last")  # label_on values that train every piece of a word
 # Keras 3's activation names (keras.activations.get takes exactly these strings;
 # tests/models/test_configs.py checks the list against the installed Keras)
 ACTIVATIONS = ("celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid",
@@ -60,7 +65,7 @@ class BertConfig:
 
     encoder: str | None = None  # local BERT directory (HF or TF checkpoint); None: MiniLM
     max_length: int = 128  # subwords per row with [CLS]/[SEP] (KHAN 128, TONG 256)
-    label_on: str = "first"  # first | last (RODRIGUEZ) | every subword of a word
+    label_on: str = "first"  # one of LABEL_ON; RODRIGUEZ: every-last
     pack: bool = False  # RODRIGUEZ: pack consecutive sentences of a document into one row
     crf: bool = False  # a CRF head per corpus instead of softmax
     freeze_encoder: bool = False  # KHAN's frozen-encoder comparison
@@ -69,4 +74,10 @@ class BertConfig:
     mtcls_weight: float = 0.0  # TONG b; 0 = no mtCLS head
     bcls_weight: float = 0.0  # TONG c; 0 = no bCLS head
     mcls_weight: float = 0.0  # TONG d; 0 = no mCLS head
+    ner_weight: float = 1.0  # TONG a, the NER loss's weight: L = a L_ner + b L_mtCLS + ...
+    # TONG's auxiliary heads: "a project layer and a classifier". The projection's size
+    # (None: the encoder's hidden size, as BERT's pooler; 0: no projection, the classifier
+    # alone) and activation (tanh, as BERT's pooler, which TONG's sentence heads stand in for)
+    aux_projection: int | None = None
+    aux_activation: str = "tanh"
     precision: str = "auto"  # auto (mixed bfloat16 when a GPU is present) | float32 | bfloat16

@@ -62,6 +62,17 @@ def records(*fields: dict) -> Callable[[Path], str]:
     return text
 
 
+def other_settings_record() -> str:
+    """A devel-selected train.py record of MAIN at the quick preset, its learning rate other."""
+    from training.config import replace
+    from training.presets import resolve
+
+    config = resolve(MAIN, "window-cnn", "quick")
+    config = replace(config, train=replace(config.train, learning_rate=0.01))
+    return make_record(main=MAIN, model="window-cnn", command="train", cell="c0",
+                       config=config.to_dict()).to_json() + "\n"
+
+
 @dataclass
 class Case:
     name: str
@@ -110,7 +121,7 @@ def zeroed(data: bytes) -> bytes:
 # the commands the suite covers (each has cases)
 COMMANDS = ("train", "pairwise", "ablation", "groups", "adversarial", "entity_ablation",
             "cell_time", "throughput", "inference_speed", "bench", "evaluate", "corpora",
-            "report", "vectors", "predict", "serve", "serve_bench", "export")
+            "report", "vectors", "predict", "serve", "serve_bench", "export", "recommend")
 BUNDLE: list[Path] = []  # the suite's real bundle, while the test runs
 TEXT = {"notes.txt": "Mutations in the APC gene cause colon cancer.\n"}
 
@@ -180,6 +191,40 @@ CASES = [
          {"grid/results.jsonl": lambda d: json.dumps(
              {k: v for k, v in json.loads(records({"command": "train"})(d)).items()
               if k != "format"}) + "\n"}),
+    # --- train.py --train-on train+devel (a fixed length) and --select-on ---
+    Case("train-final-without-length", "train", ["--main", MAIN, "--train-on", "train+devel"],
+         "--train-on train+devel trains a fixed length: give one of --epochs N, --steps N or "
+         "--epochs-from RESULTS"),
+    Case("train-final-two-lengths", "train", ["--main", MAIN, "--train-on", "train+devel",
+                                              "--epochs", "3", "--epochs-from", "x"],
+         "not --epochs 3 and --epochs-from x"),
+    Case("train-final-with-patience", "train", ["--main", MAIN, "--train-on", "train+devel",
+                                                "--epochs", "3", "--set", "train.patience=2"],
+         "trains on devel for a fixed length: drop --set train.patience=2 (no early stopping)"),
+    Case("train-final-with-eval-every", "train", ["--main", MAIN, "--train-on", "train+devel",
+                                                  "--epochs", "3", "--set",
+                                                  "train.eval_every=50"],
+         "drop --set train.eval_every=50 (no devel evaluations)"),
+    Case("train-final-select-on-mean", "train", ["--main", MAIN, "--train-on", "train+devel",
+                                                 "--epochs", "3", "--select-on", "mean"],
+         "drop --select-on mean"),
+    Case("train-epochs-from-alone", "train", ["--main", MAIN, "--epochs-from", "r.jsonl"],
+         "--epochs-from r.jsonl: it sets the length of a fixed-length run; add --train-on "
+         "train+devel"),
+    Case("train-epochs-from-missing", "train", ["--main", MAIN, "--train-on", "train+devel",
+                                                "--epochs-from", "none.jsonl"],
+         "--epochs-from none.jsonl: no such results file"),
+    Case("train-epochs-from-no-match", "train", ["--main", MAIN, "--train-on", "train+devel",
+                                                 "--epochs-from", "sel"],
+         f"--epochs-from sel: no devel-selected run of {MAIN}, model window-cnn in sel/results",
+         {"sel/results.jsonl": records({"command": "train"})}),
+    Case("train-epochs-from-other-settings", "train", ["--main", MAIN, "--train-on",
+                                                       "train+devel", "--epochs-from", "sel"],
+         f"sel/results.jsonl:1: that run of {MAIN}, model window-cnn has other settings "
+         "(train.learning_rate=0.01, this run: 0.002)",
+         {"sel/results.jsonl": lambda d: other_settings_record()}),
+    Case("train-select-on-unknown", "train", ["--main", MAIN, "--select-on", "max"],
+         "argument --select-on: invalid choice: 'max'"),
     # --- a corpus given as a directory (relative and absolute), its files damaged ---
     Case("train-corpus-dir-missing", "train", ["--main", "no/such/dir"],
          "unknown corpus 'no/such/dir'"),
@@ -480,6 +525,20 @@ CASES = [
     Case("predict-unknown-head", "predict", ["--model", "model", "--heads", "BC2GM",
                                              "notes.txt"], "unknown head(s) BC2GM",
          {**TEXT, **bundle()}, heavy=True),
+    # --- recommend.py: the partner recommender (no TensorFlow) ---
+    Case("recommend-unknown-corpus", "recommend", ["--main", "BC2G"],
+         "unknown corpus 'BC2G'; did you mean 'BC2GM'?"),
+    Case("recommend-unknown-aux", "recommend", ["--main", MAIN, "--aux", "BC5CDR,Foo"],
+         "unknown corpus 'Foo'"),
+    Case("recommend-gains-lacks-field", "recommend", ["--validate", "gains.jsonl"],
+         "gains.jsonl:1: lacks the field 'ci_low'",
+         {"gains.jsonl": '{"main": "NCBI-disease", "aux": "BC5CDR", "gain": 1.0}\n'}),
+    Case("recommend-gains-missing", "recommend", ["--main", MAIN, "--gains", "nope.jsonl"],
+         "nope.jsonl: no such gains file"),
+    Case("recommend-collect-no-results", "recommend", ["--collect", ".", "--out", "g.jsonl"],
+         ": no results.jsonl; pass a directory written by experiments/pairwise.py"),
+    Case("pairwise-recommend-zero", "pairwise", ["--main", MAIN, "--recommend", "0"],
+         "--recommend 0: train at least one partner"),
 ]
 
 

@@ -35,6 +35,9 @@ FORMAT = 2  # bump when a bundle written before could be read wrongly (2: BiLSTM
 BUNDLE_FILE, WEIGHTS_FILE = "bundle.json", "model.weights.h5"
 # bundle.json: every key a loader reads, with its JSON type (weights_sha256 is optional:
 # bundles saved before it existed load without the check)
+# Model options added after bundles were first written, with the value that rebuilds the
+# model those bundles hold (TONG's auxiliary heads were one linear layer until 2026-12-01).
+OLD_DEFAULTS = {"aux_projection": 0}
 KEYS = {"format": int, "model": str, "model_config": dict, "featurizer": str,
         "featurizer_state": dict, "heads": dict, "main": str, "viterbi": bool}
 HEAD_KEYS = {"labels": list, "scheme": str, "transitions": dict}
@@ -64,8 +67,10 @@ def save_bundle(trainer, directory: str | Path, calibrate: bool = True) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     trainer.model.save_weights(directory / WEIGHTS_FILE)
+    # a train+devel model has no held-out devel to fit temperatures on: they stay 1
+    held_out = trainer.run.train_on != "train+devel"
     calibrated = {name: (task.devel, task.test) for name, task in trainer.tasks.items()
-                  if task.tagset.scheme != "plain" and task.devel.sentences}
+                  if task.tagset.scheme != "plain" and task.devel.sentences and held_out}
     temperatures = (calibrate_heads(trainer.predictor, calibrated, trainer.run.viterbi,
                                     directory) if calibrate else
                     dict(trainer.predictor.temperatures))
@@ -185,10 +190,11 @@ class Tagger:
         check_weights(directory / WEIGHTS_FILE, meta.get("weights_sha256"))
         spec = get_model(meta["model"])
         fields = {f.name for f in dataclasses.fields(spec.config)}
+        stored = {**OLD_DEFAULTS, **meta["model_config"]}  # older bundles lack new options
         try:
             config = dataclasses.replace(spec.config, **{
                 k: tuple(v) if isinstance(v, list) else v
-                for k, v in meta["model_config"].items() if k in fields})
+                for k, v in stored.items() if k in fields})
             check_model_config(meta["model"], config, f"{meta_path}: model_config")
             self.meta, self.main, self.viterbi = meta, meta["main"], meta["viterbi"]
             self.featurizer = featurizer_class(meta["featurizer"]).from_state(

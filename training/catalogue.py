@@ -82,11 +82,15 @@ _WINDOW_QUICK = {
             "schedule": "alternate"},
 }
 
+# Adam 1e-4, 8-sentence batches, best devel epoch of 20 (the authors' code trains 20 epochs)
+_CRICHTON_TRAIN = TrainConfig(epochs=20)
+
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec(
         "models.window_cnn:build_mlp",
-        WindowConfig(filter_widths=(), hidden=300, dropout=0.0),
-        TrainConfig(optimizer="sgd", learning_rate=0.01, batch_size=2, epochs=10),
+        # the authors' baseline_config.py: SGD 0.1, word vectors fine-tuned, 20 epochs
+        WindowConfig(filter_widths=(), hidden=300, dropout=0.0, fixed_vectors=False),
+        TrainConfig(optimizer="sgd", learning_rate=0.1, batch_size=2, epochs=20),
         "CRICHTON MLP baseline: 7-word window -> dense 300 -> softmax per task",
         quick={**_WINDOW_QUICK, "model": {"hidden": 300},
                "train": {**_WINDOW_QUICK["train"], "optimizer": "sgd", "learning_rate": 0.1}},
@@ -95,7 +99,7 @@ MODELS: dict[str, ModelSpec] = {
     "window-cnn": ModelSpec(
         "models.window_cnn:build_window_cnn",
         WindowConfig(),
-        TrainConfig(),
+        _CRICHTON_TRAIN,
         "CRICHTON window CNN: STM with one corpus, multi-output MTM (MO-MTM) with several",
         quick=_WINDOW_QUICK,
         paper=PaperColumn("CRICHTON", "STM", "MO-MTM"),
@@ -103,7 +107,7 @@ MODELS: dict[str, ModelSpec] = {
     "dependent-cnn": ModelSpec(
         "models.window_cnn:build_dependent_cnn",
         WindowConfig(),
-        TrainConfig(),
+        _CRICHTON_TRAIN,
         "CRICHTON dependent MTM (D-MTM): a GENIA POS window CNN feeds its hidden layer",
         quick={**_WINDOW_QUICK, "train": {**_WINDOW_QUICK["train"], "pretrain_steps": 600,
                                                     "pretrain_eval_every": 100,
@@ -225,3 +229,34 @@ def catalogue_help(columns: int | None = None) -> str:
                                    initial_indent=f"  {name:{width}}  ",
                                    subsequent_indent=indent, break_on_hyphens=False)
                      for name, spec in MODELS.items())
+
+
+# The BERT papers' own settings, selectable by name; `bert` keeps the family's shared defaults.
+# Each inherits bert's quick preset. Where SPEC.md gives no value the bert entry's is kept and
+# the summary says so.
+_BERT_TRAIN = MODELS["bert"].train
+variant("bert-khan", "bert",
+        "KHAN MT-BioNER: the bert model with KHAN's settings: linear warm-up over 40% of the "
+        "steps, 8 epochs, max length 128, all corpora's batches merged and shuffled "
+        "(algorithm I); lr 5e-5, batch 32 as bert",
+        train=dataclasses.replace(_BERT_TRAIN, warmup=0.4, epochs=8),
+        run={"schedule": "shuffled", "tag_scheme": "IOB2"},
+        paper=PaperColumn("BERT", "KHAN single-task", "KHAN MTL"))
+variant("bert-tong", "bert",
+        "TONG multi-granularity: max length 256, warm-up 10%, the mtCLS, bCLS and mCLS heads "
+        "(each a projection to the hidden size with tanh, then a classifier) on max pooling "
+        "(TONG's best), L = L_ner + L_mtCLS + L_bCLS + L_mCLS (weights 1: SPEC.md gives none); "
+        "lr 5e-5 (TONG's exact rate is not in SPEC.md), 3 epochs as bert",
+        config_options={"max_length": 256, "pooling": "max", "ner_weight": 1.0,
+                        "mtcls_weight": 1.0, "bcls_weight": 1.0, "mcls_weight": 1.0},
+        train=dataclasses.replace(_BERT_TRAIN, warmup=0.1),
+        paper=PaperColumn("BERT", "TONG single-task", "TONG MTL"))
+variant("bert-rodriguez", "bert",
+        "RODRIGUEZ: 512-subword rows packing a document's sentences (never splitting a "
+        "mention), every subword trained on its word's label and the word read from its last "
+        "subword (label_on=every-last), one batch per corpus in turn (round-robin, no "
+        "upsampling; --schedule round-robin-upsample for it); lr, warm-up 10% and 3 epochs as "
+        "bert (not in SPEC.md)",
+        config_options={"max_length": 512, "pack": True, "label_on": "every-last"},
+        run={"schedule": "round-robin", "tag_scheme": "IOB2"},
+        paper=PaperColumn("BERT", "RODRIGUEZ single-task", "RODRIGUEZ MTL"))

@@ -120,6 +120,9 @@ def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS) -> No
     p.add_argument("--epochs", type=float, help="epochs of the main corpus per run")
     p.add_argument("--viterbi", action=argparse.BooleanOptionalAction, default=None,
                    help="decode with transitions seen in training (default on)")
+    p.add_argument("--select-on", choices=["main", "mean"],
+                   help="the devel score that selects the weights and stops training: the "
+                        "main corpus's F1 (default) or the mean F1 over every head")
     p.add_argument("--tag-scheme", choices=["IOB2", "IOBES"], help="scheme the heads learn")
     p.add_argument("--gpus", type=int, help="train each model data-parallel on N GPUs "
                    "(tf.distribute.MirroredStrategy; default 1)")
@@ -156,9 +159,16 @@ def resolve_run(args: argparse.Namespace, main: str):
         raise InputError(f"--seed {args.seed} --seeds {args.seeds}: the seeds run from --seed "
                          "to --seed + --seeds - 1, and must lie in 0 .. 2**32 - 1")
     run_over, train_over, options = parse_settings(args.set or [], args.model)
-    for key in ("schedule", "train_fraction", "viterbi", "tag_scheme", "vectors", "gpus"):
-        if getattr(args, key) is not None:
+    for key in ("schedule", "train_fraction", "viterbi", "tag_scheme", "vectors", "gpus",
+                "select_on", "train_on"):  # train_on: experiments/train.py's --train-on
+        if getattr(args, key, None) is not None:
             run_over[key] = getattr(args, key)
+    if run_over.get("train_on") == "train+devel":
+        # a fixed length: the preset's devel evaluation, early stopping, length floor and devel
+        # cut are not this run's (those given with --set are refused by check_run)
+        train_over = {"patience": None, "eval_every": None, "min_main_batches": 0,
+                      **train_over}
+        run_over = {"devel_limit": None, **run_over}
     if args.steps is not None and args.epochs is not None:
         raise InputError(f"--steps {args.steps} and --epochs {args.epochs}: give one training "
                          "length, not both")

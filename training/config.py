@@ -19,7 +19,7 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | sgd | rmsprop | adamw
     learning_rate: float = 1e-4  # CRICHTON's Adam rate
     batch_size: int = 8  # sentences per batch (~230 tokens, CRICHTON's 200 windows)
-    clipnorm: float | None = None  # WANG clips gradients to norm 5
+    clipnorm: float | None = None  # cap on the global gradient norm: WANG 5, BERT 1
     weight_decay: float = 0.0  # decoupled weight decay (AdamW 0.01 for BERT)
     warmup: float = 0.0  # share of steps with linear warm-up, then linear decay to 0 (BERT)
     lr_decay: float = 0.0  # per-epoch decay: lr x (1 - decay) ** epoch; WANG 0.03 (x 0.97)
@@ -60,6 +60,14 @@ class RunConfig:
     save_encoder: str | None = None  # after training, save the best encoder here
     save_bundle: str | None = None  # after training, write a model bundle (directory) here
     model_options: dict[str, Any] = field(default_factory=dict)  # overrides of the family config
+    # 'train': select the weights on devel (the default); 'train+devel' (WANG, KHAN, TONG's
+    # final models): each corpus's devel split joins its training split, the run trains a
+    # fixed length (train.epochs or train.steps) and is scored on test once
+    train_on: str = "train"
+    # the devel score that picks the weights and drives early stopping: 'main' (the main
+    # corpus's devel F1) or 'mean' (the mean devel F1 over every NER head of the model)
+    select_on: str = "main"
+    length_from: str | None = None  # where a fixed length came from (experiments/train.py)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
@@ -72,6 +80,8 @@ class RunConfig:
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 FLAGS = {"steps": "--steps", "epochs": "--epochs"}  # training fields with their own flag
+TRAIN_ON = ("train", "train+devel")
+SELECT_ON = ("main", "mean")
 
 
 def setting(name: str, value: Any, flags: dict[str, str] | None = None,
@@ -133,6 +143,36 @@ def check_train(t: TrainConfig) -> None:
     if not is_int(t.pretrain_patience) or t.pretrain_patience < 0:
         raise bad("pretrain_patience", "evaluations without a devel gain before pretraining "
                                        "stops: 0 or more")
+
+
+def check_design(run: RunConfig) -> None:
+    """Stop on a selection design that cannot be run: a train+devel run trains a fixed length
+    and never scores devel, so nothing that evaluates, stops or selects on devel goes with it."""
+    def bad(name: str, rule: str) -> InputError:  # the flags have choices: a --set said it
+        return InputError(f"{setting(name, getattr(run, name))}: {rule}")
+
+    if run.train_on not in TRAIN_ON:
+        raise bad("train_on", f"choose one of {', '.join(TRAIN_ON)}")
+    if run.select_on not in SELECT_ON:
+        raise bad("select_on", f"choose one of {', '.join(SELECT_ON)} (the main corpus's devel "
+                               "F1, or the mean over every head)")
+    if run.train_on == "train":
+        return
+    t = run.train
+    merged = "--train-on train+devel trains on devel for a fixed length"
+    for name, value, why in (
+            ("patience", t.patience, "no early stopping"),
+            ("eval_every", t.eval_every, "no devel evaluations"),
+            ("min_main_batches", t.min_main_batches or None, "the length is --epochs or "
+                                                             "--steps alone")):
+        if value is not None:
+            raise InputError(f"{merged}: drop {setting(name, value, FLAGS, 'train.')} ({why})")
+    if run.devel_limit is not None:
+        raise InputError(f"{merged}: drop --set devel_limit={run.devel_limit} (the whole devel "
+                         "split joins the training data)")
+    if run.select_on != "main":
+        raise InputError(f"{merged}: drop --select-on {run.select_on} (nothing is selected on "
+                         "devel, which is training data here)")
 
 
 def replace(obj, **changes):

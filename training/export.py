@@ -10,8 +10,9 @@ model is re-implemented here) in a `tf.Module` whose `serving_default` signature
   featurizer state, as `training.batches` encodes: exact strings, 0 padding, 1 unknown, the
   first 20 characters of a token (Unicode code points);
 - BERT models take `token_ids` (int32 [B, S]: [CLS] pieces [SEP], any padding), `lengths`
-  (int32 [B], subwords per row), `word_positions` (int32 [B, W]: the subword carrying each
-  word's label) and `word_counts` (int32 [B]), the arrays `training.subword_features` builds.
+  (int32 [B], subwords per row), `word_positions` (int32 [B, W]: the subword that predicts
+  each word, its first or last piece as the description's `label_on` says) and
+  `word_counts` (int32 [B]), the arrays `training.subword_features` builds.
 
 Outputs, per head: `<head>/tags` (string [B, N], IOB2 as `TagSet.decode` gives it, or plain
 labels for a POS head; "" past each length) and `<head>/confidences` (float32 [B, N], 0 past
@@ -39,6 +40,7 @@ from training.batches import TagSet
 from training.bundle import Tagger
 from training.decoding import Transitions
 from training.inference import token_probabilities
+from training.subword_alignment import predicts_from_last
 
 CHAR_WIDTH = 20  # characters per token, as training.batches.encode pads and truncates them
 LOG_PROB_FLOOR = -1e30  # training.decoding's floor: probability-0 tokens stay feasible
@@ -257,8 +259,9 @@ def description(tagger: Tagger) -> dict:
         out["subwords"] = {"vocabulary": "vocab.txt", "lowercase": bool(encoder.lowercase),
                            "cls_id": int(encoder.cls_id), "sep_id": int(encoder.sep_id),
                            "max_length": int(tagger.featurizer.max_length),
-                           "label_on": "last" if tagger.featurizer.config.label_on == "last"
-                           else "first"}
+                           # the piece whose index word_positions holds (every-last: last)
+                           "label_on": "last" if predicts_from_last(
+                               tagger.featurizer.config.label_on) else "first"}
     else:
         out["inputs"] = ["tokens", "lengths"]
     return out

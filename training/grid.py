@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 
 from tqdm.auto import tqdm
 
@@ -43,8 +44,9 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
         end = {"patience": "stopped early", "cap": "at the cap"}.get(record.stopped, "")
         if record.improving_at_cap:
             end = "at the cap, still improving"
-        log.info("%s: test F1 %.2f (devel %.2f, best step %d/%d%s, %.0f s)", describe(run),
-                 100 * record.test_f1, 100 * record.devel_f1, record.best_step,
+        devel = "-" if math.isnan(record.devel_f1) else f"{100 * record.devel_f1:.2f}"
+        log.info("%s: test F1 %.2f (devel %s, best step %d/%d%s, %.0f s)", describe(run),
+                 100 * record.test_f1, devel, record.best_step,
                  record.steps, f", {end}" if end else "", record.wall_seconds)
         bar.update()
 

@@ -14,11 +14,12 @@ from typing import Any
 
 from data import corpora
 from data.errors import InputError
-from models.configs import ACTIVATIONS, POOLINGS, SHARINGS
+from models.configs import ACTIVATIONS, EVERY_PIECE, LABEL_ON, POOLINGS, SHARINGS
 from training.catalogue import MODELS, baseline_of, get_model
 from training.config import (
     RunConfig,
     TrainConfig,
+    check_design,
     check_train,
     coerce,
     is_int,
@@ -27,7 +28,6 @@ from training.config import (
     setting,
 )
 from training.schedules import get_schedule
-from training.subword_alignment import LABEL_ON
 
 PRESETS = ("quick", "paper")
 TAG_SCHEMES = ("IOB2", "IOBES")
@@ -136,13 +136,20 @@ def check_model_config(model: str, config: Any, where: str | None = None) -> Non
         raise bad("window", "an odd number of words (the token in the middle), e.g. 7")
     if window is not None and any(w > window for w in config.filter_widths):
         raise bad("filter_widths", f"filter widths cannot exceed the window of {window} words")
-    if getattr(config, "label_on", None) == "every" and config.crf:
-        raise bad("label_on", "label_on=every trains every subword: use softmax heads "
+    label_on = getattr(config, "label_on", None)
+    if label_on in EVERY_PIECE and config.crf:
+        raise bad("label_on", f"label_on={label_on} trains every subword: use softmax heads "
                               "(crf=false) or label_on first/last")
     activation = getattr(config, "projection_activation", None)
     if activation is not None and activation not in ACTIVATIONS:
         raise bad("projection_activation", "not a Keras activation; e.g. elu, or linear "
                                            "for the paper text's linear unit")
+    if getattr(config, "aux_activation", "tanh") not in ACTIVATIONS:
+        raise bad("aux_activation", "not a Keras activation; e.g. tanh (BERT's pooler)")
+    size = getattr(config, "aux_projection", None)
+    if size is not None and not (is_int(size) and size >= 0):
+        raise bad("aux_projection", "a whole number of 0 or more (0: no projection), or none "
+                                    "for the encoder's hidden size")
 
 
 def check_run(run: RunConfig) -> None:
@@ -150,6 +157,7 @@ def check_run(run: RunConfig) -> None:
     spec = get_model(run.model)
     get_schedule(run.schedule)
     check_train(run.train)
+    check_design(run)
     config = spec.model_config(run.model_options)
     check_model_config(run.model, config)
     for name in run.tasks:

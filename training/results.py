@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import platform
 import tempfile
@@ -25,7 +26,14 @@ from training.config import RunConfig
 
 RECORD_FORMAT = 1  # bump when a field changes meaning; older records are refused, not guessed
 # Where and how a run is kept, not what it computes: two runs differing only here are one cell.
-NOT_IDENTITY = ("gpus", "save_bundle", "save_encoder")
+NOT_IDENTITY = ("gpus", "save_bundle", "save_encoder", "length_from")
+# Settings added after records were first written: at these values they are left out of the
+# identity, so the cells of older records keep their keys (a resume does not train them again).
+LATER_DEFAULTS = {"train_on": "train", "select_on": "main"}
+# What a train+devel run sets for itself, whatever the devel-selected run it takes its length
+# from had: the seed, the length, evaluation, early stopping and selection.
+LENGTH_SETTINGS = ("seed", "train_on", "select_on", "devel_limit", "train.epochs",
+                   "train.steps", "train.patience", "train.eval_every", "train.min_main_batches")
 # What the report puts in a cell's name rather than in its settings (seeds pool inside a cell).
 NAMED_SEPARATELY = ("seed", "main", "aux", "model", "train_fraction", "viterbi", "loss_weights")
 
@@ -53,9 +61,11 @@ def _flat(mapping: dict, prefix: str = "") -> dict[str, Any]:
 
 def identity(config: RunConfig | dict) -> dict[str, Any]:
     """The settings that make a run what it is: the resolved configuration, flattened
-    ('train.learning_rate'), without those of NOT_IDENTITY."""
+    ('train.learning_rate'), without those of NOT_IDENTITY and those of LATER_DEFAULTS at
+    their default."""
     flat = _flat(config.to_dict() if isinstance(config, RunConfig) else config)
-    return {k: v for k, v in flat.items() if k not in NOT_IDENTITY}
+    return {k: v for k, v in flat.items() if k not in NOT_IDENTITY
+            and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
 
 
 def cell_key(config: RunConfig | dict) -> str:
@@ -87,7 +97,9 @@ class RunRecord:
     seed: int
     train_fraction: float
     decoding: str  # "constrained" (Viterbi with the transitions seen in training) or not
-    devel_f1: float  # the main corpus, strict mention level, under `decoding`
+    # the main corpus, strict mention level, under `decoding`; NaN (null in the file) for a
+    # train+devel run, whose devel split is training data (its scores and heads hold no devel)
+    devel_f1: float
     test_f1: float
     test_token_macro_f1: float  # WANG's metric
     scores: dict  # split -> decoding -> evaluation (strict, default, per type, token)
@@ -106,6 +118,7 @@ class RunRecord:
     config: dict  # the resolved RunConfig
     model_config: dict
     pretrain: dict | None = None  # task -> devel accuracy, steps, why it stopped (D-MTM POS)
+    steps_per_epoch: int | None = None  # one schedule pass: what --epochs-from divides by
     # Set by the grid that ran it:
     cell: str | None = None
     preset: str | None = None
@@ -117,7 +130,10 @@ class RunRecord:
     format: int = RECORD_FORMAT
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        data = dataclasses.asdict(self)
+        if data["devel_f1"] != data["devel_f1"]:  # NaN: no devel score
+            data["devel_f1"] = None
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> RunRecord:
@@ -138,6 +154,8 @@ class RunRecord:
         if missing:
             raise InputError(f"{where}: results record lacks {', '.join(missing)}; the file "
                              "was edited by hand? remove that line")
+        if data["devel_f1"] is None:  # a train+devel run: no devel score
+            data = {**data, "devel_f1": math.nan}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def identity(self) -> dict[str, Any]:
@@ -145,6 +163,84 @@ class RunRecord:
 
     def settings(self) -> tuple:
         return settings_key(self.config)
+
+
+def steps_per_epoch(record: RunRecord) -> int:
+    """Steps in one epoch of a record's run, as the trainer planned it: one schedule pass over
+    the batches of its training sentences (main corpus and partners). Recorded since it was
+    added; for an older record, planned again from its training sentences by today's
+    schedule."""
+    import numpy as np
+
+    from training.schedules import get_schedule
+
+    if record.steps_per_epoch:
+        return record.steps_per_epoch
+    batch = record.config["train"]["batch_size"]
+    batches = {n: -(-record.train_sentences[n] // batch) for n in (record.main, *record.aux)}
+    return len(get_schedule(record.schedule)(record.main, batches, np.random.default_rng(0)))
+
+
+def epochs_from(path: str | Path, run: RunConfig) -> tuple[float, str]:
+    """The fixed length of a train+devel run, read from the devel-selected runs of the same
+    settings (LENGTH_SETTINGS aside) in a results file: the mean over their seeds of best
+    step / steps per epoch, in epochs of the main corpus (a merged run's epochs are longer:
+    it makes as many passes over its data), rounded to 4 decimals; with a line saying where
+    it came from. A file without such a run, or with runs of other settings, is refused."""
+    given = Path(path)
+    source = given / "results.jsonl" if given.is_dir() else given
+    flag = f"--epochs-from {path}"
+    if not source.is_file():
+        raise InputError(f"{flag}: no such results file; give the results.jsonl (or the run "
+                         "directory) of a devel-selected run of this model and corpora")
+    named = f"{run.main}" + (f" with {','.join(run.aux)}" if run.aux else "") + \
+        f", model {run.model}"
+
+    def compared(config) -> dict[str, Any]:  # as read back from JSON (tuples are lists)
+        return json.loads(json.dumps({k: v for k, v in identity(config).items()
+                                      if k not in LENGTH_SETTINGS}, default=str))
+
+    ours = compared(run)
+    same_names, matches = [], {}
+    for line, record in ResultsFile(source).numbered():
+        if (record.main, tuple(record.aux), record.model) != (run.main, run.aux, run.model):
+            continue
+        if record.config.get("train_on", "train") != "train":
+            continue  # a fixed-length run chose nothing on devel
+        same_names.append((line, record))
+        if compared(record.config) == ours:
+            cell = tuple(sorted((k, json.dumps(v, sort_keys=True, default=str))
+                                for k, v in record.identity().items() if k != "seed"))
+            matches.setdefault(cell, {}).setdefault(record.seed, (line, record))
+    if not same_names:
+        raise InputError(f"{flag}: no devel-selected run of {named} in {source}; give the "
+                         "results of experiments/train.py for these corpora and model "
+                         "without --train-on")
+    if not matches:
+        line, record = same_names[0]
+        theirs = compared(record.config)
+        key = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))[0]
+        raise InputError(f"--epochs-from: {source}:{line}: that run of {named} has other "
+                         "settings "
+                         f"({key}={theirs.get(key, '(unset)')}, this run: "
+                         f"{ours.get(key, '(unset)')}); give the same settings or the "
+                         "results of a run with these")
+    if len(matches) > 1:
+        first, second = (dict(cell) for cell in list(matches)[:2])
+        key = sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))[0]
+        raise InputError(f"{flag}: {source} holds {len(matches)} devel-selected cells of "
+                         f"{named} with these settings (they differ in {key}); keep one in "
+                         "the file, or give the run directory of the one to follow")
+    seeds = dict(sorted(next(iter(matches.values())).items()))
+    each = {seed: r.best_step / steps_per_epoch(r) for seed, (_, r) in seeds.items()}
+    epochs = round(sum(each.values()) / len(each), 4)
+    parts = [f"seed {seed} (line {line}): best step {r.best_step} / {steps_per_epoch(r)} "
+             f"steps per epoch = {each[seed]:.4g}"
+             + (" (still improving at its cap)" if r.improving_at_cap else "")
+             for seed, (line, r) in seeds.items()]
+    selected = next(iter(seeds.values()))[1].config.get("select_on", "main")
+    mean = f"; mean {epochs:g}" if len(seeds) > 1 else ""
+    return epochs, f"{source}: {'; '.join(parts)}{mean} epochs, selected on {selected} devel F1"
 
 
 def atomic_write_text(path: Path, text: str) -> None:

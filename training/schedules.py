@@ -17,9 +17,11 @@ Schedule = Callable[[str, dict[str, int], np.random.Generator], list[str]]
 
 
 def random_task(main: str, batches: dict[str, int], rng: np.random.Generator) -> list[str]:
-    """CRICHTON: each step a corpus drawn uniformly; an epoch is the main corpus's batches."""
+    """CRICHTON: each step a corpus drawn uniformly. An epoch has k x the main corpus's
+    batches for k corpora, so the main corpus averages one pass per epoch, as in its
+    single-task model (an epoch of the main corpus's batches alone gave it 1/k of a pass)."""
     tasks = list(batches)
-    return [tasks[i] for i in rng.integers(len(tasks), size=batches[main])]
+    return [tasks[i] for i in rng.integers(len(tasks), size=batches[main] * len(tasks))]
 
 
 def alternate(main: str, batches: dict[str, int], rng: np.random.Generator) -> list[str]:

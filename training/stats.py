@@ -149,6 +149,7 @@ def gain(name: str, reference: Sequence[RunRecord], candidate: Sequence[RunRecor
         n, mean = len(diffs), float(diffs.mean())
         seed_var = float(diffs.var(ddof=1)) / n if n > 1 else None
         devel = float(np.mean([c.devel_f1 - r.devel_f1 for r, c in pairs]))
+        devel = None if math.isnan(devel) else devel  # train+devel runs have no devel score
     else:  # no common seed: Welch's variance of a difference of two means
         ref_runs, cand_runs = list(reference), list(candidate)
         a = np.array([getattr(r, metric) for r in ref_runs], dtype=float)

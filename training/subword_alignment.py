@@ -8,7 +8,9 @@ Corpora give one IOB2 tag per word; a BERT tagger sees subwords. This module ali
   - ``"first"``: the first subword of each word (the usual BERT convention);
   - ``"last"``: the last subword (Rodriguez, 2022);
   - ``"every"``: all subwords of the word are trained on its label; at prediction the word is
-    read from its FIRST subword.
+    read from its FIRST subword;
+  - ``"every-last"``: all subwords are trained on the word's label and the word is read from
+    its LAST subword (Rodriguez, 2022).
 
 * :func:`subword_labels` spreads word label ids onto those positions (``ignore`` elsewhere);
 * :func:`word_predictions` collects per-subword predictions back into one prediction per word,
@@ -41,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from models.configs import EVERY_PIECE, LABEL_ON
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -52,11 +56,11 @@ __all__ = [
     "pack_sentences",
     "packed_labels",
     "packed_predictions",
+    "predicts_from_last",
     "subword_labels",
     "word_predictions",
 ]
 
-LABEL_ON = ("first", "last", "every")
 IGNORE = -1  # label id of positions that carry no label (specials, padding, non-label subwords)
 
 Tokenizer = Callable[[str], Sequence[int]]
@@ -110,6 +114,11 @@ class PackedSequence:
 
 
 # --------------------------------------------------------------------------- building blocks
+
+
+def predicts_from_last(label_on: str) -> bool:
+    """Whether a word's prediction is read from its last labelled subword (else its first)."""
+    return label_on in ("last", "every-last")
 
 
 def _check(max_length: int, label_on: str) -> None:
@@ -170,7 +179,7 @@ def _encode(parts: Sequence[_Part], label_on: str, cls_id: int, sep_id: int,
             rows.append((sep_id, -1, -1, False))
         for word, piece in enumerate(pieces, start=offset):
             label_at = len(piece) - 1 if label_on == "last" else 0
-            rows += [(token, sentence, word, label_on == "every" or j == label_at)
+            rows += [(token, sentence, word, label_on in EVERY_PIECE or j == label_at)
                      for j, token in enumerate(piece)]
     rows.append((sep_id, -1, -1, False))
     ids, sentences, words, labels = zip(*rows)
@@ -254,6 +263,7 @@ def _reassemble(sequences: Sequence[SubwordSequence | PackedSequence],
                          "prediction arrays")
     out: list[list[Any]] = [[None] * int(n) for n in num_words_per_sentence]
     filled = [np.zeros(int(n), bool) for n in num_words_per_sentence]
+    last = predicts_from_last(label_on)
     for k, (seq, pred) in enumerate(zip(sequences, subword_predictions)):
         pred = np.asarray(pred)
         if pred.ndim == 2:  # scores (length, num_labels)
@@ -266,7 +276,7 @@ def _reassemble(sequences: Sequence[SubwordSequence | PackedSequence],
         chosen: dict[tuple[int, int], Any] = {}
         for p, s, w in zip(positions.tolist(), seq.sentence_ids[positions].tolist(),
                            seq.word_ids[positions].tolist()):
-            if label_on == "last" or (s, w) not in chosen:
+            if last or (s, w) not in chosen:
                 chosen[s, w] = values[p]
         for (s, w), value in chosen.items():
             if not (0 <= s < len(out) and 0 <= w < len(out[s])):
@@ -290,10 +300,11 @@ def word_predictions(
 ) -> list[list[int]]:
     """Per-sentence word predictions from per-window subword predictions.
 
-    Each word is read from its first label position: its first subword for ``"first"`` and
-    ``"every"``, its last for ``"last"``. A prediction array may be longer than its window
-    (padding) and may hold scores of shape (length, num_labels), which are argmaxed. Raises
-    ValueError when a word has no prediction or is predicted by two windows.
+    Each word is read from its first label position for ``"first"`` and ``"every"`` (its
+    first subword), from its last for ``"last"`` and ``"every-last"`` (its last subword). A
+    prediction array may be longer than its window (padding) and may hold scores of shape
+    (length, num_labels), which are argmaxed. Raises ValueError when a word has no prediction
+    or is predicted by two windows.
     """
     return _reassemble(sequences, subword_predictions, num_words_per_sentence, label_on)
 

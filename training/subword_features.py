@@ -3,8 +3,8 @@
 A row is one [CLS] ... [SEP] sequence. It may hold part of a long sentence (a window that
 never splits a word) or, with RODRIGUEZ packing, several whole sentences of one document.
 Each row lists its words as (sentence, word) pairs; the model reads one subword per word
-(first or last piece), so heads, losses and decoding work on words as in every other family,
-and predictions are put back into their sentences by those pairs.
+(its first or last piece, `label_on`), so heads, losses and decoding work on words as in every
+other family, and predictions are put back into their sentences by those pairs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from data.reader import Sentence
 from models.base import Features
 from models.bert_encoder import load_encoder
 from training.batches import TagSet
-from training.subword_alignment import align, pack_sentences
+from training.subword_alignment import align, pack_sentences, predicts_from_last
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class Row:
     ids: np.ndarray  # subword ids with [CLS] and [SEP]
-    positions: np.ndarray  # subword index that carries each word's label
+    positions: np.ndarray  # subword index that predicts each word (first or last label piece)
     subword_words: np.ndarray  # for each subword, the index of its word in `words`, -1 specials
     words: list[tuple[int, int]]  # (sentence index, word index) of each labelled word
 
 
-def rows_from(sequence) -> Row:
-    """Row from a SubwordSequence or a PackedSequence (both give per-subword word keys)."""
+def rows_from(sequence, last: bool = False) -> Row:
+    """Row from a SubwordSequence or a PackedSequence (both give per-subword word keys); each
+    word is read from its first labelled subword, or its last with `last`."""
     sentence_ids = np.asarray(sequence.sentence_ids)
     order: dict[tuple[int, int], int] = {}
     positions: list[int] = []
@@ -50,7 +51,7 @@ def rows_from(sequence) -> Row:
             order[key] = len(order)
             positions.append(-1)
         subword_words[i] = order[key]
-        if sequence.label_positions[i] and positions[order[key]] < 0:
+        if sequence.label_positions[i] and (last or positions[order[key]] < 0):
             positions[order[key]] = i
     return Row(np.asarray(sequence.ids, np.int32), np.asarray(positions, np.int32),
                subword_words, list(order))
@@ -192,7 +193,8 @@ class SubwordFeaturizer:
         else:
             tags = [s.tags for s in sentences] if tagset is not None else None
             sequences = align(sentences, tokenize, tags=tags, **common)
-        rows = [rows_from(seq) for seq in sequences]
+        last = predicts_from_last(self.config.label_on)
+        rows = [rows_from(seq, last) for seq in sequences]
         tag_ids = aux = None
         if tagset is not None:
             ids = [tagset.ids(s.tags) for s in sentences]

@@ -2,8 +2,9 @@
 
 A run is a main corpus plus auxiliary corpora. The harness loads and encodes the data,
 builds the model named in the registry, trains it with the chosen schedule, evaluates the
-main task on devel at a fixed interval, keeps the best weights, and returns one results
-record with devel and test scores (with and without constrained Viterbi).
+main task (or the mean over every head) on devel at a fixed interval, keeps the best weights,
+and returns one results record with devel and test scores (with and without constrained
+Viterbi). A train+devel run trains on devel too, for a fixed length, and is scored on test.
 
 The loop is our own rather than `fit()` because each step trains one task chosen by the
 schedule; each task gets one compiled step function, and the optimizer sees one model.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import re
 import time
 import zlib
@@ -98,13 +100,21 @@ def resampling_ids(sentences) -> list[int]:
 
 
 def load_tasks(run: RunConfig, names: tuple[str, ...]) -> dict[str, tuple[corpora.Corpus, list]]:
-    """Corpora of the run with the main corpus's training split cut to the fraction."""
+    """Corpora of the run with the main corpus's training split cut to the fraction. With
+    train_on 'train+devel' each corpus of the run (main and partners, not a pretraining task)
+    trains on its devel split too, after the cut: the fraction keeps the same training
+    sentences as the devel-selected run of the seed, and the whole devel split joins them."""
     loaded = {}
     for name in names:
         corpus = corpora.load_corpus(name)
         train = corpus.train
         if name == run.main:
             train = subsample(train, run.train_fraction, run.seed)
+        if run.train_on == "train+devel" and name in run.tasks:
+            if not corpus.devel:
+                raise InputError(f"{name}: no devel sentences to train on; --train-on "
+                                 "train+devel needs a corpus with a devel split")
+            train = [*train, *corpus.devel]
         loaded[name] = (corpus, train)
     return loaded
 
@@ -229,7 +239,9 @@ class Trainer:
         if t.warmup > 0:
             rate = LinearWarmupDecay(t.learning_rate, int(t.warmup * self.total_steps),
                                      self.total_steps)
-        optimizer = kinds[t.optimizer](learning_rate=rate, clipnorm=t.clipnorm, **extra)
+        # one norm over all gradients, as torch's clip_grad_norm in WANG's code (Keras's clipnorm
+        # would clip each variable's gradient on its own)
+        optimizer = kinds[t.optimizer](learning_rate=rate, global_clipnorm=t.clipnorm, **extra)
         if t.optimizer == "adamw":  # no decay of biases and layer norms, as BERT does
             optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
         return optimizer
@@ -297,8 +309,25 @@ class Trainer:
         return call
 
     # ----- training ----------------------------------------------------------------------
+    def devel_score(self) -> tuple[float, dict]:
+        """What selects the weights and stops training: the main corpus's devel F1, or with
+        select_on 'mean' the mean devel F1 over every NER head (each head's in the history)."""
+        run = self.run
+        if run.select_on != "mean":
+            f1 = self.evaluate(run.main, "devel", run.viterbi).f1
+            return f1, {"devel_f1": f1}
+        heads = {name: self.evaluate(name, "devel", run.viterbi).f1 for name in run.tasks}
+        mean = float(np.mean(list(heads.values())))
+        return mean, {"devel_f1": heads[run.main], "devel_heads_f1": heads,
+                      "devel_mean_f1": mean}
+
     def fit(self) -> RunRecord:
+        """Train for the planned steps. Selected on devel (train_on 'train'): evaluated every
+        eval_every main batches (else once per epoch), stopped after `patience` evaluations
+        without a gain, the best evaluation's weights kept. On train+devel: the fixed length,
+        no devel evaluation, the last weights (the loss logged once per epoch)."""
         run, t = self.run, self.run.train
+        fixed = run.train_on == "train+devel"
         started = time.perf_counter()
         streams = {n: BatchStream(task.train, t.batch_size, stream_rng(run.seed, n))
                    for n, task in self.tasks.items()}
@@ -325,15 +354,20 @@ class Trainer:
                 # at the same exposure to the main corpus whatever their partners add.
                 due = (main_batches % t.eval_every == 0 and task == run.main if t.eval_every
                        else position == len(plan) - 1)
-                if due or step == total:
-                    f1 = self.evaluate(run.main, "devel", run.viterbi).f1
+                if (due or step == total) and fixed:
+                    loss = float(np.mean([float(x) for x in losses]))
+                    history.append({"step": step, "main_batches": main_batches, "loss": loss})
+                    bar.set_postfix(loss=f"{loss:.3f}")
+                    losses = []
+                elif due or step == total:
+                    score, scores = self.devel_score()
                     loss = float(np.mean([float(x) for x in losses]))
                     history.append({"step": step, "main_batches": main_batches, "loss": loss,
-                                    "devel_f1": f1})
-                    bar.set_postfix(loss=f"{loss:.3f}", devel_f1=f"{f1:.3f}")
+                                    **scores})
+                    bar.set_postfix(loss=f"{loss:.3f}", devel=f"{score:.3f}")
                     losses = []
-                    if f1 > best["f1"]:
-                        best, stale = {"f1": f1, "step": step,
+                    if score > best["f1"]:
+                        best, stale = {"f1": score, "step": step,
                                        "weights": self.model.get_weights()}, 0
                     else:
                         stale += 1
@@ -348,7 +382,12 @@ class Trainer:
         # would have trained on, so its comparison is between unfinished models.
         best["improving"] = stopped == "cap" and (stale <= t.patience if t.patience is not None
                                                   else stale == 0)
-        self.model.set_weights(best["weights"])
+        if fixed:  # nothing chosen on devel: the last weights, after the whole length
+            best.update(step=step, stopped="fixed", improving=False)
+            log.info("trained on train+devel for %d steps (%s)", step,
+                     run.length_from or "the given length")
+        else:
+            self.model.set_weights(best["weights"])
         if run.save_encoder:
             Path(run.save_encoder).parent.mkdir(parents=True, exist_ok=True)
             self._encoder().save_weights(run.save_encoder)
@@ -358,7 +397,7 @@ class Trainer:
             save_bundle(self, run.save_bundle)
             log.info("model bundle written to %s", run.save_bundle)
         record = self._record(best, history, step, time.perf_counter() - started)
-        return dataclasses.replace(record, pretrain=pretrained)
+        return dataclasses.replace(record, pretrain=pretrained, steps_per_epoch=epoch_len)
 
     def train_step(self, task: str, inputs: dict, tags: np.ndarray):
         """One optimisation step of `task` on one batch; returns the loss tensor (reading it
@@ -426,10 +465,13 @@ class Trainer:
         return evaluate(gold, self.predict(task, encoded, viterbi))
 
     def _record(self, best: dict, history: list, steps: int, seconds: float) -> RunRecord:
+        """The record of the trained model; a train+devel run is scored on test alone (its
+        devel split is training data): no devel scores, devel_f1 NaN (null in the file)."""
         run = self.run
         decoding = "constrained" if run.viterbi else "unconstrained"
+        splits = ("test",) if run.train_on == "train+devel" else ("devel", "test")
         scores, counts = {}, {}
-        for split in ("devel", "test"):
+        for split in splits:
             encoded = getattr(self.tasks[run.main], split)
             gold = [list(s.tags) for s in encoded.sentences]
             tags = self.predict_both(run.main, encoded)
@@ -440,17 +482,18 @@ class Trainer:
                                            resampling_ids(encoded.sentences))}
         trainable = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
         total = int(sum(np.prod(v.shape) for v in self.model.variables))
-        heads = {run.main: {split: scores[split][decoding] for split in ("devel", "test")}}
+        heads = {run.main: {split: scores[split][decoding] for split in splits}}
         for name in run.aux:  # one model, every corpus (KHAN, RODRIGUEZ): each head scored
             heads[name] = {split: self.evaluate(name, split, run.viterbi).to_dict()
-                           for split in ("devel", "test")}
+                           for split in splits}
         return RunRecord(
             main=run.main, aux=list(run.aux), model=run.model, schedule=run.schedule,
             seed=run.seed, train_fraction=run.train_fraction,
             train_sentences={n: len(t.train.sentences) for n, t in self.tasks.items()},
             steps=steps, best_step=best["step"], stopped=best["stopped"],
             improving_at_cap=best["improving"], decoding=decoding,
-            devel_f1=scores["devel"][decoding]["f1"], test_f1=scores["test"][decoding]["f1"],
+            devel_f1=scores["devel"][decoding]["f1"] if "devel" in scores else math.nan,
+            test_f1=scores["test"][decoding]["f1"],
             test_token_macro_f1=scores["test"][decoding]["token"]["f1"],
             scores=scores, heads=heads, unit_counts=counts, history=history,
             parameters={"trainable": trainable, "total": total},

@@ -34,14 +34,15 @@ def test_shuffled_is_a_seeded_permutation_of_every_batch():
     assert any(order("shuffled", seed=s) != first for s in range(1, 4))
 
 
-def test_random_draws_main_batches_of_known_tasks():
+def test_random_gives_the_main_corpus_one_pass_per_epoch_on_average():
     first = order("random", seed=5)
-    assert len(first) == BATCHES["M"]
+    assert len(first) == BATCHES["M"] * len(BATCHES)
     assert set(first) <= set(BATCHES)
     assert order("random", seed=5) == first
     many = order("random", {"M": 300, "A": 2, "B": 5}, seed=5)
-    assert len(many) == 300 and set(many) == set(BATCHES)  # uniform: every task is drawn
-    assert 60 < Counter(many)["A"] < 140  # ~100 expected; the batch count does not matter
+    assert len(many) == 900 and set(many) == set(BATCHES)  # uniform: every task is drawn
+    counts = Counter(many)
+    assert 240 < counts["A"] < 360 and 240 < counts["M"] < 360  # ~300 each: one main pass
 
 
 @pytest.mark.parametrize("name", list(SCHEDULES))

@@ -66,6 +66,7 @@ def test_alignment_hand_computed():
     ("first", [0, 1, 0, 1, 0, 0, 1, 1, 0], [-1, 1, -1, 0, -1, -1, 5, 2, -1]),
     ("last", [0, 0, 1, 0, 0, 1, 1, 1, 0], [-1, -1, 1, -1, -1, 0, 5, 2, -1]),
     ("every", [0, 1, 1, 1, 1, 1, 1, 1, 0], [-1, 1, 1, 0, 0, 0, 5, 2, -1]),
+    ("every-last", [0, 1, 1, 1, 1, 1, 1, 1, 0], [-1, 1, 1, 0, 0, 0, 5, 2, -1]),
 ])
 def test_label_positions_per_strategy(label_on, positions, labels):
     (seq,) = align([("IL2", "binds", "\x00", "p")], ChunkTokenizer(), CLS, SEP, label_on=label_on,
@@ -76,10 +77,11 @@ def test_label_positions_per_strategy(label_on, positions, labels):
 
 
 @pytest.mark.parametrize("label_on, expected", [("first", [1, 3, 6, 7]), ("last", [2, 5, 6, 7]),
-                                                ("every", [1, 3, 6, 7])])
+                                                ("every", [1, 3, 6, 7]),
+                                                ("every-last", [2, 5, 6, 7])])
 def test_word_read_from_first_label_position(label_on, expected):
     """Predictions = subword position, so the answer says which subword each word was read
-    from: the first for 'first' and 'every', the last for 'last'."""
+    from: the first for 'first' and 'every', the last for 'last' and 'every-last'."""
     seqs = align([("IL2", "binds", "\x00", "p")], ChunkTokenizer(), CLS, SEP, label_on=label_on)
     assert word_predictions(seqs, [np.arange(9)], [4], label_on) == [expected]
 
