@@ -62,3 +62,25 @@ def make_record(**fields):
     record = {**defaults, **fields}
     record["aux"] = list(record["aux"])
     return RunRecord(**record)
+
+
+def scripted_cells(monkeypatch, f1_of):
+    """Replace training.grid.run_cells by records scored `f1_of(run)` (test and devel), so a
+    grid command's own logic (its cells, baselines, tables) is tested without training:
+    tests/models/test_models.py trains every model through the harness."""
+    from training import grid
+
+    seen = []
+
+    def run_cells(runs, results, **_):
+        seen.extend(runs)
+        records = [make_record(main=r.main, aux=list(r.aux), model=r.model, seed=r.seed,
+                               train_fraction=r.train_fraction, test_f1=f1_of(r),
+                               model_config=dict(r.model_options), config=r.to_dict())
+                   for r in runs]
+        for record in records:
+            results.append(record)
+        return records
+
+    monkeypatch.setattr(grid, "run_cells", run_cells)
+    return seen

@@ -5,7 +5,7 @@ import pytest
 from data.errors import InputError
 from experiments import ablation, groups
 from tests.experiments.test_pairwise import BILSTM_TINY
-from tests.helpers import make_record
+from tests.helpers import make_record, scripted_cells
 from training.cli import run
 from training.results import ResultsFile
 
@@ -29,9 +29,11 @@ def test_data_ablation_trains_single_and_multi_task_at_each_fraction(tmp_path, c
     assert [line.split(",")[2] for line in lines[1:]] == ["0.5", "0.25"]  # largest first
 
 
-def test_data_ablation_of_a_model_that_needs_a_partner(tmp_path, capsys):
-    """cross-sharing cannot train alone: the single-task cells are its baseline, bilstm-crf."""
+def test_data_ablation_of_a_model_that_needs_a_partner(tmp_path, capsys, monkeypatch):
+    """cross-sharing cannot train alone: the single-task cells are its baseline, bilstm-crf
+    (the cells are scripted: test_models trains both models through the harness)."""
     out = tmp_path / "ablation"
+    scripted_cells(monkeypatch, lambda r: 0.6 + 0.01 * len(r.aux) + 0.001 * r.seed)
     assert run(ablation.main, ["--main", "Ex-PTM", "--partner", "BioNLP13PC", "--fractions",
                                "1.0", "--model", "cross-sharing", "--out", str(out),
                                *BILSTM_TINY]) == 0
