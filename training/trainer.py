@@ -369,7 +369,7 @@ class Trainer:
                     if score > best["f1"]:
                         best, stale = {"f1": score, "step": step,
                                        "weights": self.model.get_weights()}, 0
-                    else:
+                    elif best["f1"] > 0:  # a model still finding nothing has not stalled
                         stale += 1
                     if t.patience is not None and stale > t.patience:
                         total, stopped = step, "patience"

@@ -271,3 +271,24 @@ def test_report_keeps_train_plus_devel_cells_apart(tmp_path):
     assert any(r.endswith("| 68.00 ± 2.83 | 68.00 ± 2.83 | mean devel |") for r in rows)
     assert "## Pairwise grids" in text and "80.50" not in text.split("## Pairwise grids")[1].split(
         "## Every head")[0]
+
+
+def test_patience_counts_only_after_the_first_devel_entity(tiny_run):
+    """Evaluations at devel F1 0 (a model still tagging everything O) do not count toward
+    patience: with patience 1 the run outlives four zero evaluations, then stops two after
+    its best (a sparse corpus such as Linnaeus used to stop at 0.00 this way)."""
+    script = iter([0.0, 0.0, 0.0, 0.0, 0.2, 0.3, 0.1, 0.1, 0.9])
+    trainer = Trainer(tiny_run(MAIN, steps=300, eval_every=5, patience=1), progress=False)
+    evaluate, seen = trainer.evaluate, []
+
+    def scripted(task, split, viterbi):
+        if split == "devel" and len(seen) < 8:
+            seen.append(task)
+            return SimpleNamespace(f1=next(script))
+        return evaluate(task, split, viterbi)
+
+    trainer.evaluate = scripted
+    record = trainer.fit()
+    assert record.stopped == "patience"
+    assert [h["devel_f1"] for h in record.history] == [0.0, 0.0, 0.0, 0.0, 0.2, 0.3, 0.1, 0.1]
+    assert record.best_step == record.history[5]["step"]
