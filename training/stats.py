@@ -237,11 +237,21 @@ def verdict(gains: Sequence[Gain], what: str = "partner") -> str:
         named = "; ".join(f"{g.name} helps on test after Holm correction ({g.interval_text()})"
                           for g in others)
         return (f"{best.name}, the best {what} on devel, does not help detectably "
-                f"({best.interval_text()}); {named}, but devel ranked it lower: confirm with "
-                "more seeds before relying on it")
+                f"({undetected_text(best, len(gains))}); {named}, but devel ranked it lower: "
+                "confirm with more seeds before relying on it")
     d = detectable(gains)
     size = f"; the smallest gain this run could detect is about {100 * d:.1f} points" if d else ""
     return f"no {what} helps detectably at this budget{size}"
+
+
+def undetected_text(g: Gain, family: int) -> str:
+    """A gain the verdict does not call detectable; where its own 95% interval excludes zero
+    the Holm correction over the `family` compared is why, and the text says so."""
+    text = g.interval_text()
+    if g.p_holm is not None and g.low * g.high > 0:
+        return (f"{text} before correction, Holm-corrected p {g.p_holm:.3f} over {family} "
+                "compared")
+    return text
 
 
 # ----- grids -------------------------------------------------------------------------------

@@ -119,6 +119,13 @@ def test_verdict_lines():
     # a gain whose raw p passes but whose Holm-corrected p does not is no finding
     corrected = stats.Gain("A", 3, 0.02, 0.001, 0.04, 0.04, 0.01, 10.0, 0.01, True, 0.02, 0.08)
     assert not corrected.helps
+    # ... and when devel chose it, the verdict says the correction is why (its own interval
+    # excludes zero), not a bare "does not help" beside an interval above zero
+    line = stats.verdict([corrected, helps])
+    assert line.startswith("A, the best partner on devel, does not help detectably (+2.00, "
+                           "95% CI [+0.10, +4.00] before correction, Holm-corrected p 0.080 "
+                           "over 2 compared)")
+    assert "(+0.40, 95% CI [-1.00, +2.00]);" in stats.verdict([flat, helps])  # no note
 
 
 def test_partner_chosen_on_devel_not_test():
