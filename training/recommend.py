@@ -154,6 +154,7 @@ def write_gains(path: str | Path, lines: list[dict]) -> None:
     if not path.parent.is_dir():
         raise InputError(f"--out {path}: no directory {path.parent}; create it first")
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(temp, 0o644)  # mkstemp makes it private; a gains file is shared
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.writelines(json.dumps(line, sort_keys=True) + "\n" for line in lines)
