@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from data import corpora
 from data.errors import InputError
 from training.cli import (
     ArgumentParser,
@@ -27,7 +26,9 @@ from training.cli import (
     aux_weights,
     checked,
     executor_from,
+    names,
     open_results,
+    partners_for,
     resolve_run,
     run,
     seeded,
@@ -40,25 +41,6 @@ if TYPE_CHECKING:
     from training import summary
 
 
-def names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
-
-
-def partners_for(main: str, args: argparse.Namespace) -> list[str]:
-    if args.aux is not None:
-        chosen = names(args.aux)
-        if not chosen:
-            raise InputError(f"--aux {args.aux!r} names no corpus; give A,B or leave --aux out "
-                             "for every other corpus")
-    elif args.aux_group:
-        chosen = corpora.corpora_with_class(args.aux_group)
-    else:
-        chosen = corpora.bundled_ner_corpora()
-    if args.aux and main in chosen and len(names(args.main)) == 1:
-        raise InputError(f"--aux lists the main corpus {main} as its own partner; drop it")
-    return [c for c in chosen if c != main]
-
-
 def build_runs(args: argparse.Namespace) -> list:
     """Every cell of the grid, each one checked (training.cli.checked)."""
     from training.presets import single_task
@@ -69,7 +51,8 @@ def build_runs(args: argparse.Namespace) -> list:
     for main in names(args.main):
         base = resolve_run(args, main)
         runs += seeded(single_task(base), args)  # the catalogue's baseline, no partner
-        for partner in partners_for(main, args):
+        for partner in partners_for(main, args.aux, args.aux_group,
+                                    matrix=len(names(args.main)) > 1):
             runs += seeded(replace(base, aux=(partner,),
                                    loss_weights=aux_weights(args, (partner,))), args)
     return checked(runs)

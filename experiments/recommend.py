@@ -23,26 +23,15 @@ from data import corpora
 from data import partner_features as pf
 from data.errors import InputError
 from training import recommend
-from training.cli import ArgumentParser, add_verbose_argument, run
+from training.cli import ArgumentParser, add_verbose_argument, partners_for, run
 
 SHORT = {"class_overlap": "class", "mention_coverage": "mentcov", "entity_jaccard": "entJ",
          "token_coverage": "tokcov", "vocab_jaccard": "vocJ", "js_divergence": "JSD",
          "log_size_ratio": "lnsize", "density_diff": "ddens"}
 
 
-def names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
-
-
 def candidates(main: str, aux: str | None) -> list[str]:
-    if aux is None:
-        return [c for c in corpora.bundled_ner_corpora() if c != main]
-    chosen = names(aux)
-    if not chosen:
-        raise InputError(f"--aux {aux!r} names no corpus; give A,B or leave --aux out for "
-                         "every other NER corpus")
-    if main in chosen:
-        raise InputError(f"--aux lists the main corpus {main} as its own partner; drop it")
+    chosen = partners_for(main, aux)
     for name in chosen:
         corpora.spec_for(name)  # an unknown name: one line with the valid ones
     return chosen

@@ -191,6 +191,19 @@ CASES = [
          {"grid/results.jsonl": lambda d: json.dumps(
              {k: v for k, v in json.loads(records({"command": "train"})(d)).items()
               if k != "format"}) + "\n"}),
+    # --- train.py: the BERT family's paper options (TONG's heads, RODRIGUEZ's subwords) ---
+    Case("train-bert-aux-activation", "train", ["--main", MAIN, "--model", "bert-tong", "--set",
+                                                "aux_activation=nope"],
+         "--set aux_activation=nope: not a Keras activation"),
+    Case("train-bert-aux-projection", "train", ["--main", MAIN, "--model", "bert-tong", "--set",
+                                                "aux_projection=-1"],
+         "--set aux_projection=-1: a whole number of 0 or more"),
+    Case("train-bert-ner-weight", "train", ["--main", MAIN, "--model", "bert-tong", "--set",
+                                            "ner_weight=-1"],
+         "--set ner_weight=-1.0: a weight of 0 or more"),
+    Case("train-bert-every-last-crf", "train", ["--main", MAIN, "--model", "bert", "--set",
+                                                "label_on=every-last", "--set", "crf=true"],
+         "label_on=every-last trains every subword: use softmax heads"),
     # --- train.py --train-on train+devel (a fixed length) and --select-on ---
     Case("train-final-without-length", "train", ["--main", MAIN, "--train-on", "train+devel"],
          "--train-on train+devel trains a fixed length: give one of --epochs N, --steps N or "

@@ -197,6 +197,32 @@ def checked(runs: list) -> list:
     return runs
 
 
+def names(text: str) -> list[str]:
+    """Corpus names given as A,B,C (blanks and empty entries dropped)."""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def partners_for(main: str, aux: str | None, aux_group: str | None = None,
+                 matrix: bool = False) -> list[str]:
+    """The candidate partners of `main`: --aux A,B, the corpora of --aux-group, or every
+    other bundled NER corpus (pairwise.py and recommend.py alike). With several main corpora
+    (`matrix`) --aux may list a main corpus: it is simply not its own partner."""
+    from data import corpora
+
+    if aux is not None:
+        chosen = names(aux)
+        if not chosen:
+            raise InputError(f"--aux {aux!r} names no corpus; give A,B or leave --aux out "
+                             "for every other corpus")
+    elif aux_group:
+        chosen = corpora.corpora_with_class(aux_group)
+    else:
+        chosen = corpora.bundled_ner_corpora()
+    if aux and main in chosen and not matrix:
+        raise InputError(f"--aux lists the main corpus {main} as its own partner; drop it")
+    return [c for c in chosen if c != main]
+
+
 def aux_weights(args: argparse.Namespace, partners) -> dict[str, float]:
     """--aux-weight as the loss weight of every partner (empty at the default 1)."""
     return {p: args.aux_weight for p in partners} if args.aux_weight != 1 else {}
