@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from data import tags as tagging
+from data.atomic import write_text
 from data.errors import InputError
 from data.reader import Sentence
 from data.text import Token, split_sentences
@@ -709,13 +710,7 @@ def source_paths(directory: str | Path, fmt: str) -> list[Path]:
 
 
 def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-    except OSError as err:
-        raise InputError(f"{path}: cannot write ({err.strerror or err}); check the output "
-                         "directory") from None
+    write_text(path, text, newline="")
 
 
 def _fragments(m: Mention) -> tuple[tuple[int, int], ...]:

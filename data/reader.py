@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data import tags as tagging
+from data.atomic import write_text
 from data.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -217,8 +218,4 @@ def write_split(path: str | Path, sentences: list[Sentence], scheme: str = "IOB2
             document = sentence.document
         tags = tagging.convert(sentence.tags, scheme) if scheme else sentence.tags
         lines += [f"{tok}\t{tag}" for tok, tag in zip(sentence.tokens, tags)] + [""]
-    try:
-        path.write_text("\n".join(lines), encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot write ({err.strerror or err}); check the output "
-                         "directory") from None
+    write_text(path, "\n".join(lines))

@@ -8,16 +8,14 @@ have them all, so a lookup tries the token, then its lower case, then `normalise
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
+from data.atomic import write_atomically
 from data.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -78,7 +76,7 @@ class WordVectors:
         arrays = {"format": np.array(FORMAT_VERSION),
                   "words": np.frombuffer(words.encode("utf-8"), dtype=np.uint8),
                   "matrix": self.matrix}
-        atomic_write(path, lambda handle: np.savez(handle, **arrays))
+        write_atomically(path, lambda handle: np.savez(handle, **arrays), binary=True)
 
     @classmethod
     def load(cls, path: str | Path) -> WordVectors:
@@ -103,32 +101,6 @@ class WordVectors:
             raise InputError(f"{path}: damaged vectors file ({err}); train again") from None
         vectors.origin = str(path)
         return vectors
-
-
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write through a temporary file in the same directory, then rename it into place, so
-    readers (and a parallel run sharing the cache) see the old file or the whole new one."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp", delete=False)
-    except OSError as err:
-        raise InputError(f"{path}: cannot write ({err.strerror or err}); "
-                         "check the directory and its permissions") from None
-    try:
-        with handle:
-            write(handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)  # temporary files are private; the result is not
-        os.replace(handle.name, path)
-    except BaseException as err:
-        Path(handle.name).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise InputError(f"{path}: cannot write ({err.strerror or err}); "
-                             "check the free space and permissions") from None
-        raise
 
 
 def with_normalised_keys(vectors: WordVectors, counts: Sequence[int] | None = None) -> WordVectors:

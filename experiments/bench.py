@@ -283,9 +283,9 @@ def markdown(report: dict) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    from training.results import atomic_write_text
+    from data.atomic import write_text
 
-    atomic_write_text(path, text)
+    write_text(path, text)
 
 
 def check_peers(chosen: list[str]) -> None:

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from data import corpora
+from data.atomic import write_text
 from data.errors import InputError
 from data.reader import write_split
 from training.cli import ArgumentParser, run
@@ -102,8 +103,7 @@ def cmd_import(args: argparse.Namespace) -> None:
                          "choose another --out") from None
     for split in corpora.SPLITS:
         write_split(out / f"{split}.tsv", imported.splits[split])
-        (out / f"{split}.ids").write_text("".join(f"{i}\n" for i in imported.ids[split]),
-                                          encoding="utf-8")
+        write_text(out / f"{split}.ids", "".join(f"{i}\n" for i in imported.ids[split]))
     sizes = ", ".join(f"{s} {len(imported.ids[s])} documents / {len(imported.splits[s])} "
                       "sentences" for s in corpora.SPLITS)
     print(f"wrote {out}/{{{','.join(corpora.SPLITS)}}}.tsv ({sizes}); document ids in "

@@ -25,16 +25,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from data.atomic import write_atomically, write_text
 from data.errors import InputError
 from training.cli import ArgumentParser, add_verbose_argument, run
-from training.results import atomic_write_text
 
 CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio")
 BIOC_SUFFIXES = (".xml", ".json")
@@ -214,7 +212,7 @@ def tag_file(tagger, name: str, args, out) -> int:
     if args.format == "brat" and args.out and not is_conll:
         text = Path(args.out) / f"{Path(name).stem if name != '-' else 'stdin'}.txt"
         if name == "-" or text.resolve() != Path(name).resolve():  # the input is that text
-            atomic_write_text(text, "".join(text_parts))
+            write_text(text, "".join(text_parts))
     return count
 
 
@@ -288,16 +286,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.inputs:
         if args.out:
             target = targets[name]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # written beside the target and moved into place once whole: an interrupted
-            # run leaves no half file, and no input is opened for writing before it is read
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    count = tag_file(tagger, name, args, out)
-                os.replace(tmp, target)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            # moved into place once whole: an interrupted run leaves no half file, and no
+            # input is opened for writing before it is read
+            count = write_atomically(target, lambda out, name=name: tag_file(tagger, name,
+                                                                              args, out))
             print(f"{name}: {count} sentences -> {target}", file=sys.stderr)
         else:
             tag_file(tagger, name, args, sys.stdout)

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data.atomic import write_text
 from data.errors import InputError
 from training.catalogue import MODELS, PaperColumn, baseline_of
 from training.cli import ArgumentParser, run
@@ -819,8 +820,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out) if args.out else (
         directories[0] / "report.md" if len(directories) == 1 else Path("report.md"))
     text = build_report(directories, out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    write_text(out, text)
     print(f"report: {out}")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data.atomic import write_text
 from data.derived_labels import mention_spans
 from data.errors import InputError
 from data.reader import Sentence
@@ -27,7 +28,7 @@ from training.batches import TagSet
 from training.catalogue import FEATURIZERS, featurizer_class, get_model
 from training.decoding import Transitions
 from training.presets import check_model_config
-from training.results import atomic_write_text, versions
+from training.results import versions
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def save_bundle(trainer, directory: str | Path, calibrate: bool = True) -> Path:
         "versions": versions(),
         "run": trainer.run.to_dict(),
     }
-    atomic_write_text(directory / BUNDLE_FILE, json.dumps(meta, indent=1))
+    write_text(directory / BUNDLE_FILE, json.dumps(meta, indent=1))
     return directory
 
 

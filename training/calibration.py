@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from data import tags as tagging
+from data.atomic import write_text
 from data.derived_labels import mention_spans
 from training.batches import EncodedSplit
-from training.results import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def calibrate_heads(predictor, splits: dict[str, tuple[EncodedSplit, EncodedSpli
     document = {"unit": "token (entities beside)", "bins": BINS,
                 "decoding": "constrained" if decoding else "unconstrained",
                 "fitted_on": "devel", "temperature_bounds": list(BOUNDS), "heads": entries}
-    atomic_write_text(directory / CALIBRATION_FILE, json.dumps(document, indent=1))
+    write_text(directory / CALIBRATION_FILE, json.dumps(document, indent=1))
     log.info("calibration (token ECE before -> after T): %s", "; ".join(
         f"{head} T={e['temperature']:.3f} " + ", ".join(
             f"{split} {shown_ece(e['token_ece'][split]['before'])} -> "

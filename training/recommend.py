@@ -22,8 +22,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ import numpy as np
 
 import data
 from data import partner_features as pf
+from data.atomic import write_text
 from data.errors import InputError
 
 GAINS_FILE = Path(data.__file__).resolve().parent / "validation" / "partner_gains.jsonl"
@@ -147,21 +146,13 @@ def collect(directories: Sequence[str | Path]) -> list[dict]:
 
 
 def write_gains(path: str | Path, lines: list[dict]) -> None:
-    """The gains lines, written atomically (a temp file beside it, then os.replace)."""
+    """The gains lines, written atomically."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"--out {path}: a directory; give the gains file's name")
     if not path.parent.is_dir():
         raise InputError(f"--out {path}: no directory {path.parent}; create it first")
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(temp, 0o644)  # mkstemp makes it private; a gains file is shared
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.writelines(json.dumps(line, sort_keys=True) + "\n" for line in lines)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_text(path, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
 
 
 # ----- scoring -----------------------------------------------------------------------------

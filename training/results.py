@@ -15,7 +15,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -241,20 +240,6 @@ def epochs_from(path: str | Path, run: RunConfig) -> tuple[float, str]:
     selected = next(iter(seeds.values()))[1].config.get("select_on", "main")
     mean = f"; mean {epochs:g}" if len(seeds) > 1 else ""
     return epochs, f"{source}: {'; '.join(parts)}{mean} epochs, selected on {selected} devel F1"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ResultsFile:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from data.atomic import write_atomically
 from training import stats
 from training.results import RunRecord
 from training.stats import BASELINE
@@ -67,10 +68,12 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     """Rows of one table (dicts with the same keys) as a csv file; nothing for no rows."""
     if not rows:
         return
-    with Path(path).open("w", newline="") as handle:
+    def write(handle) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+    write_atomically(path, write, newline="")
 
 
 # ----- pairwise: partners of one main corpus ----------------------------------------------

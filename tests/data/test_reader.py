@@ -166,7 +166,14 @@ def test_a_directory_is_not_a_file(tmp_path):
         read_split(tmp_path)
 
 
-def test_write_into_missing_directory(tmp_path):
+def test_write_into_missing_directory_creates_it(tmp_path):
     target = tmp_path / "no" / "such" / "train.tsv"
+    write_split(target, read_split(write(tmp_path, "a\tO\n")))
+    assert [s.tokens for s in read_split(target)] == [("a",)]
+
+
+def test_write_where_a_file_stands_for_the_directory(tmp_path):
+    (tmp_path / "taken").write_text("")
+    target = tmp_path / "taken" / "train.tsv"
     with pytest.raises(InputError, match=r"train.tsv: cannot write"):
         write_split(target, read_split(write(tmp_path, "a\tO\n")))
