@@ -54,3 +54,10 @@ def write_atomically(path: str | Path, write: Callable[[IO], T], *, binary: bool
 def write_text(path: str | Path, text: str, newline: str | None = None) -> None:
     """`text` as the whole content of `path` (UTF-8), atomically."""
     write_atomically(path, lambda handle: handle.write(text), newline=newline)
+
+
+def save_figure(path: str | Path, figure, dpi: int) -> None:
+    """A matplotlib figure, atomically, in the format its name ends with."""
+    kind = Path(path).suffix.lstrip(".") or "png"
+    write_atomically(path, lambda handle: figure.savefig(handle, format=kind, dpi=dpi),
+                     binary=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from data.ablation import check_fraction
+from data.atomic import save_figure
 from data.errors import InputError
 from training.cli import (
     ArgumentParser,
@@ -83,7 +84,7 @@ def plot(path: Path, main: str, partner: str, rows: list[summary.GainRow]) -> No
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(path, fig, dpi=120)
     plt.close(fig)
 
 

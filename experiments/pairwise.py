@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from data.atomic import save_figure
 from data.errors import InputError
 from training.cli import (
     ArgumentParser,
@@ -108,7 +109,7 @@ def plot(out: Path, by_main: dict[str, list[summary.PartnerRow]]) -> list[Path]:
         ax.set_title(f"Auxiliary partners for {main} (sorted by devel gain)")
         fig.tight_layout()
         path = out / f"gains_{file_name(main)}.png"
-        fig.savefig(path, dpi=120)
+        save_figure(path, fig, dpi=120)
         plt.close(fig)
         written.append(path)
     if len(by_main) > 1:
@@ -145,7 +146,7 @@ def heatmap(path: Path, by_main: dict[str, list[summary.PartnerRow]]) -> Path:
     ax.set_xlabel("auxiliary corpus")
     ax.set_ylabel("main corpus")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(path, fig, dpi=120)
     plt.close(fig)
     return path
 

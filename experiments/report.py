@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.atomic import write_text
+from data.atomic import save_figure, write_text
 from data.errors import InputError
 from training.catalogue import MODELS, PaperColumn, baseline_of
 from training.cli import ArgumentParser, run
@@ -708,8 +708,7 @@ def plot_ablation(path: Path, series: dict, names: list, st_key: tuple, title: s
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(path, fig, dpi=120)
     plt.close(fig)
 
 

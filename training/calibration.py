@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from data import tags as tagging
-from data.atomic import write_text
+from data.atomic import save_figure, write_text
 from data.derived_labels import mention_spans
 from training.batches import EncodedSplit
 
@@ -212,7 +212,7 @@ def reliability_diagram(entry: dict, head: str, path: Path, bins: int = BINS) ->
     for axis in axes[:, 0]:
         axis.set_ylabel("accuracy")
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    save_figure(path, figure, dpi=80)
     plt.close(figure)
 
 

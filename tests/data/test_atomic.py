@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from data.atomic import write_atomically, write_text
+from data.atomic import save_figure, write_atomically, write_text
 from data.errors import InputError
 
 
@@ -52,3 +52,17 @@ def test_an_unwritable_place_is_one_line_naming_the_file(tmp_path):
     (tmp_path / "taken").write_text("")
     with pytest.raises(InputError, match=r"taken/out.txt: cannot write \(.*\); check the "):
         write_text(tmp_path / "taken" / "out.txt", "x")
+
+
+def test_a_figure_is_saved_in_the_format_its_name_ends_with(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [1, 0])
+    save_figure(tmp_path / "plot.png", figure, dpi=20)
+    save_figure(tmp_path / "plot.svg", figure, dpi=20)
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in (tmp_path / "plot.svg").read_bytes()[:400]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png", "plot.svg"]
