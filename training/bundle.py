@@ -49,6 +49,16 @@ JSON_NAMES = {int: "a number", str: "a string", dict: "an object", bool: "true o
 RESAVE = "the bundle is damaged: copy it again or re-save it with train.py --save-model"
 
 
+def stored_config(default, stored: dict):
+    """The model configuration a bundle's `model_config` describes: its values over the
+    model's defaults, and for options it predates (OLD_DEFAULTS) the value that rebuilds the
+    model it holds, not today's default."""
+    fields = {f.name for f in dataclasses.fields(default)}
+    return dataclasses.replace(default, **{
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in {**OLD_DEFAULTS, **stored}.items() if k in fields})
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -190,12 +200,8 @@ class Tagger:
         check_description(meta, meta_path)
         check_weights(directory / WEIGHTS_FILE, meta.get("weights_sha256"))
         spec = get_model(meta["model"])
-        fields = {f.name for f in dataclasses.fields(spec.config)}
-        stored = {**OLD_DEFAULTS, **meta["model_config"]}  # older bundles lack new options
         try:
-            config = dataclasses.replace(spec.config, **{
-                k: tuple(v) if isinstance(v, list) else v
-                for k, v in stored.items() if k in fields})
+            config = stored_config(spec.config, meta["model_config"])
             check_model_config(meta["model"], config, f"{meta_path}: model_config")
             self.meta, self.main, self.viterbi = meta, meta["main"], meta["viterbi"]
             self.featurizer = featurizer_class(meta["featurizer"]).from_state(

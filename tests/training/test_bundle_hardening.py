@@ -113,3 +113,20 @@ def test_a_damaged_description_is_refused_with_the_key(capsys, tmp_path, bundle,
     path.write_text(json.dumps(damage(json.loads(path.read_text()))))
     err = predict_error(capsys, tmp_path, bundle)
     assert needle in err, err
+
+
+def test_a_bundle_older_than_an_option_rebuilds_the_model_it_holds():
+    from training.bundle import OLD_DEFAULTS, stored_config
+    from training.catalogue import get_model
+
+    default = get_model("bert-tong").config
+    assert OLD_DEFAULTS == {"aux_projection": 0}
+    # saved before TONG's projection existed: its auxiliary heads were one linear layer
+    assert stored_config(default, {"dropout": 0.2}).aux_projection == 0
+    assert stored_config(default, {"dropout": 0.2}).dropout == 0.2
+    # saved since: the bundle's own value, None (the encoder's width) included
+    assert stored_config(default, {"aux_projection": None}).aux_projection is None
+    assert stored_config(default, {"aux_projection": 64}).aux_projection == 64
+    # lists come back as the tuples the dataclasses hold; unknown keys are left out
+    assert stored_config(get_model("window-cnn").config,
+                         {"filter_widths": [3], "gone": 1}).filter_widths == (3,)
