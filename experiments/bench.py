@@ -34,6 +34,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from data.atomic import write_text
 from data.errors import InputError
 from training.cli import ArgumentParser, run
 
@@ -282,12 +283,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    from data.atomic import write_text
-
-    write_text(path, text)
-
-
 def check_peers(chosen: list[str]) -> None:
     needed = {"bilstm": ["torch", "flair"], "bert": ["torch", "transformers"],
               "machine": ["torch"]}
@@ -363,8 +358,8 @@ def main(argv: list[str] | None = None) -> None:
         "repeats": args.repeats,
         "measurements": found, "rows": rows,
     }
-    write_atomic(out / "bench.json", json.dumps(report, indent=2))
-    write_atomic(out / "bench.md", markdown(report))
+    write_text(out / "bench.json", json.dumps(report, indent=2))
+    write_text(out / "bench.md", markdown(report))
     print("\n" + markdown(report))
     print(f"written: {out / 'bench.json'}, {out / 'bench.md'}")
 
