@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from data.errors import InputError
-from data.reader import Sentence
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.reader import Sentence
 
 
 def check_fraction(fraction: float) -> float:

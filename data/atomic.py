@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TypeVar
 
-from data.errors import InputError
+from bioner_mtl.data.errors import InputError
 
 T = TypeVar("T")
 

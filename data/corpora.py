@@ -12,14 +12,16 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
-from data import documents
-from data import tags as tagging
-from data.errors import InputError
-from data.reader import Sentence, read_split
+from bioner_mtl.data import documents
+from bioner_mtl.data import tags as tagging
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.reader import Sentence, read_split
 
-BUNDLED_DIR = Path(__file__).resolve().parent / "corpora"
+# the corpora shipped as package data (a folder beside this module in a clone or a wheel)
+BUNDLED_DIR = Path(str(resources.files("bioner_mtl.data") / "corpora"))
 SPLITS = ("train", "devel", "test")
 
 # Entity classes used to group corpora (CRICHTON tables 3-8, RODRIGUEZ).

@@ -45,11 +45,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from data import tags as tagging
-from data.atomic import write_text
-from data.errors import InputError
-from data.reader import Sentence
-from data.text import Token, split_sentences
+from bioner_mtl.data import tags as tagging
+from bioner_mtl.data.atomic import write_text
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.reader import Sentence
+from bioner_mtl.data.text import Token, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -588,7 +588,7 @@ def tag_documents(documents: Iterable[Document], problems: Problems) -> list[Tag
 
 def mention_offsets(sentence: TaggedSentence) -> list[tuple[int, int, str]]:
     """(start, end, type) character spans of a tagged sentence's mentions."""
-    from data.derived_labels import mention_spans
+    from bioner_mtl.data.derived_labels import mention_spans
 
     return [(sentence.tokens[s].start, sentence.tokens[e - 1].end, kind)
             for s, e, kind in mention_spans(sentence.tags)]

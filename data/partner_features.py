@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data import corpora
-from data.errors import InputError
-from data.reader import Sentence, read_split
+from bioner_mtl.data import corpora
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.reader import Sentence, read_split
 
 FEATURES = {
     "class_overlap": "share of the main's entity classes (registry) the partner annotates: the "

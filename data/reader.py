@@ -16,9 +16,9 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from data import tags as tagging
-from data.atomic import write_text
-from data.errors import InputError
+from bioner_mtl.data import tags as tagging
+from bioner_mtl.data.atomic import write_text
+from bioner_mtl.data.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,15 @@
 """Static word vectors for the CNN and BiLSTM families: trained word2vec by default, or a
 user's word2vec/GloVe file, aligned to a model vocabulary by `embedding_matrix`."""
 
-from embeddings.formats import load_vectors
-from embeddings.vectors import (
+from bioner_mtl.embeddings.formats import load_vectors
+from bioner_mtl.embeddings.vectors import (
     WordVectors,
     coverage,
     embedding_matrix,
     normalise,
     with_normalised_keys,
 )
-from embeddings.word2vec import (
+from bioner_mtl.embeddings.word2vec import (
     corpus_text,
     default_corpora,
     text_fingerprint,

@@ -15,8 +15,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from data.errors import InputError
-from embeddings.vectors import WordVectors
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.embeddings.vectors import WordVectors
 
 log = logging.getLogger(__name__)
 

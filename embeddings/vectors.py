@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data.atomic import write_atomically
-from data.errors import InputError
+from bioner_mtl.data.atomic import write_atomically
+from bioner_mtl.data.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data.corpora import bundled_ner_corpora, load_corpus, source_files
-from data.errors import InputError
-from embeddings.vectors import WordVectors, with_normalised_keys
+from bioner_mtl.data.corpora import bundled_ner_corpora, load_corpus, source_files
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.embeddings.vectors import WordVectors, with_normalised_keys
 
 log = logging.getLogger(__name__)
 

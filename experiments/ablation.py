@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from data.ablation import check_fraction
-from data.atomic import save_figure
-from data.errors import InputError
-from training.cli import (
+from bioner_mtl.data.ablation import check_fraction
+from bioner_mtl.data.atomic import save_figure
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
     aux_weights,
@@ -31,13 +31,13 @@ from training.cli import (
     run,
     seeded,
 )
-from training.config import replace
-from training.results import ResultsFile
+from bioner_mtl.training.fit.results import ResultsFile
+from bioner_mtl.training.spec.config import replace
 
 # training.grid (which trains), training.summary and training.stats (SciPy) are imported in
 # the functions that use them, after every run is checked: a mistake stops before they load
 if TYPE_CHECKING:
-    from training import summary
+    from bioner_mtl.training.grids import summary
 
 
 def best_partner(directory: str, main: str) -> str:
@@ -45,7 +45,7 @@ def best_partner(directory: str, main: str) -> str:
     pairwise table's choice; never chosen on test)."""
     results = Path(directory) / "results.jsonl"
     records = ResultsFile(results).records()
-    from training import stats
+    from bioner_mtl.training.grids import stats
 
     best = stats.best_on_devel(records, main) if records else None
     if best is None:
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         raise InputError(f"partner {partner} is the main corpus; choose another")
     fractions = fractions_from(args)
     out = Path(args.out or f"runs/ablation-{args.main}-{args.model}-{args.preset}")
-    from training.presets import single_task
+    from bioner_mtl.training.spec.presets import single_task
 
     runs = []
     for fraction in fractions:
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> None:
             base, aux=(partner,), loss_weights=aux_weights(args, (partner,))), args)
     checked(runs)
     results = open_results(out, args.resume, "ablation")
-    from training import summary
-    from training.grid import run_cells
+    from bioner_mtl.training.grids import summary
+    from bioner_mtl.training.grids.grid import run_cells
 
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "experiment": "data-ablation"},

@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from data.errors import InputError
-from training.cli import (
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
     aux_weights,
@@ -24,7 +24,7 @@ from training.cli import (
     run,
     seeded,
 )
-from training.config import replace
+from bioner_mtl.training.spec.config import replace
 
 
 def floats(text: str, flag: str) -> list[float]:
@@ -56,8 +56,12 @@ def main(argv: list[str] | None = None) -> None:
         **base.model_options, "adversarial_weight": a, "orthogonality_weight": b}), args)])
     out = Path(args.out or f"runs/adversarial-{args.main}-{args.aux}-{args.preset}")
     results = open_results(out, args.resume, "adversarial")
-    from training import stats, summary  # after the checks: stats loads SciPy, training TensorFlow
-    from training.grid import run_cells
+    # after the checks: stats loads SciPy, training TensorFlow
+    from bioner_mtl.training.grids import (
+        stats,
+        summary,
+    )
+    from bioner_mtl.training.grids.grid import run_cells
 
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset}, executor=executor_from(args))

@@ -34,9 +34,9 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from data.atomic import write_text
-from data.errors import InputError
-from training.cli import ArgumentParser, run
+from bioner_mtl.data.atomic import write_text
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import ArgumentParser, run
 
 COMPARISONS = ("bilstm", "bert", "multihead", "machine")
 PEERS = {"bilstm": "flair", "bert": "transformers"}
@@ -64,18 +64,18 @@ SETTINGS = {
 }
 
 WORKERS = {  # name -> (module, function); each runs in a fresh process
-    "ours-bilstm": ("training.bench.ours", "train_and_tag"),
-    "ours-bert": ("training.bench.ours", "train_and_tag"),
-    "ours-multihead": ("training.bench.ours", "multihead"),
-    "ours-matmul": ("training.bench.ours", "matmul_rate"),
-    "flair-bilstm": ("training.bench.peers", "flair_bilstm"),
-    "transformers-bert": ("training.bench.peers", "hf_bert"),
-    "torch-matmul": ("training.bench.peers", "matmul_rate"),
+    "ours-bilstm": ("bioner_mtl.training.bench.ours", "train_and_tag"),
+    "ours-bert": ("bioner_mtl.training.bench.ours", "train_and_tag"),
+    "ours-multihead": ("bioner_mtl.training.bench.ours", "multihead"),
+    "ours-matmul": ("bioner_mtl.training.bench.ours", "matmul_rate"),
+    "flair-bilstm": ("bioner_mtl.training.bench.peers", "flair_bilstm"),
+    "transformers-bert": ("bioner_mtl.training.bench.peers", "hf_bert"),
+    "torch-matmul": ("bioner_mtl.training.bench.peers", "matmul_rate"),
 }
 
 
 def steps_for(settings: dict, seed: int) -> int:
-    from training.bench.measure import slice_of
+    from bioner_mtl.training.bench.measure import slice_of
 
     train, _ = slice_of(settings["corpus"], settings["fraction"], seed, 0)
     return settings["epochs"] * -(-len(train) // settings["batch_size"])
@@ -112,7 +112,7 @@ def specs(comparison: str, settings: dict, seed: int, workdir: Path,
 
 
 def default_encoder() -> Path:
-    from models.bert_encoder import default_encoder_dir
+    from bioner_mtl.models.bert_encoder import default_encoder_dir
 
     return default_encoder_dir()
 
@@ -122,8 +122,8 @@ def gensim_vectors(workdir: Path) -> Path:
     loads; the same rows, original and normalised keys. Written afresh for every run."""
     from gensim.models import KeyedVectors
 
-    from training.config import RunConfig
-    from training.word_features import word_vectors
+    from bioner_mtl.training.fit.word_features import word_vectors
+    from bioner_mtl.training.spec.config import RunConfig
 
     vectors = word_vectors(RunConfig(main="NCBI-disease", vector_dim=100), ("NCBI-disease",))
     path = workdir / "word2vec-100d.kv"

@@ -12,8 +12,8 @@ import json
 import sys
 import time
 
-from training.cli import ArgumentParser, add_run_arguments, checked, resolve_run, run
-from training.config import replace
+from bioner_mtl.training.cli import ArgumentParser, add_run_arguments, checked, resolve_run, run
+from bioner_mtl.training.spec.config import replace
 
 
 def timed(owner, name: str, totals: dict) -> None:
@@ -39,13 +39,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", action="store_true")
     add_run_arguments(p, seeds=1)
     args = p.parse_args(argv)
-    from training.presets import single_task
+    from bioner_mtl.training.spec.presets import single_task
 
     base = replace(resolve_run(args, args.main), seed=args.seed)
     aux = tuple(a for a in args.aux.split(",") if a)
     config = replace(base, aux=aux) if aux else single_task(base)  # as the grid trains it
     checked([config])
-    from training.trainer import Trainer  # only now: it loads TensorFlow
+    from bioner_mtl.training.fit.trainer import Trainer  # only now: it loads TensorFlow
     started = time.perf_counter()
     trainer = Trainer(config, progress=False)
     totals = {"load, featurise, build": time.perf_counter() - started}

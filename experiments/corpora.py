@@ -22,11 +22,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from data import corpora
-from data.atomic import write_text
-from data.errors import InputError
-from data.reader import write_split
-from training.cli import ArgumentParser, run
+from bioner_mtl.data import corpora
+from bioner_mtl.data.atomic import write_text
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.reader import write_split
+from bioner_mtl.training.cli import ArgumentParser, run
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -77,7 +77,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> None:
-    from data import documents
+    from bioner_mtl.data import documents
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

@@ -15,10 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from data import corpora
-from data.ablation import check_fraction
-from data.errors import InputError
-from training.cli import (
+from bioner_mtl.data import corpora
+from bioner_mtl.data.ablation import check_fraction
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
     aux_weights,
@@ -29,7 +29,7 @@ from training.cli import (
     run,
     seeded,
 )
-from training.config import replace
+from bioner_mtl.training.spec.config import replace
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     encoder = str((out / "encoders" / f"without-{tag}.weights.h5").resolve())
     shared = replace(resolve_run(args, kept[0]), aux=tuple(kept[1:]), save_encoder=encoder,
                      loss_weights=aux_weights(args, kept[1:]))
-    from training.presets import single_task
+    from bioner_mtl.training.spec.presets import single_task
 
     runs, plain = [], []
     for name in left_out:
@@ -72,8 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     # first run writes: run_cells checks that it is there)
     checked([shared, *plain])
     results = open_results(out, args.resume, "entity_ablation")
-    from training import summary  # after the checks: summary loads SciPy, training TensorFlow
-    from training.grid import run_cells
+    from bioner_mtl.training.grids import (
+        summary,  # after the checks: summary loads SciPy, training TensorFlow
+    )
+    from bioner_mtl.training.grids.grid import run_cells
 
     extra = {"preset": args.preset, "leave_out": args.leave_out}
     run_cells([shared], results, progress=not args.no_progress, extra={**extra, "role": "mtl"},

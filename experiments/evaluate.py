@@ -17,9 +17,9 @@ import json
 import logging
 import sys
 
-from data.errors import InputError
-from data.reader import Block, read_blocks, tag_column
-from training.cli import ArgumentParser, run
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.reader import Block, read_blocks, tag_column
+from bioner_mtl.training.cli import ArgumentParser, run
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         log.warning("predicted entity types that gold never uses: %s (gold: %s); each of their "
                     "mentions is a false positive: check the type names",
                     ", ".join(sorted(unknown)), ", ".join(sorted(_types(gold))) or "none")
-    from training.evaluation import evaluate  # only now: seqeval and scikit-learn load slowly
+    from bioner_mtl.training.fit.evaluation import (
+        evaluate,  # only now: seqeval and scikit-learn load slowly
+    )
 
     result = evaluate(gold, pred)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.report())

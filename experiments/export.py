@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from training.cli import add_verbose_argument, run
+from bioner_mtl.training.cli import add_verbose_argument, run
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="directory for the SavedModel (new or empty)")
     add_verbose_argument(p)
     args = p.parse_args(argv)
-    from training.export import export_bundle
+    from bioner_mtl.training.product.export import export_bundle
 
     out = export_bundle(args.model, args.out)
     log.info("SavedModel written to %s", out)

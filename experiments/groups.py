@@ -16,9 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from data import corpora
-from data.errors import InputError
-from training.cli import (
+from bioner_mtl.data import corpora
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
     aux_weights,
@@ -29,7 +29,7 @@ from training.cli import (
     run,
     seeded,
 )
-from training.config import replace
+from bioner_mtl.training.spec.config import replace
 
 
 def members(args: argparse.Namespace) -> tuple[str, list[str]]:
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
                          " a group needs at least two")
     tag = group.replace("/", "-").replace(" ", "-")
     out = Path(args.out or f"runs/groups-{tag}-{args.model}-{args.preset}")
-    from training.presets import single_task
+    from bioner_mtl.training.spec.presets import single_task
 
     runs = []
     for task in tasks:
@@ -71,8 +71,10 @@ def main(argv: list[str] | None = None) -> None:
             base, aux=others, loss_weights=aux_weights(args, others)), args)
     checked(runs)
     results = open_results(out, args.resume, "groups")
-    from training import summary  # after the checks: summary loads SciPy, training TensorFlow
-    from training.grid import run_cells
+    from bioner_mtl.training.grids import (
+        summary,  # after the checks: summary loads SciPy, training TensorFlow
+    )
+    from bioner_mtl.training.grids.grid import run_cells
 
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "group": group},

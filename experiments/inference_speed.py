@@ -15,9 +15,9 @@ import argparse
 import platform
 import sys
 
-from data.errors import InputError
-from training.catalogue import get_model
-from training.cli import ArgumentParser, run
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import ArgumentParser, run
+from bioner_mtl.training.spec.catalogue import get_model
 
 PARTNERS = ["BC5CDR", "NCBI-disease", "BC2GM", "Linnaeus", "BioNLP09", "Ex-PTM"]
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         raise InputError(f"--sentences {args.sentences}: tag at least 1 sentence")
     for model in args.models.split(","):
         get_model(model)  # an unknown name stops before anything is built
-    from training.bench.ours import multihead
+    from bioner_mtl.training.bench.ours import multihead
 
     print(f"{args.sentences} BC5CDR test sentences (at most), {platform.machine()} CPU x "
           f"{__import__('os').cpu_count()}\n")

@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from data.atomic import save_figure
-from data.errors import InputError
-from training.cli import (
+from bioner_mtl.data.atomic import save_figure
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
     aux_weights,
@@ -34,17 +34,17 @@ from training.cli import (
     run,
     seeded,
 )
-from training.config import replace
+from bioner_mtl.training.spec.config import replace
 
 # training.grid (which trains), training.summary and training.stats (SciPy) are imported in
 # the functions that use them, after every run is checked: a mistake stops before they load
 if TYPE_CHECKING:
-    from training import summary
+    from bioner_mtl.training.grids import summary
 
 
 def build_runs(args: argparse.Namespace) -> list:
     """Every cell of the grid, each one checked (training.cli.checked)."""
-    from training.presets import single_task
+    from bioner_mtl.training.spec.presets import single_task
 
     runs = []
     if not names(args.main):
@@ -60,7 +60,7 @@ def build_runs(args: argparse.Namespace) -> list:
 
 
 def print_table(main: str, rows: list[summary.PartnerRow]) -> None:
-    from training import stats, summary
+    from bioner_mtl.training.grids import stats, summary
 
     seeds = max((r.seeds for r in rows), default=0)
     print(f"\nmain corpus {main}: test mention F1 (strict, %), {seeds} seed(s); gain = partner "
@@ -120,7 +120,7 @@ def plot(out: Path, by_main: dict[str, list[summary.PartnerRow]]) -> list[Path]:
 def heatmap(path: Path, by_main: dict[str, list[summary.PartnerRow]]) -> Path:
     import matplotlib.pyplot as plt
 
-    from training import summary
+    from bioner_mtl.training.grids import summary
 
     mains = list(by_main)
     cells = {(m, r.partner): r.gain for m in mains for r in by_main[m] if r.gain is not None}
@@ -181,15 +181,15 @@ def aa_check(args: argparse.Namespace) -> None:
     main = names(args.main)
     if len(main) != 1:
         raise InputError("--aa checks one main corpus at a time")
-    from training.presets import single_task
+    from bioner_mtl.training.spec.presets import single_task
 
     base = resolve_run(args, main[0])
     runs = checked([replace(single_task(base), seed=s)
                     for s in range(args.seed, args.seed + 2 * args.seeds)])
     out = Path(args.out or f"runs/aa-{file_name(main[0])}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
-    from training import stats
-    from training.grid import run_cells
+    from bioner_mtl.training.grids import stats
+    from bioner_mtl.training.grids.grid import run_cells
 
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "experiment": "aa"},
@@ -210,13 +210,13 @@ def main(argv: list[str] | None = None) -> None:
         return aa_check(args)
     runs, rankings = build_runs(args), {}
     if args.recommend is not None:  # the baseline and the K best-ranked partners only
-        from training import recommend
+        from bioner_mtl.training.grids import recommend
         runs, rankings = recommend.keep_best(runs, args.recommend)
     default = "_".join(file_name(m) for m in names(args.main))
     out = Path(args.out or f"runs/pairwise-{default}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
-    from training import summary
-    from training.grid import run_cells
+    from bioner_mtl.training.grids import summary
+    from bioner_mtl.training.grids.grid import run_cells
 
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset}, executor=executor_from(args))

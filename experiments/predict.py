@@ -30,9 +30,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from data.atomic import write_atomically, write_text
-from data.errors import InputError
-from training.cli import ArgumentParser, add_verbose_argument, run
+from bioner_mtl.data.atomic import write_atomically, write_text
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, run
 
 CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio")
 BIOC_SUFFIXES = (".xml", ".json")
@@ -101,14 +101,14 @@ def write_conll(out, words: list[list[str]], tagged: dict) -> None:
 
 def predicted_mention(entity: dict):
     """An entity (as predict writes it in JSON lines) as a document's mention."""
-    from data.documents import Mention
+    from bioner_mtl.data.documents import Mention
 
     return Mention(entity["start"], entity["end"], entity["type"], entity["text"],
                    infons={"head": entity["head"], "confidence": str(entity["confidence"])})
 
 
 def write_documents(out, documents: list, fmt: str) -> None:
-    from data import documents as formats
+    from bioner_mtl.data import documents as formats
 
     writer = {"bioc": formats.bioc_xml_text, "bioc-json": formats.bioc_json_text,
               "pubtator": formats.pubtator_text}[fmt]
@@ -120,8 +120,8 @@ def tag_documents_file(tagger, name: str, kind: str, args, out) -> int:
     document; returns the number of sentences."""
     from dataclasses import replace
 
-    from data.documents import document_sentences, read_bioc, read_pubtator
-    from training.bundle import with_offsets
+    from bioner_mtl.data.documents import document_sentences, read_bioc, read_pubtator
+    from bioner_mtl.training.product.bundle import with_offsets
 
     if name == "-":
         raise InputError(f"{kind} input is read from a file, not stdin; give the file name")
@@ -159,8 +159,8 @@ def tag_file(tagger, name: str, args, out) -> int:
     """Tag one input; returns the number of sentences."""
     from tqdm.auto import tqdm
 
-    from data.text import iter_sentences
-    from training.bundle import with_offsets
+    from bioner_mtl.data.text import iter_sentences
+    from bioner_mtl.training.product.bundle import with_offsets
 
     kind = input_kind(name, args.input_format)
     if kind in ("bioc", "pubtator"):
@@ -204,7 +204,7 @@ def tag_file(tagger, name: str, args, out) -> int:
     if count == 0:
         raise InputError(f"{name}: no text to tag (empty input)")
     if args.format in DOCUMENT_FORMATS:
-        from data.documents import Document, Passage
+        from bioner_mtl.data.documents import Document, Passage
 
         ident = Path(name).stem if name != "-" else "stdin"
         write_documents(out, [Document(ident, (Passage(0, "".join(text_parts)),),
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
                          "collection per input: give --out DIR")
     suffix = SUFFIXES[args.format]
     targets = output_paths(args.inputs, args.out, suffix, args.format == "brat")
-    from training.bundle import check_min_confidence, load
+    from bioner_mtl.training.product.bundle import check_min_confidence, load
 
     check_min_confidence(args.min_confidence)  # before the model loads
     for name in args.inputs:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from data import corpora
-from data import partner_features as pf
-from data.errors import InputError
-from training import recommend
-from training.cli import ArgumentParser, add_verbose_argument, partners_for, run
+from bioner_mtl.data import corpora
+from bioner_mtl.data import partner_features as pf
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, partners_for, run
+from bioner_mtl.training.grids import recommend
 
 SHORT = {"class_overlap": "class", "mention_coverage": "mentcov", "entity_jaccard": "entJ",
          "token_coverage": "tokcov", "vocab_jaccard": "vocJ", "js_divergence": "JSD",

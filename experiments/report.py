@@ -24,11 +24,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.atomic import save_figure, write_text
-from data.errors import InputError
-from training.catalogue import MODELS, PaperColumn, baseline_of
-from training.cli import ArgumentParser, run
-from training.results import ResultsFile, RunRecord, settings_key
+from bioner_mtl.data.atomic import save_figure, write_text
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import ArgumentParser, run
+from bioner_mtl.training.fit.results import ResultsFile, RunRecord, settings_key
+from bioner_mtl.training.spec.catalogue import MODELS, PaperColumn, baseline_of
 
 # training.stats and training.summary (SciPy, a second to load) are imported where they are
 # used, so a wrong directory or a damaged results file is refused at once
@@ -129,7 +129,9 @@ class Group:
         return [getattr(r, metric) for r in self.records]
 
     def mean(self, metric: str = "test_f1") -> float:
-        from training import stats  # SciPy: loaded once the run directories are read
+        from bioner_mtl.training.grids import (
+            stats,  # SciPy: loaded once the run directories are read
+        )
 
         return stats.mean_std(self.values(metric))[0]
 
@@ -213,7 +215,7 @@ def fraction_text(fraction: float) -> str:
 
 def cell(runs: Group | list[RunRecord] | None, metric: str = "test_f1", mark: str = "") -> str:
     """'mean ± std (n)', the std left out for one seed."""
-    from training import stats
+    from bioner_mtl.training.grids import stats
 
     runs = runs.records if isinstance(runs, Group) else runs or []
     if not runs:
@@ -307,7 +309,7 @@ def best_on_devel(groups: Iterable[Group]) -> Group | None:
 
 def test_against(group: Group | None, base: Group | None, metric: str = "test_f1"
                  ) -> float | None:
-    from training import stats
+    from bioner_mtl.training.grids import stats
 
     if group is None or base is None:
         return None
@@ -316,7 +318,7 @@ def test_against(group: Group | None, base: Group | None, metric: str = "test_f1
 
 
 def mark(p: float | None) -> str:
-    from training import stats
+    from bioner_mtl.training.grids import stats
 
     return "*" if stats.significant(p) else ""
 
@@ -568,7 +570,7 @@ def provenance(files: list[Path], records: list[tuple[Path, RunRecord]],
 def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
     """Which partner helps each corpus: one grid per corpus, model and setting, ranked by
     training.summary (the pairwise command's own rows) against the catalogue's baseline."""
-    from training import stats, summary
+    from bioner_mtl.training.grids import stats, summary
 
     grids: dict[tuple, list[Group]] = {}
     for g in groups:  # partners are ranked on devel: train+devel runs have none
@@ -628,7 +630,8 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
            "Test mention-level F1 (%) against the share of the main corpus's training sentences "
            "(devel, test and partners stay whole); `loss` = points below the same model at "
            "100%. `*`: p < 0.05 against single-task at the same fraction (paired test, "
-           "training.stats); n < 2 gives no test. CRICHTON table 10 (mean over their corpora, "
+           "training/grids/stats.py); n < 2 gives no test. CRICHTON table 10 (mean over their "
+           "corpora, "
            "points lost): "
            + "; ".join(f"{name} " + " / ".join(f"{v:.1f}" for v in losses.values())
                        for name, losses in CRICHTON_TABLE_10.items())
@@ -690,7 +693,7 @@ def series_label(name: tuple, st_key: tuple, joiner: str) -> str:
 def plot_ablation(path: Path, series: dict, names: list, st_key: tuple, title: str) -> None:
     import matplotlib
 
-    from training import stats
+    from bioner_mtl.training.grids import stats
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -736,7 +739,7 @@ def heads_section(groups: list[Group]) -> list[str]:
     """KHAN / RODRIGUEZ report one model on all its corpora: every head of each multi-head
     cell, with what selected its weights (the main corpus's devel F1, the mean over heads, or
     nothing: a train+devel run, which has no devel scores)."""
-    from training import stats
+    from bioner_mtl.training.grids import stats
 
     def shown(values: list[float]) -> str:
         if not values:

@@ -20,9 +20,9 @@ import logging
 import sys
 from pathlib import Path
 
-from data.errors import InputError
-from training.cli import add_verbose_argument, run
-from training.service import Limits
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import add_verbose_argument, run
+from bioner_mtl.training.product.service import Limits
 
 log = logging.getLogger("serve")
 DEFAULTS = Limits()
@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     limits = Limits(args.max_chars, args.max_texts, args.max_batch_sentences,
                     args.batch_window_ms)
     limits.check()
-    from training.bundle import load
-    from training.service import listen, make_server
+    from bioner_mtl.training.product.bundle import load
+    from bioner_mtl.training.product.service import listen, make_server
 
     sock = listen(args.host, args.port)  # a taken port fails before the model loads
     server = make_server(load(args.model), limits, Path(args.model).resolve().name,

@@ -23,15 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from data.errors import InputError
-from training.cli import add_verbose_argument, run
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import add_verbose_argument, run
 
 log = logging.getLogger("serve_bench")
 SERVE = Path(__file__).with_name("serve.py")
 
 
 def abstracts(corpus: str, size: int) -> list[str]:
-    from data.corpora import load_corpus
+    from bioner_mtl.data.corpora import load_corpus
 
     sentences = [" ".join(s.tokens) for s in load_corpus(corpus).test]
     return [" ".join(sentences[i:i + size]) for i in range(0, len(sentences) - size + 1, size)]
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         raise InputError(f"--clients {args.clients!r}: give numbers, A,B") from None
     if not clients or min(clients) < 1 or args.requests < 1 or args.sentences < 1:
         raise InputError("--clients, --requests and --sentences must be at least 1")
-    from training.service import load_test
+    from bioner_mtl.training.product.service import load_test
 
     texts = abstracts(args.corpus, args.sentences)
     if not texts:

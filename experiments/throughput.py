@@ -15,19 +15,19 @@ import platform
 import sys
 import time
 
-from data.errors import InputError
-from training.cli import ArgumentParser, checked, run
-from training.presets import resolve
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import ArgumentParser, checked, run
+from bioner_mtl.training.spec.presets import resolve
 
 
 def measure(model: str, corpus: str, steps: int, preset: str, seed: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from training.batches import BatchStream
-    from training.presets import resolve
-    from training.results import versions
-    from training.trainer import Trainer
+    from bioner_mtl.training.fit.batches import BatchStream
+    from bioner_mtl.training.fit.results import versions
+    from bioner_mtl.training.fit.trainer import Trainer
+    from bioner_mtl.training.spec.presets import resolve
 
     trainer = Trainer(resolve(corpus, model, preset, run={"seed": seed}), progress=False)
     task = trainer.tasks[corpus]

@@ -25,9 +25,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from data import corpora
-from data.errors import InputError
-from training.cli import (
+from bioner_mtl.data import corpora
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
     aux_weights,
@@ -38,7 +38,7 @@ from training.cli import (
     run,
     seeded,
 )
-from training.config import replace
+from bioner_mtl.training.spec.config import replace
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     if fixed:
         length_from = lengths[0]
         if args.epochs_from:
-            from training.results import epochs_from
+            from bioner_mtl.training.fit.results import epochs_from
 
             epochs, length_from = epochs_from(args.epochs_from, checked([base])[0])
             base = replace(base, train=replace(base.train, epochs=epochs, steps=None))
@@ -94,8 +94,10 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out or f"runs/train-{Path(args.main).name}-{args.model}-{args.preset}"
                + ("-train+devel" if fixed else ""))
     results = open_results(out, args.resume, "train")
-    from training import stats  # after the checks: stats loads SciPy, training TensorFlow
-    from training.grid import run_cells
+    from bioner_mtl.training.grids import (
+        stats,  # after the checks: stats loads SciPy, training TensorFlow
+    )
+    from bioner_mtl.training.grids.grid import run_cells
 
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset}, executor=executor_from(args))

@@ -13,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from data.corpora import SPLITS, load_corpus, spec_for
-from data.errors import InputError
-from embeddings import WordVectors, coverage, load_vectors, train_word2vec
-from training.cli import ArgumentParser
+from bioner_mtl.data.corpora import SPLITS, load_corpus, spec_for
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.embeddings import WordVectors, coverage, load_vectors, train_word2vec
+from bioner_mtl.training.cli import ArgumentParser
 
 COVERAGE_CORPUS = "BC2GM"
 

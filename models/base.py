@@ -13,7 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from models.softmax_head import SoftmaxHead
+from bioner_mtl.models.softmax_head import SoftmaxHead
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import keras
 import keras_hub
 import numpy as np
 
-from data.errors import InputError
+from bioner_mtl.data.errors import InputError
 
 HF_FORMAT = "huggingface"
 TF_FORMAT = "tf-checkpoint"

@@ -18,11 +18,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from data.derived_labels import AUX_TASKS
-from models.base import Features, TaggerModel, layer_name
-from models.configs import EVERY_PIECE, POOLINGS, BertConfig
-from models.crf import CRFHead
-from models.softmax_head import SoftmaxHead
+from bioner_mtl.data.derived_labels import AUX_TASKS
+from bioner_mtl.models.base import Features, TaggerModel, layer_name
+from bioner_mtl.models.configs import EVERY_PIECE, POOLINGS, BertConfig
+from bioner_mtl.models.crf import CRFHead
+from bioner_mtl.models.softmax_head import SoftmaxHead
 
 
 class AuxiliaryHead(SoftmaxHead):

@@ -26,10 +26,16 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from models.base import Features, TaggerModel, layer_name
-from models.configs import SHARINGS, BiLSTMConfig
-from models.crf import CRFHead
-from models.layers import CharCNN, GatedCrossSharing, GradientReversal, WordEmbedding, orthogonality
+from bioner_mtl.models.base import Features, TaggerModel, layer_name
+from bioner_mtl.models.configs import SHARINGS, BiLSTMConfig
+from bioner_mtl.models.crf import CRFHead
+from bioner_mtl.models.layers import (
+    CharCNN,
+    GatedCrossSharing,
+    GradientReversal,
+    WordEmbedding,
+    orthogonality,
+)
 
 
 class ProjectedBiLSTM(keras.layers.Layer):

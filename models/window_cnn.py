@@ -16,9 +16,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from models.base import Features, TaggerModel
-from models.configs import POS_TASK, WindowConfig
-from models.layers import TokenWindows, WordEmbedding, gather_windows
+from bioner_mtl.models.base import Features, TaggerModel
+from bioner_mtl.models.configs import POS_TASK, WindowConfig
+from bioner_mtl.models.layers import TokenWindows, WordEmbedding, gather_windows
 
 
 class WindowEncoder(keras.layers.Layer):

@@ -42,9 +42,9 @@ def tiny_run(request):
     -> a RunConfig that trains in seconds on two CPU cores. Keyword arguments naming a
     TrainConfig field go to `train`, `model_options` adds to the tiny model options, the rest
     goes to the RunConfig."""
-    from data.corpora import load_corpus
-    from training.catalogue import MODELS
-    from training.config import RunConfig, TrainConfig
+    from bioner_mtl.data.corpora import load_corpus
+    from bioner_mtl.training.spec.catalogue import MODELS
+    from bioner_mtl.training.spec.config import RunConfig, TrainConfig
 
     train_fields = set(TrainConfig.__dataclass_fields__)
 

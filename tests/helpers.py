@@ -29,7 +29,7 @@ def save_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
 def small_bert(directory: Path, layers: int = 2) -> Path:
     """The default MiniLM cut to its first `layers` layers, as a Hugging Face directory: real
     pretrained embeddings and vocabulary, a fraction of the compute."""
-    from models.bert_encoder import _read_safetensors, default_encoder_dir
+    from bioner_mtl.models.bert_encoder import _read_safetensors, default_encoder_dir
 
     source = default_encoder_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ def small_bert(directory: Path, layers: int = 2) -> Path:
 def make_record(**fields):
     """A RunRecord with plain defaults for every required field, `fields` over them: the
     statistics and summaries read only a few (seed, main, aux, test_f1...)."""
-    from training.results import RunRecord
+    from bioner_mtl.training.fit.results import RunRecord
 
     f1 = fields.get("test_f1", 0.5)
     defaults = {"main": "M", "aux": [], "model": "window-cnn", "schedule": "alternate",
@@ -68,7 +68,7 @@ def scripted_cells(monkeypatch, f1_of):
     """Replace training.grid.run_cells by records scored `f1_of(run)` (test and devel), so a
     grid command's own logic (its cells, baselines, tables) is tested without training:
     tests/models/test_models.py trains every model through the harness."""
-    from training import grid
+    from bioner_mtl.training.grids import grid
 
     seen = []
 

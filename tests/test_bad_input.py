@@ -64,8 +64,8 @@ def records(*fields: dict) -> Callable[[Path], str]:
 
 def other_settings_record() -> str:
     """A devel-selected train.py record of MAIN at the quick preset, its learning rate other."""
-    from training.config import replace
-    from training.presets import resolve
+    from bioner_mtl.training.spec.config import replace
+    from bioner_mtl.training.spec.presets import resolve
 
     config = resolve(MAIN, "window-cnn", "quick")
     config = replace(config, train=replace(config.train, learning_rate=0.01))
@@ -612,8 +612,8 @@ def run_case(case: Case, folder: Path) -> tuple[str | None, float]:
 
 def make_bundle(tiny_run, directory: Path) -> Path:
     """An untrained bundle of the tiny window CNN (loading does not depend on training)."""
-    from training.bundle import save_bundle
-    from training.trainer import Trainer
+    from bioner_mtl.training.fit.trainer import Trainer
+    from bioner_mtl.training.product.bundle import save_bundle
 
     path = directory / "model"
     save_bundle(Trainer(tiny_run(MAIN, steps=1), progress=False), path)
@@ -698,7 +698,7 @@ def test_the_scripts_import_nothing_heavy_at_the_top():
     command has checked its arguments."""
     names = ["train", "pairwise", "ablation", "groups", "adversarial", "entity_ablation",
              "cell_time", "evaluate", "throughput", "inference_speed", "bench"]
-    code = ("import sys\n" + "".join(f"import experiments.{n}\n" for n in names)
+    code = ("import sys\n" + "".join(f"import bioner_mtl.experiments.{n}\n" for n in names)
             + "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', "
               "'keras_hub', 'scipy', 'sklearn', 'seqeval'}))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

@@ -5,6 +5,6 @@ every command and pool worker imports this package before TensorFlow; --verbose 
 BIONER_VERBOSE=1 keeps them.
 """
 
-from training import quiet_tensorflow as _quiet_tensorflow
+from bioner_mtl.training import quiet_tensorflow as _quiet_tensorflow
 
 _quiet_tensorflow.install()

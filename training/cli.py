@@ -14,9 +14,9 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from data.errors import InputError
-from training import quiet_tensorflow
-from training.results import ResultsFile, RunRecord
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training import quiet_tensorflow
+from bioner_mtl.training.fit.results import ResultsFile, RunRecord
 
 VERBOSE_HELP = ("show what the libraries say: TensorFlow's start-up lines and C++ log, "
                 "gensim's progress (default: only this tool's progress and errors)")
@@ -77,7 +77,7 @@ PRESET_HELP = {  # what each of training.presets.PRESETS means, for --help
 
 def presets_help() -> str:
     """The presets, one line each, as catalogue_help lists the models."""
-    from training.presets import PRESETS
+    from bioner_mtl.training.spec.presets import PRESETS
 
     columns = max(shutil.get_terminal_size().columns - 2, 40)  # as argparse wraps
     width = max(map(len, PRESETS))
@@ -88,7 +88,7 @@ def presets_help() -> str:
 
 def catalogue_epilog() -> str:
     """The --help text after the flags: every registered model and every preset."""
-    from training.catalogue import catalogue_help
+    from bioner_mtl.training.spec.catalogue import catalogue_help
 
     return (f"models (--model NAME, default {DEFAULT_MODEL}):\n{catalogue_help()}\n\n"
             f"presets (--preset NAME, default {DEFAULT_PRESET}):\n{presets_help()}")
@@ -97,8 +97,8 @@ def catalogue_epilog() -> str:
 def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS) -> None:
     """The flags every training command shares (pairwise, train, ...); the parser's --help
     ends with the model catalogue and the presets."""
-    from training.presets import PRESETS
-    from training.schedules import SCHEDULES
+    from bioner_mtl.training.spec.presets import PRESETS
+    from bioner_mtl.training.spec.schedules import SCHEDULES
 
     if p.formatter_class is argparse.HelpFormatter:  # keep the lists' lines as they are
         p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -151,7 +151,7 @@ def resolve_run(args: argparse.Namespace, main: str):
     names and the run's settings are checked by training.presets.check_run: commands call
     `checked` on every run before TensorFlow is imported, run_cells (and the Trainer) again
     before anything trains."""
-    from training.presets import parse_settings, resolve
+    from bioner_mtl.training.spec.presets import parse_settings, resolve
 
     if args.seeds < 1:
         raise InputError(f"--seeds {args.seeds}: need at least one seed")
@@ -186,8 +186,8 @@ def checked(runs: list) -> list:
     line naming the file and line; the trainer reuses what was read): a command calls it on
     every run of its grid before it imports the trainer, the grid or anything else that loads
     TensorFlow, so a mistake stops in a fraction of a second, not after minutes of training."""
-    from data import corpora
-    from training.presets import check_run
+    from bioner_mtl.data import corpora
+    from bioner_mtl.training.spec.presets import check_run
 
     for run_config in runs:
         check_run(run_config)
@@ -207,7 +207,7 @@ def partners_for(main: str, aux: str | None, aux_group: str | None = None,
     """The candidate partners of `main`: --aux A,B, the corpora of --aux-group, or every
     other bundled NER corpus (pairwise.py and recommend.py alike). With several main corpora
     (`matrix`) --aux may list a main corpus: it is simply not its own partner."""
-    from data import corpora
+    from bioner_mtl.data import corpora
 
     if aux is not None:
         chosen = names(aux)
@@ -229,14 +229,14 @@ def aux_weights(args: argparse.Namespace, partners) -> dict[str, float]:
 
 
 def seeded(run_config, args: argparse.Namespace) -> list:
-    from training.config import replace
+    from bioner_mtl.training.spec.config import replace
 
     return [replace(run_config, seed=s) for s in range(args.seed, args.seed + args.seeds)]
 
 
 def executor_from(args: argparse.Namespace):
     """The executor the shared flags name (--executor, --workers, --address)."""
-    from training.executors import make_executor
+    from bioner_mtl.training.grids.executors import make_executor
 
     return make_executor(args.executor, args.workers, args.address)
 

@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from data.atomic import save_figure, write_atomically, write_text
-from data.errors import InputError
+from bioner_mtl.data.atomic import save_figure, write_atomically, write_text
+from bioner_mtl.data.errors import InputError
 
 
 def mode_of(path):

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from experiments import corpora as corpora_cli
-from experiments import evaluate as evaluate_cli
-from training.cli import run
+from bioner_mtl.experiments import corpora as corpora_cli
+from bioner_mtl.experiments import evaluate as evaluate_cli
+from bioner_mtl.training.cli import run
 
 GOLD = "IL-2\tB-Gene\ngene\tI-Gene\nand\tO\naspirin\tB-Chem\n\nTNF\tB-Gene\n"
 PRED = "IL-2\tB-Gene\ngene\tO\nand\tO\naspirin\tB-Chem\n\nTNF\tB-Gene\n"

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from data import corpora
-from data.ablation import subsample
-from data.errors import InputError
+from bioner_mtl.data import corpora
+from bioner_mtl.data.ablation import subsample
+from bioner_mtl.data.errors import InputError
 
 README = Path(__file__).resolve().parents[2] / "data" / "corpora" / "README.md"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from data.derived_labels import (
+from bioner_mtl.data.derived_labels import (
     AUX_TASKS,
     MCLS_LABELS,
     MTCLS_LABELS,

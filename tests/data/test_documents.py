@@ -5,10 +5,10 @@ import logging
 
 import pytest
 
-from data import documents as docs
-from data.corpora import load_corpus
-from data.errors import InputError
-from data.text import split_sentences
+from bioner_mtl.data import documents as docs
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.text import split_sentences
 
 TEXT = ("BRCA1 mutations cause breast cancer. The p53-mutant gene was found.\n\n"
         "Aspirin and ibuprofen reduce pain. We saw IL-2 in T cells.")
@@ -310,7 +310,7 @@ def test_bad_pubtator_names_the_line(tmp_path, text, needle):
 def clean_documents() -> list[docs.Document]:
     """Real sentences (NCBI-disease test) as documents with token-aligned mentions; odd
     whitespace and non-ASCII text between them."""
-    from data.derived_labels import mention_spans
+    from bioner_mtl.data.derived_labels import mention_spans
 
     sentences = load_corpus("NCBI-disease").test[:30]
     out = []
@@ -386,7 +386,7 @@ def test_a_document_directory_loads_as_a_corpus(tmp_path):
     expected = docs.load_documents(tmp_path / "mine", "brat")
     assert corpus.train == expected.splits["train"] and corpus.test == expected.splits["test"]
     assert corpus.entity_types == ["Disease"]
-    from data.corpora import source_files
+    from bioner_mtl.data.corpora import source_files
 
     assert {p.suffix for p in source_files(str(tmp_path / "mine"))} == {".txt", ".ann"}
 

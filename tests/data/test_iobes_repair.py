@@ -7,7 +7,7 @@ import itertools
 import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
-from data import tags as tagging
+from bioner_mtl.data import tags as tagging
 
 ALPHABET = ["O"] + [f"{p}-{t}" for t in ("X", "Y") for p in "BIES"]
 

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from data import partner_features as pf
-from data.errors import InputError
-from data.reader import Sentence
+from bioner_mtl.data import partner_features as pf
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.reader import Sentence
 
 # main: 6 tokens, 6 types (il-2 gene binds aspirin tnf rises), mentions "il-2 gene", "aspirin",
 # "tnf" (4 entity tokens); partner: 6 tokens, 6 types (tnf binds dna aspirin helps gene),

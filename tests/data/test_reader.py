@@ -3,8 +3,8 @@ import logging
 
 import pytest
 
-from data.errors import InputError
-from data.reader import read_split, write_split
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.reader import read_split, write_split
 
 
 def write(tmp_path, text, name="train.tsv", mode="w"):

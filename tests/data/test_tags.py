@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from data import tags as tagging
+from bioner_mtl.data import tags as tagging
 
 
 def valid_iob2_sequences(length, types=("A", "B")):

@@ -5,9 +5,9 @@ import unicodedata
 
 import pytest
 
-from data.corpora import BUNDLED_DIR
-from data.reader import read_split
-from data.text import Token, iter_sentences, split_sentences, tokenize
+from bioner_mtl.data.corpora import BUNDLED_DIR
+from bioner_mtl.data.reader import read_split
+from bioner_mtl.data.text import Token, iter_sentences, split_sentences, tokenize
 
 
 def texts(tokens):

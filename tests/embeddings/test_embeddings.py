@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.corpora import load_corpus
-from data.errors import InputError
-from embeddings import (
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.embeddings import (
     WordVectors,
     corpus_text,
     coverage,
@@ -23,7 +23,7 @@ from embeddings import (
     vectors_cache_dir,
     with_normalised_keys,
 )
-from experiments import vectors as cli
+from bioner_mtl.experiments import vectors as cli
 
 WORDS = ["the", "IL-2", "cell", "Cells"]
 MATRIX = np.array([[0.5, -1.0, 0.25], [1.5, 2.0, -0.125], [0.0, 3.0, 1.0], [-2.0, 0.5, 4.0]],
@@ -64,9 +64,9 @@ def test_corpus_text_is_train_and_devel_only():
 
 def test_corpus_vectors_are_keyed_by_files_and_a_cache_hit_parses_no_corpus(tmp_path,
                                                                             monkeypatch):
-    from data.corpora import source_files
-    from data.reader import write_split
-    from embeddings import word2vec
+    from bioner_mtl.data.corpora import source_files
+    from bioner_mtl.data.reader import write_split
+    from bioner_mtl.embeddings import word2vec
 
     corpus = tmp_path / "mini"
     corpus.mkdir()

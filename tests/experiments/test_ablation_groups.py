@@ -2,12 +2,12 @@ import argparse
 
 import pytest
 
-from data.errors import InputError
-from experiments import ablation, groups
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.experiments import ablation, groups
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.results import ResultsFile
 from tests.experiments.test_pairwise import BILSTM_TINY
 from tests.helpers import make_record, scripted_cells
-from training.cli import run
-from training.results import ResultsFile
 
 TINY = ["--steps", "6", "--set", "filters=4", "--set", "hidden=8", "--set", "vector_dim=8",
         "--set", "vector_corpora=run", "--set", "devel_limit=30", "--set", "test_limit=30",

@@ -1,7 +1,7 @@
-from experiments import adversarial
+from bioner_mtl.experiments import adversarial
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.results import ResultsFile
 from tests.helpers import scripted_cells
-from training.cli import run
-from training.results import ResultsFile
 
 TINY = ["--steps", "20", "--train-fraction", "0.05", "--set", "lstm=8", "--set", "projection=8",
         "--set", "char_filters=4", "--set", "char_dim=4", "--set", "vector_dim=8",

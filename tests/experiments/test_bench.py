@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
-from data.corpora import load_corpus
-from experiments import bench
-from training.batches import BatchStream, EncodedSplit
-from training.bench import ours as bench_ours
-from training.bench import peers as bench_peers
-from training.cli import run
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.experiments import bench
+from bioner_mtl.training.bench import ours as bench_ours
+from bioner_mtl.training.bench import peers as bench_peers
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.batches import BatchStream, EncodedSplit
 
 
 def test_spans_round_trip_the_corpus_tags_and_match_seqeval():

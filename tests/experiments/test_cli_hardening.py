@@ -5,13 +5,13 @@ set'; and a results directory keeps to the command that wrote it."""
 
 import pytest
 
-from experiments import pairwise
-from experiments import train as train_cli
+from bioner_mtl.experiments import pairwise
+from bioner_mtl.experiments import train as train_cli
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.results import ResultsFile
+from bioner_mtl.training.grids import executors, grid
 from tests.experiments.test_pairwise import TINY
 from tests.helpers import make_record
-from training import grid, trainer
-from training.cli import run
-from training.results import ResultsFile
 
 MAIN = "NCBI-disease"
 
@@ -22,7 +22,7 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a cell started training: the argument was not checked first")
 
-    monkeypatch.setattr(trainer, "train", refuse)
+    monkeypatch.setattr(executors, "train_run", refuse)
 
 
 def one_error_line(capsys, rc: int, needle: str) -> str:

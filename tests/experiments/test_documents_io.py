@@ -5,15 +5,15 @@ import re
 
 import pytest
 
-from data import documents as docs
-from data.corpora import load_corpus
-from data.reader import read_split
-from experiments import corpora as corpora_cli
-from experiments import predict as predict_cli
-from experiments import train as train_cli
+from bioner_mtl.data import documents as docs
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.data.reader import read_split
+from bioner_mtl.experiments import corpora as corpora_cli
+from bioner_mtl.experiments import predict as predict_cli
+from bioner_mtl.experiments import train as train_cli
+from bioner_mtl.training.cli import run
 from tests.data.test_documents import BIOC_XML, PUBTATOR, clean_documents
 from tests.experiments.test_pairwise import TINY
-from training.cli import run
 
 
 def corpora(*args):
@@ -101,9 +101,9 @@ def predict(*args):
 
 def test_predict_writes_bioc_and_pubtator_whose_offsets_slice_the_input(
         tmp_path, capsys, monkeypatch):
-    import training.bundle
+    from bioner_mtl.training.product import bundle
 
-    monkeypatch.setattr(training.bundle, "load", lambda path: CapitalsTagger())
+    monkeypatch.setattr(bundle, "load", lambda path: CapitalsTagger())
     bioc = tmp_path / "in.xml"
     bioc.write_text(BIOC_XML)
     inputs = {d.id: d for d in docs.read_bioc(bioc)}

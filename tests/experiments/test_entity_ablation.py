@@ -1,8 +1,8 @@
 import numpy as np
 
-from experiments import entity_ablation
-from training.cli import run
-from training.results import ResultsFile
+from bioner_mtl.experiments import entity_ablation
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.results import ResultsFile
 
 
 def test_left_out_corpus_starts_from_the_multi_task_encoder(tmp_path, small_bert_dir, capsys):
@@ -23,7 +23,7 @@ def test_left_out_corpus_starts_from_the_multi_task_encoder(tmp_path, small_bert
 
 
 def test_saved_encoder_is_loaded(tmp_path, tiny_run):
-    from training.trainer import Trainer
+    from bioner_mtl.training.fit.trainer import Trainer
 
     path = str(tmp_path / "enc.weights.h5")
     first = Trainer(tiny_run("BC5CDR-chem", (), "bert", steps=2, save_encoder=path),

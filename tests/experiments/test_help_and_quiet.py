@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from training import executors, quiet_tensorflow
-from training.catalogue import MODELS
-from training.presets import PRESETS
+from bioner_mtl.training import quiet_tensorflow
+from bioner_mtl.training.grids import executors
+from bioner_mtl.training.spec.catalogue import MODELS
+from bioner_mtl.training.spec.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_COMMANDS = ["train", "pairwise", "ablation", "groups", "adversarial",
@@ -23,7 +24,7 @@ NOISE = ("absl::InitializeLog", "oneDNN", "cudart", "cuda_platform", "cpu_featur
 
 
 def help_text(command: str, capsys) -> str:
-    module = importlib.import_module(f"experiments.{command}")
+    module = importlib.import_module(f"bioner_mtl.experiments.{command}")
     with pytest.raises(SystemExit) as stop:
         module.main(["--help"])
     assert stop.value.code == 0

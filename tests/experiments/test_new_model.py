@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import pairwise, report, train
+from bioner_mtl.experiments import pairwise, report, train
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.spec.catalogue import MODELS, variant
 from tests.experiments.test_pairwise import TINY
-from training.catalogue import MODELS, variant
-from training.cli import run
 
 NAME = "tiny-cnn"
 
@@ -33,7 +33,7 @@ def test_a_model_registered_in_one_place_trains_bundles_tags_and_is_reported(
     bundle = tmp_path / "bundle"
     assert run(train.main, ["--main", "NCBI-disease", "--model", tiny_cnn, "--save-model",
                             str(bundle), "--out", str(tmp_path / "train"), *TINY]) == 0
-    from training.bundle import load
+    from bioner_mtl.training.product.bundle import load
 
     tagger = load(bundle)
     assert tagger.meta["model"] == tiny_cnn

@@ -2,11 +2,12 @@ import json
 
 import pytest
 
-from experiments import pairwise
+from bioner_mtl.experiments import pairwise
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.results import ResultsFile
+from bioner_mtl.training.grids import grid, summary
+from bioner_mtl.training.spec import presets
 from tests.helpers import make_record
-from training import grid, presets, summary
-from training.cli import run
-from training.results import ResultsFile
 
 TINY = ["--steps", "16", "--train-fraction", "0.05", "--set", "filters=4", "--set", "hidden=8",
         "--set", "vector_dim=8", "--set", "vector_corpora=run", "--set", "devel_limit=40",
@@ -41,10 +42,10 @@ def test_bad_arguments_stop_with_one_line(capsys, tmp_path, args, message):
 def test_grid_resumes_without_recomputing(tmp_path, monkeypatch, capsys):
     out = tmp_path / "grid"
     args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC,NCBI-disease", "--out", str(out), *TINY]
-    from training import trainer
+    from bioner_mtl.training.grids import executors
 
     calls, kill = [], {"at": 2}
-    real_train = trainer.train
+    real_train = executors.train_run
 
     def counting_train(run_config, progress=True):
         calls.append(run_config.aux)
@@ -52,7 +53,7 @@ def test_grid_resumes_without_recomputing(tmp_path, monkeypatch, capsys):
             raise KeyboardInterrupt  # killed in the middle of the second cell
         return real_train(run_config, progress)
 
-    monkeypatch.setattr(trainer, "train", counting_train)
+    monkeypatch.setattr(executors, "train_run", counting_train)
     assert pairwise_cli(*args) == 130
     results = out / "results.jsonl"
     assert len(results.read_text().splitlines()) == 1  # the finished cell survived
@@ -112,7 +113,7 @@ def test_one_seed_gives_no_verdict_and_the_table_says_so(capsys):
 
 
 def test_a_corpus_given_by_path_names_files_by_its_display_name(tmp_path):
-    from data.corpora import spec_for
+    from bioner_mtl.data.corpora import spec_for
 
     corpus = tmp_path / "my" / "corpus"
     corpus.mkdir(parents=True)
@@ -190,7 +191,7 @@ def test_plots_carry_the_intervals(tmp_path):
 
 
 def test_aux_weight_reaches_every_grid_s_partners():
-    from training.cli import aux_weights
+    from bioner_mtl.training.cli import aux_weights
 
     args = pairwise.parser().parse_args(["--main", "Ex-PTM", "--aux", "BioNLP13PC",
                                          "--aux-weight", "0.5"])
@@ -213,7 +214,7 @@ def test_aa_check_bad_arguments_stop_with_one_line(tmp_path, capsys, args, messa
 
 
 def test_cell_time_bad_arguments_stop_with_one_line(capsys):
-    from experiments import cell_time
+    from bioner_mtl.experiments import cell_time
 
     assert run(cell_time.main, ["--main", "BC2G"]) == 2
     err = capsys.readouterr().err.strip()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from data.corpora import load_corpus
-from experiments import predict as predict_cli
-from training.bundle import FORMAT, load
-from training.cli import run
-from training.trainer import Trainer
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.experiments import predict as predict_cli
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.trainer import Trainer
+from bioner_mtl.training.product.bundle import FORMAT, load
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN, AUX = "NCBI-disease", "BC5CDR-chem"

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import pairwise
-from experiments import recommend as command
+from bioner_mtl.experiments import pairwise
+from bioner_mtl.experiments import recommend as command
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.results import ResultsFile
+from bioner_mtl.training.grids import recommend, summary
 from tests.data.test_partner_features import MAIN, PARTNER, write_corpus
 from tests.experiments.test_pairwise import TINY
 from tests.helpers import make_record
-from training import recommend, summary
-from training.cli import run
-from training.results import ResultsFile
 
 ROOT = Path(__file__).resolve().parents[2]
 

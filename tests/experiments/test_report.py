@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from experiments import report
+from bioner_mtl.experiments import report
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.results import RunRecord
+from bioner_mtl.training.spec.catalogue import MODELS, variant
 from tests.helpers import make_record
-from training.catalogue import MODELS, variant
-from training.cli import run
-from training.results import RunRecord
 
 
 def rec(main: str, model: str = "window-cnn", aux: tuple[str, ...] = (), seed: int = 1,

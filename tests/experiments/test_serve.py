@@ -14,12 +14,12 @@ import time
 import httpx
 import pytest
 
-from data.corpora import load_corpus
-from experiments import serve as serve_cli
-from training.bundle import load
-from training.cli import run
-from training.service import Batcher, Limits, listen, load_test, make_server
-from training.trainer import Trainer
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.experiments import serve as serve_cli
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.trainer import Trainer
+from bioner_mtl.training.product.bundle import load
+from bioner_mtl.training.product.service import Batcher, Limits, listen, load_test, make_server
 
 MAIN, AUX = "NCBI-disease", "BC5CDR-chem"
 LIMITS = Limits(max_chars=3000, max_texts=4, batch_window_ms=40)
@@ -202,7 +202,7 @@ def test_a_body_over_the_limit_without_a_declared_length_is_cut_off(server):
 def test_an_offset_that_would_not_slice_the_text_is_never_sent(server, monkeypatch):
     """Offsets come from training.bundle.with_offsets; were they ever off by one, the server
     answers 500 (one line) instead of sending them."""
-    from training import bundle
+    from bioner_mtl.training.product import bundle
 
     url, expected = server
     real = bundle.with_offsets

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from experiments import corpora as corpora_cli
-from experiments import evaluate as evaluate_cli
+from bioner_mtl.experiments import corpora as corpora_cli
+from bioner_mtl.experiments import evaluate as evaluate_cli
+from bioner_mtl.training.cli import run
 from tests.data.test_corpora import readme_counts
-from training.cli import run
 
 
 def test_stats_prints_every_bundled_corpus_as_in_the_readme(capsys):

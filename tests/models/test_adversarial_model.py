@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from training.trainer import Trainer
+from bioner_mtl.training.fit.trainer import Trainer
 
 
 def test_discriminator_and_shared_encoder_receive_gradients(tiny_run):

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data.errors import InputError
-from models.bert_encoder import (
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.models.bert_encoder import (
     HF_FORMAT,
     REQUIREMENTS_HINT,
     TF_FORMAT,

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from training.trainer import Trainer
+from bioner_mtl.training.fit.trainer import Trainer
 
 MAIN = "NCBI-disease"
 
@@ -82,9 +82,9 @@ def planted_tagger(table: np.ndarray, tasks: dict[str, int], **options):
     """A BertTagger whose "encoder" maps each subword id to its row of `table`."""
     import keras
 
-    from models.base import Features
-    from models.bert_tagger import build_bert
-    from models.configs import BertConfig
+    from bioner_mtl.models.base import Features
+    from bioner_mtl.models.bert_tagger import build_bert
+    from bioner_mtl.models.configs import BertConfig
 
     class Backbone(keras.layers.Layer):
         def __init__(self):
@@ -179,9 +179,9 @@ def test_every_last_trains_every_piece_and_predicts_from_the_last():
     """RODRIGUEZ: a hand-made row through the real alignment and batching; the first piece of
     each multi-piece word votes for tag 1, its last for tag 2, a middle piece for tag 0. The
     loss covers every piece (each with its word's tag); the word takes its last piece's tag."""
-    from data.reader import Sentence
-    from training.subword_alignment import align
-    from training.subword_features import SubwordSplit, rows_from
+    from bioner_mtl.data.reader import Sentence
+    from bioner_mtl.training.fit.subword_alignment import align
+    from bioner_mtl.training.fit.subword_features import SubwordSplit, rows_from
 
     pieces = {"IL2": [10, 11], "binds": [12, 13, 14], "p": [15]}
     table = np.zeros((20, 3), np.float32)

@@ -16,8 +16,8 @@ import re
 import numpy as np
 import pytest
 
-from training.catalogue import MODELS
-from training.presets import check_run, resolve
+from bioner_mtl.training.spec.catalogue import MODELS
+from bioner_mtl.training.spec.presets import check_run, resolve
 
 MAIN = "NCBI-disease"
 PAPER_PRESETS = ("bert-khan", "bert-tong", "bert-rodriguez")
@@ -69,8 +69,8 @@ def test_paper_preset_tags_through_a_bundle_as_the_trainer(name, tiny_run, tmp_p
     """test_models's structural checks for a preset: its own heads and rows, and the saved
     bundle gives the trainer's tags, confidences and scores (that the auxiliary heads train
     is test_bert_tagger's; a compiled step would double this test's time)."""
-    from training.bundle import load, save_bundle
-    from training.trainer import Trainer
+    from bioner_mtl.training.fit.trainer import Trainer
+    from bioner_mtl.training.product.bundle import load, save_bundle
 
     trainer = Trainer(tiny_run(MAIN, (), name, steps=2, devel_limit=20, test_limit=60),
                       progress=False)
@@ -111,9 +111,9 @@ def test_paper_preset_tags_through_a_bundle_as_the_trainer(name, tiny_run, tmp_p
     ({"label_on": "every-last", "crf": True}, "label_on=every-last trains every subword"),
 ])
 def test_bad_bert_options_are_one_clear_line(options, message):
-    from data.errors import InputError
-    from models.configs import BertConfig
-    from training.presets import check_model_config
+    from bioner_mtl.data.errors import InputError
+    from bioner_mtl.models.configs import BertConfig
+    from bioner_mtl.training.spec.presets import check_model_config
 
     with pytest.raises(InputError, match=re.escape(message)):
         check_model_config("bert", BertConfig(**options))
@@ -125,8 +125,8 @@ def test_bad_bert_options_are_one_clear_line(options, message):
 def test_the_export_says_which_piece_word_positions_point_at(label_on, piece):
     from types import SimpleNamespace
 
-    from models.configs import BertConfig
-    from training.export import description
+    from bioner_mtl.models.configs import BertConfig
+    from bioner_mtl.training.product.export import description
 
     encoder = SimpleNamespace(lowercase=True, cls_id=101, sep_id=102)
     tagger = SimpleNamespace(

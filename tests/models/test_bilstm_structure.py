@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.base import Features
-from models.bilstm_crf import ProjectedBiLSTM
-from training.catalogue import MODELS
+from bioner_mtl.models.base import Features
+from bioner_mtl.models.bilstm_crf import ProjectedBiLSTM
+from bioner_mtl.training.spec.catalogue import MODELS
 
 TASKS = {"main": 5, "aux": 9}  # IOBES with one and with two entity types
 VOCAB, CHARS, WORD_DIM = 20000, 80, 100  # same vocabulary and characters for every model

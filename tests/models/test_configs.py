@@ -7,7 +7,7 @@ import keras
 import pytest
 from keras.src.activations import ALL_OBJECTS_DICT
 
-from models import bert_tagger, bilstm_crf, configs, window_cnn
+from bioner_mtl.models import bert_tagger, bilstm_crf, configs, window_cnn
 
 
 def test_activation_names_are_the_ones_keras_resolves():

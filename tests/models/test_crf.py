@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.crf import CRFHead
-from training.decoding import Transitions, viterbi_decode
+from bioner_mtl.models.crf import CRFHead
+from bioner_mtl.training.fit.decoding import Transitions, viterbi_decode
 
 
 def random_head(rng: np.random.Generator, num_tags: int, scale: float = 1.0) -> CRFHead:

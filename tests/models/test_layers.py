@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from models.layers import CharCNN, GatedCrossSharing, GradientReversal, orthogonality
+from bioner_mtl.models.layers import CharCNN, GatedCrossSharing, GradientReversal, orthogonality
 
 
 def test_gradient_reversal_is_identity_forward_and_flips_the_gradient():

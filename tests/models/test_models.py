@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bioner_mtl.training.fit.trainer import Trainer
+from bioner_mtl.training.product.bundle import load, save_bundle
+from bioner_mtl.training.spec.catalogue import MODELS, loaded
 from tests.models.test_bert_variants import PAPER_PRESETS
-from training.bundle import load, save_bundle
-from training.catalogue import MODELS, loaded
-from training.trainer import Trainer
 
 MAIN, AUX = "NCBI-disease", "BioNLP13PC"  # 5 and 17 IOBES labels: heads can be told apart
 STEPS = 300  # BiLSTM-CRF family: devel F1 ~0.7 after 300 steps
@@ -49,7 +49,7 @@ def log_probs(trainer: Trainer, inputs) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("name", CELLS)
 def test_model_trains_through_the_harness(name, tiny_run, tmp_path):
-    window = loaded(MODELS[name].builder).__module__ == "models.window_cnn"
+    window = loaded(MODELS[name].builder).__module__ == "bioner_mtl.models.window_cnn"
     steps = WINDOW_STEPS if window else STEPS
     steps = BERT_STEPS if MODELS[name].featurizer == "subwords" else steps
     # evaluations count main-corpus batches; about half the steps are the main corpus's

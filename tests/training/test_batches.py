@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from data.corpora import load_corpus
-from data.reader import Sentence
-from training.batches import (
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.data.reader import Sentence
+from bioner_mtl.training.fit.batches import (
     PAD,
     UNK,
     BatchStream,

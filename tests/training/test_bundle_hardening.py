@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 
-from experiments import predict as predict_cli
-from training.bundle import BUNDLE_FILE, WEIGHTS_FILE, load
-from training.cli import run
-from training.trainer import Trainer
+from bioner_mtl.experiments import predict as predict_cli
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.trainer import Trainer
+from bioner_mtl.training.product.bundle import BUNDLE_FILE, WEIGHTS_FILE, load
 
 MAIN = "NCBI-disease"
 
@@ -116,8 +116,8 @@ def test_a_damaged_description_is_refused_with_the_key(capsys, tmp_path, bundle,
 
 
 def test_a_bundle_older_than_an_option_rebuilds_the_model_it_holds():
-    from training.bundle import OLD_DEFAULTS, stored_config
-    from training.catalogue import get_model
+    from bioner_mtl.training.product.bundle import OLD_DEFAULTS, stored_config
+    from bioner_mtl.training.spec.catalogue import get_model
 
     default = get_model("bert-tong").config
     assert OLD_DEFAULTS == {"aux_projection": 0}

@@ -10,13 +10,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data.errors import InputError
-from models.crf import CRFHead
-from training.batches import BatchStream
-from training.bundle import BUNDLE_FILE, load, save_bundle
-from training.calibration import CALIBRATION_FILE, expected_calibration_error, fit, reliability
-from training.decoding import Transitions
-from training.trainer import Trainer
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.models.crf import CRFHead
+from bioner_mtl.training.fit.batches import BatchStream
+from bioner_mtl.training.fit.decoding import Transitions
+from bioner_mtl.training.fit.trainer import Trainer
+from bioner_mtl.training.product.bundle import BUNDLE_FILE, load, save_bundle
+from bioner_mtl.training.product.calibration import (
+    CALIBRATION_FILE,
+    expected_calibration_error,
+    fit,
+    reliability,
+)
 
 MAIN = "NCBI-disease"
 

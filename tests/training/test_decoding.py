@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from training.decoding import Transitions, viterbi_decode
+from bioner_mtl.training.fit.decoding import Transitions, viterbi_decode
 
 OUT, BEG, INS = 0, 1, 2  # IOB2 tag ids for O, B and I
 

@@ -15,8 +15,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np
-from training.config import RunConfig, TrainConfig
-from training.trainer import Trainer
+from bioner_mtl.training.spec.config import RunConfig, TrainConfig
+from bioner_mtl.training.fit.trainer import Trainer
 run = RunConfig(main="Ex-PTM", vector_dim=8, vector_corpora="run", devel_limit=30, test_limit=30,
                 train_fraction=0.1, model_options={"filters": 4, "hidden": 8, "dropout": 0.0},
                 train=TrainConfig(optimizer="sgd", learning_rate=0.5, batch_size=8, steps=4,
@@ -48,8 +48,8 @@ def test_two_replicas_take_the_same_step_as_one_device(bioner_cache):
 
 
 def test_asking_for_more_gpus_than_exist_is_a_one_line_error(tmp_path, capsys):
-    from experiments import train
-    from training.cli import run
+    from bioner_mtl.experiments import train
+    from bioner_mtl.training.cli import run
 
     assert run(train.main, ["--main", "Ex-PTM", "--gpus", "4", "--steps", "1",
                             "--out", str(tmp_path)]) == 2

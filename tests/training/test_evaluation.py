@@ -7,7 +7,12 @@ import warnings
 
 import pytest
 
-from training.evaluation import evaluate, mention_scores, token_scores, word_level_tags
+from bioner_mtl.training.fit.evaluation import (
+    evaluate,
+    mention_scores,
+    token_scores,
+    word_level_tags,
+)
 
 # (gold, pred, mode, tp, fp, fn, precision, recall, f1)
 MENTION_CASES = {

@@ -6,13 +6,13 @@ import pickle
 
 import pytest
 
-from data.errors import InputError
-from experiments import pairwise
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.experiments import pairwise
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.results import ResultsFile, cell_key
+from bioner_mtl.training.grids import executors
+from bioner_mtl.training.grids.grid import run_cells
 from tests.experiments.test_pairwise import TINY
-from training import executors
-from training.cli import run
-from training.grid import run_cells
-from training.results import ResultsFile, cell_key
 
 GRID = ["--main", "Ex-PTM", "--aux", "BioNLP13PC,NCBI-disease", *TINY]  # baseline + 2 partners
 
@@ -36,12 +36,12 @@ def reference(tmp_path_factory):
 
 def train_here(monkeypatch):
     """Make training in THIS process fail: the cells must train in workers."""
-    from training import trainer
+    from bioner_mtl.training.grids import executors
 
     def refuse(run_config, progress=True):
         raise AssertionError("a cell trained in the parent process")
 
-    monkeypatch.setattr(trainer, "train", refuse)
+    monkeypatch.setattr(executors, "train_run", refuse)
 
 
 def lines(path):

@@ -15,15 +15,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data.corpora import load_corpus
-from data.reader import Sentence
-from experiments import export as export_cli
-from training.batches import TagSet
-from training.bundle import load, save_bundle
-from training.cli import run
-from training.decoding import Transitions, viterbi_decode
-from training.export import DESCRIPTION, constrained_viterbi, export_tagger, iob2_tags
-from training.trainer import Trainer
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.data.reader import Sentence
+from bioner_mtl.experiments import export as export_cli
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.batches import TagSet
+from bioner_mtl.training.fit.decoding import Transitions, viterbi_decode
+from bioner_mtl.training.fit.trainer import Trainer
+from bioner_mtl.training.product.bundle import load, save_bundle
+from bioner_mtl.training.product.export import (
+    DESCRIPTION,
+    constrained_viterbi,
+    export_tagger,
+    iob2_tags,
+)
 
 MAIN, AUX = "NCBI-disease", "BioNLP13PC"  # as in tests/models/test_models.py: the cached vectors
 # unknown words, a token longer than the 20 characters the character CNN reads, non-ASCII

@@ -11,14 +11,20 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from data.ablation import subsample
-from data.corpora import load_corpus
-from data.errors import InputError
+from bioner_mtl.data.ablation import subsample
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.results import (
+    ResultsFile,
+    RunRecord,
+    cell_key,
+    epochs_from,
+    steps_per_epoch,
+)
+from bioner_mtl.training.fit.trainer import Trainer
+from bioner_mtl.training.spec.config import replace
 from tests.helpers import make_record
-from training.cli import run
-from training.config import replace
-from training.results import ResultsFile, RunRecord, cell_key, epochs_from, steps_per_epoch
-from training.trainer import Trainer
 
 MAIN, AUX = "NCBI-disease", "Ex-PTM"
 SMALL = "Ex-PTM"  # the smallest bundled corpus: train.py end to end
@@ -129,7 +135,7 @@ def test_train_plus_devel_trains_the_fixed_length_on_both_splits_and_scores_test
 def test_a_length_from_a_trained_run_reaches_the_merged_run(tmp_path):
     """train.py end to end: a devel-selected run, then --train-on train+devel --epochs-from
     it: the final run makes as many passes (best step / steps per epoch of the first)."""
-    from experiments import train as train_cli
+    from bioner_mtl.experiments import train as train_cli
 
     tiny = ["--train-fraction", "0.05", "--set", "filters=4", "--set", "hidden=8",
             "--set", "vector_dim=8", "--set", "vector_corpora=run", "--set", "test_limit=60",
@@ -213,7 +219,7 @@ def test_selection_on_the_mean_over_heads_picks_the_means_best(tiny_run):
 ])
 def test_settings_that_make_no_sense_with_train_plus_devel_are_refused(tiny_run, changes,
                                                                         needle):
-    from training.presets import check_run
+    from bioner_mtl.training.spec.presets import check_run
 
     base = {"train_on": "train+devel", "eval_every": None, "devel_limit": None}
     with pytest.raises(InputError) as err:
@@ -224,7 +230,7 @@ def test_settings_that_make_no_sense_with_train_plus_devel_are_refused(tiny_run,
 def test_a_corpus_without_devel_sentences_is_refused(tiny_run, tmp_path, monkeypatch):
     """A TSV corpus's empty devel.tsv is refused when read; a corpus split otherwise (documents
     by fraction) may still come without devel sentences: the trainer refuses it."""
-    from data import corpora
+    from bioner_mtl.data import corpora
 
     real = corpora.load_corpus
     monkeypatch.setattr(corpora, "load_corpus", lambda name: dataclasses.replace(
@@ -238,7 +244,7 @@ def test_a_corpus_without_devel_sentences_is_refused(tiny_run, tmp_path, monkeyp
 def test_report_keeps_train_plus_devel_cells_apart(tmp_path):
     """A train+devel cell never sits, nor is tested, beside cells selected on devel; its
     heads have no devel scores, and the heads table says what selected each model."""
-    from experiments import report
+    from bioner_mtl.experiments import report
 
     def rec(aux=(), seed=1, test=0.7, **config):
         heads = {MAIN: {"test": {"f1": test}}, **{a: {"test": {"f1": test - 0.1}} for a in aux}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training import flops
+from bioner_mtl.training.bench import flops
 
 
 def kernels(layer) -> dict[str, int]:
@@ -30,7 +30,7 @@ def test_bert_forward_counts_every_kernel_once_per_token_plus_attention():
 
 
 def test_bilstm_forward_counts_the_built_model(tiny_run):
-    from training.trainer import Trainer
+    from bioner_mtl.training.fit.trainer import Trainer
 
     trainer = Trainer(tiny_run("NCBI-disease", model="bilstm-crf", steps=1), progress=False)
     model, config = trainer.model, trainer.model_config

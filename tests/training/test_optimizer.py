@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import tensorflow as tf
 
-from training.config import TrainConfig
-from training.trainer import Trainer
+from bioner_mtl.training.fit.trainer import Trainer
+from bioner_mtl.training.spec.config import TrainConfig
 
 
 def test_clipnorm_caps_the_global_gradient_norm():

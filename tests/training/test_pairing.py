@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.presets import single_task
-from training.trainer import Trainer, variable_keys
+from bioner_mtl.training.fit.trainer import Trainer, variable_keys
+from bioner_mtl.training.spec.presets import single_task
 
 MAIN, AUX = "NCBI-disease", "Ex-PTM"
 

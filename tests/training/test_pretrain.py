@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.configs import POS_TASK
-from training.batches import BatchStream
-from training.trainer import Trainer, stream_rng
+from bioner_mtl.models.configs import POS_TASK
+from bioner_mtl.training.fit.batches import BatchStream
+from bioner_mtl.training.fit.trainer import Trainer, stream_rng
 
 
 def test_pretraining_stops_when_accuracy_stalls_and_keeps_the_best_weights(tiny_run,

@@ -8,10 +8,10 @@ import multiprocessing
 
 import pytest
 
-from data.errors import InputError
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.fit.results import ResultsFile, RunLock, cell_key
+from bioner_mtl.training.spec.config import RunConfig, replace
 from tests.helpers import make_record
-from training.config import RunConfig, replace
-from training.results import ResultsFile, RunLock, cell_key
 
 
 def append_many(path: str, writer: int, count: int) -> None:

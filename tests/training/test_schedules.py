@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from data.errors import InputError
-from training.schedules import SCHEDULES, get_schedule
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.spec.schedules import SCHEDULES, get_schedule
 
 BATCHES = {"M": 3, "A": 2, "B": 5}  # main first, as the trainer builds it
 

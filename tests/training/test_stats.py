@@ -4,9 +4,9 @@ loop, the verdict lines, the devel choice, and the false-positive rate on simula
 import numpy as np
 import pytest
 
+from bioner_mtl.training.fit.evaluation import mention_scores, unit_counts
+from bioner_mtl.training.grids import stats
 from tests.helpers import make_record
-from training import stats
-from training.evaluation import mention_scores, unit_counts
 
 
 def record(seed, f1, devel=None, counts=None, aux=(), main="M"):
@@ -80,7 +80,7 @@ def test_bootstrap_term_matches_a_plain_loop():
 
 
 def test_unit_counts_sum_to_the_micro_counts():
-    from data.corpora import load_corpus
+    from bioner_mtl.data.corpora import load_corpus
 
     ner_corpus = load_corpus("NCBI-disease")
     gold = [list(s.tags) for s in ner_corpus.devel[:300]]

@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 
-from data.reader import Sentence
-from training.evaluation import word_level_tags
-from training.subword_alignment import (
+from bioner_mtl.data.reader import Sentence
+from bioner_mtl.training.fit.evaluation import word_level_tags
+from bioner_mtl.training.fit.subword_alignment import (
     LABEL_ON,
     align,
     pack_sentences,
@@ -181,7 +181,7 @@ def test_mention_longer_than_window_is_split_only_when_unavoidable():
 
 
 def test_word_longer_than_window_is_truncated(caplog):
-    with caplog.at_level(logging.WARNING, logger="training.subword_alignment"):
+    with caplog.at_level(logging.WARNING, logger="bioner_mtl.training.fit.subword_alignment"):
         seqs = align([words_of([1, 8, 1])], ChunkTokenizer(), CLS, SEP, max_length=6)
     assert spans(seqs) == [(0, 1), (1, 2), (2, 3)]
     assert seqs[1].word_ids.tolist() == [-1, 1, 1, 1, 1, -1]  # 8 subwords cut to 4

@@ -1,7 +1,7 @@
 """TagSet.decode reads an IOBES path, valid or not, as valid IOB2 (data.tags.
 iobes_to_iob2_repaired): evaluation never sees an I- that starts a mention."""
 
-from training.batches import TagSet
+from bioner_mtl.training.fit.batches import TagSet
 
 
 def test_an_invalid_iobes_path_decodes_to_valid_iob2():

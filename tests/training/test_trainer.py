@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from data import tags as tagging
-from data.corpora import load_corpus
-from data.errors import InputError
-from training.batches import make_batch
-from training.config import RunConfig, TrainConfig, replace
-from training.results import RunRecord
-from training.trainer import Trainer, train
+from bioner_mtl.data import tags as tagging
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.fit.batches import make_batch
+from bioner_mtl.training.fit.results import RunRecord
+from bioner_mtl.training.fit.trainer import Trainer, train
+from bioner_mtl.training.spec.config import RunConfig, TrainConfig, replace
 
 MAIN, AUX = "NCBI-disease", "Ex-PTM"
 STEPS, EVERY = 300, 30
@@ -260,8 +260,8 @@ def test_impossible_settings_raise_one_line_errors_before_loading(changes, needl
 
 
 def test_subword_featurizer_refuses_a_max_length_without_room_for_a_word():
-    from models.configs import BertConfig
-    from training.subword_features import SubwordFeaturizer
+    from bioner_mtl.models.configs import BertConfig
+    from bioner_mtl.training.fit.subword_features import SubwordFeaturizer
 
     with pytest.raises(InputError, match=r"max_length 2: .*\[CLS\], one subword and \[SEP\]"):
         SubwordFeaturizer(BertConfig(max_length=2))  # before the encoder is loaded

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 def slice_of(corpus: str, fraction: float, seed: int, test_sentences: int):
     """(train, test) sentences exactly as the trainer cuts them for a run with these settings."""
-    from data.ablation import subsample
-    from data.corpora import load_corpus
+    from bioner_mtl.data.ablation import subsample
+    from bioner_mtl.data.corpora import load_corpus
 
     loaded = load_corpus(corpus)
     return subsample(loaded.train, fraction, seed), loaded.test[:test_sentences]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from training.bench.measure import memory, timed
+from bioner_mtl.training.bench.measure import memory, timed
 
 
 def _trainer(spec: dict):
-    from training.presets import resolve
-    from training.trainer import Trainer
+    from bioner_mtl.training.fit.trainer import Trainer
+    from bioner_mtl.training.spec.presets import resolve
 
     run = resolve(spec["corpus"], spec["model"], "paper",
                   run={"seed": spec["seed"], "train_fraction": spec["fraction"],
@@ -32,7 +32,7 @@ def _trainer(spec: dict):
 
 
 def _step_flops(trainer, inputs: dict) -> int:
-    from training import flops
+    from bioner_mtl.training.bench import flops
 
     config, model = trainer.model_config, trainer.run.model
     labels = max(len(t.tagset.labels) for t in trainer.tasks.values())
@@ -56,9 +56,9 @@ def train_and_tag(spec: dict) -> dict:
     """Train `steps` steps on the slice, then tag the test slice; throughput and F1."""
     import tensorflow as tf
 
-    from training.batches import BatchStream
-    from training.evaluation import evaluate
-    from training.trainer import Trainer  # noqa: F401  (the framework, imported before reading)
+    from bioner_mtl.training.fit.batches import BatchStream
+    from bioner_mtl.training.fit.evaluation import evaluate
+    from bioner_mtl.training.fit.trainer import Trainer  # noqa: F401  (the framework, imported before reading)
 
     if spec["model"] == "bert":
         import keras_hub  # noqa: F401  (as the peer imports transformers before reading)
@@ -102,7 +102,7 @@ def train_and_tag(spec: dict) -> dict:
 def _precision(trainer) -> str:
     if trainer.run.model != "bert":
         return "float32"
-    from training.subword_features import backbone_dtype
+    from bioner_mtl.training.fit.subword_features import backbone_dtype
 
     return backbone_dtype(trainer.model_config.precision)  # mixed bfloat16 on a GPU
 
@@ -141,10 +141,10 @@ def matmul_rate(spec: dict) -> dict:
 def multihead(spec: dict) -> dict:
     """One N-head bundle against N single-task bundles tagging the same text: seconds and
     bytes on disk. Speed does not depend on the weights, so the bundles are untrained."""
-    from data.corpora import load_corpus
-    from training.bundle import load, save_bundle
-    from training.presets import resolve
-    from training.trainer import Trainer
+    from bioner_mtl.data.corpora import load_corpus
+    from bioner_mtl.training.fit.trainer import Trainer
+    from bioner_mtl.training.product.bundle import load, save_bundle
+    from bioner_mtl.training.spec.presets import resolve
 
     sentences = [list(s.tokens) for s in load_corpus("BC5CDR").test[: spec["sentences"]]]
 

@@ -11,10 +11,10 @@ import os
 
 import numpy as np
 
-from data.tags import split_tag
-from training import flops
-from training.bench.measure import memory, slice_of, timed
-from training.evaluation import evaluate
+from bioner_mtl.data.tags import split_tag
+from bioner_mtl.training.bench import flops
+from bioner_mtl.training.bench.measure import memory, slice_of, timed
+from bioner_mtl.training.fit.evaluation import evaluate
 
 
 def _mentions(tags) -> list[tuple[str, int, int]]:
@@ -50,7 +50,7 @@ def _epochs(n: int, batch_size: int, steps: int, seed: int):
 
 def _bucketed(lengths: list[int], batch_size: int, steps: int, seed: int):
     """The batches BatchStream gives our trainer with the same seed, for the same rows."""
-    from training.batches import bucketed_batches
+    from bioner_mtl.training.fit.batches import bucketed_batches
 
     rng, pending, batches = np.random.default_rng(seed), [], []
     while len(batches) < steps:

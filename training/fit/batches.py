@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data import tags as tagging
-from data.reader import Sentence
+from bioner_mtl.data import tags as tagging
+from bioner_mtl.data.reader import Sentence
 
 PAD, UNK = "<pad>", "<unk>"
 BUCKET_POOL = 50  # batches whose sentences are sorted by length together (less padding)

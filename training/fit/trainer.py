@@ -28,19 +28,19 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from data import corpora
-from data.ablation import subsample
-from data.errors import InputError
-from models.base import TaggerModel
-from training.batches import BatchStream, EncodedSplit, TagSet
-from training.catalogue import get_model
-from training.config import RunConfig
-from training.decoding import Transitions
-from training.evaluation import evaluate, unit_counts
-from training.inference import Predictor, signature_of
-from training.presets import check_run, single_task
-from training.results import RunRecord, versions
-from training.schedules import get_schedule
+from bioner_mtl.data import corpora
+from bioner_mtl.data.ablation import subsample
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.models.base import TaggerModel
+from bioner_mtl.training.fit.batches import BatchStream, EncodedSplit, TagSet
+from bioner_mtl.training.fit.decoding import Transitions
+from bioner_mtl.training.fit.evaluation import evaluate, unit_counts
+from bioner_mtl.training.fit.inference import Predictor, signature_of
+from bioner_mtl.training.fit.results import RunRecord, versions
+from bioner_mtl.training.spec.catalogue import get_model
+from bioner_mtl.training.spec.config import RunConfig
+from bioner_mtl.training.spec.presets import check_run, single_task
+from bioner_mtl.training.spec.schedules import get_schedule
 
 log = logging.getLogger(__name__)
 
@@ -391,11 +391,6 @@ class Trainer:
         if run.save_encoder:
             Path(run.save_encoder).parent.mkdir(parents=True, exist_ok=True)
             self._encoder().save_weights(run.save_encoder)
-        if run.save_bundle:
-            from training.bundle import save_bundle
-
-            save_bundle(self, run.save_bundle)
-            log.info("model bundle written to %s", run.save_bundle)
         record = self._record(best, history, step, time.perf_counter() - started)
         return dataclasses.replace(record, pretrain=pretrained, steps_per_epoch=epoch_len)
 

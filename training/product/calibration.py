@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from data import tags as tagging
-from data.atomic import save_figure, write_text
-from data.derived_labels import mention_spans
-from training.batches import EncodedSplit
+from bioner_mtl.data import tags as tagging
+from bioner_mtl.data.atomic import save_figure, write_text
+from bioner_mtl.data.derived_labels import mention_spans
+from bioner_mtl.training.fit.batches import EncodedSplit
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from training.results import RunRecord
+from bioner_mtl.training.fit.results import RunRecord
 
 ALPHA = 0.05
 POWER = 0.8  # the power the smallest detectable gain is quoted at

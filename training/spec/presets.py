@@ -12,11 +12,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from data import corpora
-from data.errors import InputError
-from models.configs import ACTIVATIONS, EVERY_PIECE, LABEL_ON, POOLINGS, SHARINGS
-from training.catalogue import MODELS, baseline_of, get_model
-from training.config import (
+from bioner_mtl.data import corpora
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.models.configs import ACTIVATIONS, EVERY_PIECE, LABEL_ON, POOLINGS, SHARINGS
+from bioner_mtl.training.spec.catalogue import MODELS, baseline_of, get_model
+from bioner_mtl.training.spec.config import (
     RunConfig,
     TrainConfig,
     check_design,
@@ -27,7 +27,7 @@ from training.config import (
     replace,
     setting,
 )
-from training.schedules import get_schedule
+from bioner_mtl.training.spec.schedules import get_schedule
 
 PRESETS = ("quick", "paper")
 TAG_SCHEMES = ("IOB2", "IOBES")

@@ -24,7 +24,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 from sklearn.metrics import precision_recall_fscore_support
 
-from data import tags as tagging
+from bioner_mtl.data import tags as tagging
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data.atomic import write_atomically
-from training import stats
-from training.results import RunRecord
-from training.stats import BASELINE
+from bioner_mtl.data.atomic import write_atomically
+from bioner_mtl.training.fit.results import RunRecord
+from bioner_mtl.training.grids import stats
+from bioner_mtl.training.grids.stats import BASELINE
 
 SIDE = 14  # width of a "mean ±std" cell: "   71.23 ±0.45"
 

@@ -25,8 +25,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from training.batches import EncodedSplit, TagSet, eval_batches
-from training.decoding import Transitions, viterbi_decode
+from bioner_mtl.training.fit.batches import EncodedSplit, TagSet, eval_batches
+from bioner_mtl.training.fit.decoding import Transitions, viterbi_decode
 
 
 def signature_of(inputs: dict[str, np.ndarray]) -> dict[str, tf.TensorSpec]:

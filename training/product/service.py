@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 from starlette.requests import Request  # module level: FastAPI reads handlers' annotations
 
-from data.errors import InputError
-from data.text import split_sentences
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.text import split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ class Batcher:
 def entity_rows(request: TagRequest, sentences: list[list[list]], found: list[list[tuple]]
                 ) -> list[dict]:
     """predict.py's JSON lines rows, each checked to slice its text exactly."""
-    from training.bundle import with_offsets
+    from bioner_mtl.training.product.bundle import with_offsets
 
     rows, index = [], 0
     for document, (text, tokens) in enumerate(zip(request.texts, sentences)):

@@ -34,13 +34,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from data.errors import InputError
-from data.tags import OUTSIDE, split_tag
-from training.batches import TagSet
-from training.bundle import Tagger
-from training.decoding import Transitions
-from training.inference import token_probabilities
-from training.subword_alignment import predicts_from_last
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.tags import OUTSIDE, split_tag
+from bioner_mtl.training.fit.batches import TagSet
+from bioner_mtl.training.fit.decoding import Transitions
+from bioner_mtl.training.fit.inference import token_probabilities
+from bioner_mtl.training.fit.subword_alignment import predicts_from_last
+from bioner_mtl.training.product.bundle import Tagger
 
 CHAR_WIDTH = 20  # characters per token, as training.batches.encode pads and truncates them
 LOG_PROB_FLOOR = -1e30  # training.decoding's floor: probability-0 tokens stay feasible

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from models.configs import EVERY_PIECE, LABEL_ON
+from bioner_mtl.models.configs import EVERY_PIECE, LABEL_ON
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ import math
 
 from tqdm.auto import tqdm
 
-from training.config import RunConfig
-from training.executors import Executor, InProcess
-from training.presets import check_run
-from training.results import ResultsFile, RunLock, RunRecord, cell_key
+from bioner_mtl.training.fit.results import ResultsFile, RunLock, RunRecord, cell_key
+from bioner_mtl.training.grids.executors import Executor, InProcess
+from bioner_mtl.training.spec.config import RunConfig
+from bioner_mtl.training.spec.presets import check_run
 
 log = logging.getLogger(__name__)
 

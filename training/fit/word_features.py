@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from data.reader import Sentence
-from embeddings import embedding_matrix, load_vectors, train_word2vec
-from models.base import Features
-from training.batches import EncodedSplit, TagSet, Vocabulary, encode
-from training.config import RunConfig
+from bioner_mtl.data.reader import Sentence
+from bioner_mtl.embeddings import embedding_matrix, load_vectors, train_word2vec
+from bioner_mtl.models.base import Features
+from bioner_mtl.training.fit.batches import EncodedSplit, TagSet, Vocabulary, encode
+from bioner_mtl.training.spec.config import RunConfig
 
 log = logging.getLogger(__name__)
 

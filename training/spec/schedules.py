@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from data.errors import InputError
+from bioner_mtl.data.errors import InputError
 
 # (main task, {task: batches in one pass over its training split}, rng) -> task per step
 Schedule = Callable[[str, dict[str, int], np.random.Generator], list[str]]

@@ -20,8 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from data.errors import InputError
-from training.config import RunConfig
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.spec.config import RunConfig
 
 RECORD_FORMAT = 1  # bump when a field changes meaning; older records are refused, not guessed
 # Where and how a run is kept, not what it computes: two runs differing only here are one cell.
@@ -171,7 +171,7 @@ def steps_per_epoch(record: RunRecord) -> int:
     schedule."""
     import numpy as np
 
-    from training.schedules import get_schedule
+    from bioner_mtl.training.spec.schedules import get_schedule
 
     if record.steps_per_epoch:
         return record.steps_per_epoch

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from data.errors import InputError
+from bioner_mtl.data.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from data.atomic import write_text
-from data.derived_labels import mention_spans
-from data.errors import InputError
-from data.reader import Sentence
-from training.batches import TagSet
-from training.catalogue import FEATURIZERS, featurizer_class, get_model
-from training.decoding import Transitions
-from training.presets import check_model_config
-from training.results import versions
+from bioner_mtl.data.atomic import write_text
+from bioner_mtl.data.derived_labels import mention_spans
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.reader import Sentence
+from bioner_mtl.training.fit.batches import TagSet
+from bioner_mtl.training.fit.decoding import Transitions
+from bioner_mtl.training.fit.results import versions
+from bioner_mtl.training.spec.catalogue import FEATURIZERS, featurizer_class, get_model
+from bioner_mtl.training.spec.presets import check_model_config
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def save_bundle(trainer, directory: str | Path, calibrate: bool = True) -> Path:
     it). The trainer's predictor is left at the fitted temperatures, so its confidences and
     the bundle's agree. `calibrate=False` keeps the trainer's temperatures (1 unless set):
     for tests that check other things than calibration, which costs a pass per try."""
-    from training.calibration import calibrate_heads
+    from bioner_mtl.training.product.calibration import calibrate_heads
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -221,7 +221,7 @@ class Tagger:
 
     def _build(self, weights: Path) -> None:
         """Create the variables from one dummy labelled sentence per head, then load them."""
-        from training.inference import Predictor, signature_of
+        from bioner_mtl.training.fit.inference import Predictor, signature_of
 
         samples = {}
         for name, head in self.heads.items():
@@ -266,7 +266,7 @@ class Tagger:
             min_confidence: float | None = None) -> list[Entity]:
         """Entities in raw text, with character offsets into `text` (those with a confidence
         below `min_confidence` left out)."""
-        from data.text import split_sentences
+        from bioner_mtl.data.text import split_sentences
 
         check_min_confidence(min_confidence)
         sentences = split_sentences(text)

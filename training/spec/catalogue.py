@@ -7,8 +7,8 @@ grid compares it with, and the paper table and column the report puts it in. `re
 one (a variant for an experiment, a test's tiny model) without touching any other file.
 
 Importing it loads no TensorFlow: configs come from models/configs.py and builders are named
-("models.window_cnn:build_window_cnn"), imported on first build, so a command checks every
-run in a fraction of a second before anything heavy starts.
+("bioner_mtl.models.window_cnn:build_window_cnn"), imported on first build, so a command
+checks every run in a fraction of a second before anything heavy starts.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from data.errors import InputError
-from models.configs import POS_TASK, BertConfig, BiLSTMConfig, WindowConfig
-from training.config import TrainConfig
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.models.configs import POS_TASK, BertConfig, BiLSTMConfig, WindowConfig
+from bioner_mtl.training.spec.config import TrainConfig
 
-FEATURIZERS = {"words": "training.word_features:WordFeaturizer",  # vectors (+ characters)
-               "subwords": "training.subword_features:SubwordFeaturizer"}  # BERT word pieces
+FEATURIZERS = {  # word vectors (+ characters); BERT word pieces
+    "words": "bioner_mtl.training.fit.word_features:WordFeaturizer",
+    "subwords": "bioner_mtl.training.fit.subword_features:SubwordFeaturizer"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ _CRICHTON_TRAIN = TrainConfig(epochs=20)
 
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec(
-        "models.window_cnn:build_mlp",
+        "bioner_mtl.models.window_cnn:build_mlp",
         # the authors' baseline_config.py: SGD 0.1, word vectors fine-tuned, 20 epochs
         WindowConfig(filter_widths=(), hidden=300, dropout=0.0, fixed_vectors=False),
         TrainConfig(optimizer="sgd", learning_rate=0.1, batch_size=2, epochs=20),
@@ -97,7 +98,7 @@ MODELS: dict[str, ModelSpec] = {
         paper=PaperColumn("CRICHTON", "MLP", None),
     ),
     "window-cnn": ModelSpec(
-        "models.window_cnn:build_window_cnn",
+        "bioner_mtl.models.window_cnn:build_window_cnn",
         WindowConfig(),
         _CRICHTON_TRAIN,
         "CRICHTON window CNN: STM with one corpus, multi-output MTM (MO-MTM) with several",
@@ -105,7 +106,7 @@ MODELS: dict[str, ModelSpec] = {
         paper=PaperColumn("CRICHTON", "STM", "MO-MTM"),
     ),
     "dependent-cnn": ModelSpec(
-        "models.window_cnn:build_dependent_cnn",
+        "bioner_mtl.models.window_cnn:build_dependent_cnn",
         WindowConfig(),
         _CRICHTON_TRAIN,
         "CRICHTON dependent MTM (D-MTM): a GENIA POS window CNN feeds its hidden layer",
@@ -131,7 +132,7 @@ _BILSTM_QUICK = {
 
 
 def _bilstm(sharing: str, summary: str, paper: PaperColumn, **extra) -> ModelSpec:
-    return ModelSpec("models.bilstm_crf:build_bilstm_crf", BiLSTMConfig(sharing=sharing),
+    return ModelSpec("bioner_mtl.models.bilstm_crf:build_bilstm_crf", BiLSTMConfig(sharing=sharing),
                      _WANG_TRAIN, summary, quick=_BILSTM_QUICK, run=_WANG_RUN, needs_chars=True,
                      baseline=extra.pop("baseline", "bilstm-crf"), paper=paper, **extra)
 
@@ -152,7 +153,7 @@ MODELS.update({
 })
 
 MODELS["bert"] = ModelSpec(
-    "models.bert_tagger:build_bert", BertConfig(),
+    "bioner_mtl.models.bert_tagger:build_bert", BertConfig(),
     TrainConfig(optimizer="adamw", learning_rate=5e-5, weight_decay=0.01, warmup=0.1,
                 clipnorm=1.0, batch_size=32, epochs=3),
     "KHAN/RODRIGUEZ/TONG BERT multi-head: a shared encoder (MiniLM by default, BioBERT from "

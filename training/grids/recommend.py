@@ -24,16 +24,16 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-import data
-from data import partner_features as pf
-from data.atomic import write_text
-from data.errors import InputError
+from bioner_mtl.data import partner_features as pf
+from bioner_mtl.data.atomic import write_text
+from bioner_mtl.data.errors import InputError
 
-GAINS_FILE = Path(data.__file__).resolve().parent / "validation" / "partner_gains.jsonl"
+GAINS_FILE = Path(str(resources.files("bioner_mtl.data") / "validation" / "partner_gains.jsonl"))
 FEATURE_NAMES = tuple(pf.FEATURES)
 PENALTIES = (0.1, 1.0, 10.0, 100.0)  # ridge penalties the inner leave-one-main-out chooses
 FALLBACK_PENALTY = 10.0  # with fewer than three main corpora to choose by
@@ -114,8 +114,8 @@ def read_gains(path: str | Path) -> list[MeasuredGain]:
 def collect(directories: Sequence[str | Path]) -> list[dict]:
     """Gains lines from pairwise run directories (each DIR/results.jsonl), through
     training.summary.partner_rows: the gains, intervals and p-values every table prints."""
-    from training import summary
-    from training.results import ResultsFile
+    from bioner_mtl.training.fit.results import ResultsFile
+    from bioner_mtl.training.grids import summary
 
     lines, seen = [], {}
     for directory in map(Path, directories):

@@ -1,7 +1,7 @@
 """Where a grid's cells train: in this process, in a local process pool, or on Ray.
 
 Every grid hands its unfinished cells to one executor. An executor calls
-`training.trainer.train(run, progress=False)` for each cell somewhere and calls
+`train_run(run, progress=False)` for each cell somewhere and calls
 `on_result(run, record)` in THIS process as each cell finishes, in completion order, so the
 caller appends every record to its results file at once: a killed grid loses only the cells
 still in flight, and `--resume` works the same whatever trained the cells.
@@ -32,16 +32,17 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Protocol
 
-from data.errors import InputError
-from training import quiet_tensorflow
-from training.config import RunConfig
+import bioner_mtl
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training import quiet_tensorflow
+from bioner_mtl.training.spec.config import RunConfig
 
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("auto", "inprocess", "pool", "ray")
 AUTO_MAX_WORKERS = 4  # each worker holds its own TensorFlow (about 1-2 GB resident)
 RAY_HINT = "pip install -r requirements-ray.txt"
-ROOT = Path(__file__).resolve().parents[1]  # the repository: what workers must import
+ROOT = Path(bioner_mtl.__file__).resolve().parents[1]  # where workers import bioner_mtl from
 
 OnResult = Callable[[RunConfig, dict], None]
 
@@ -57,16 +58,29 @@ def train_cell(run: RunConfig) -> dict:
     """One cell in a worker (pool process or Ray task): its results record. A Ray task starts
     TensorFlow here, quietly unless BIONER_VERBOSE (--verbose) is set."""
     quiet_tensorflow.install()
-    from training.trainer import train
+    return train_run(run, progress=False)
 
-    return train(run, progress=False)
+
+def train_run(run: RunConfig, progress: bool = True) -> dict:
+    """Train one run here; write its model bundle when the run asks for one (save_bundle): the
+    trainer fits, the product side saves, so fitting never imports the product side."""
+    from bioner_mtl.training.fit.trainer import Trainer
+
+    trainer = Trainer(run, progress)
+    record = trainer.fit()
+    if run.save_bundle:
+        from bioner_mtl.training.product.bundle import save_bundle
+
+        save_bundle(trainer, run.save_bundle)
+        log.info("model bundle written to %s", run.save_bundle)
+    return record
 
 
 def warm_vectors(runs: list[RunConfig]) -> None:
     """Train (or load) every word2vec vector set the runs use, once, into the on-disk cache,
     so concurrent workers read the same vectors instead of each training its own."""
-    from training.catalogue import get_model
-    from training.word_features import word_vectors
+    from bioner_mtl.training.fit.word_features import word_vectors
+    from bioner_mtl.training.spec.catalogue import get_model
 
     for run in runs:  # word_vectors memoises and caches on disk: repeats cost nothing
         spec = get_model(run.model)
@@ -83,10 +97,8 @@ class InProcess:
     def map_cells(self, runs: list[RunConfig], on_result: OnResult, progress: bool) -> None:
         if not runs:
             return
-        from training import trainer  # looked up per call: tests may replace trainer.train
-
-        for run in runs:
-            on_result(run, trainer.train(run, progress=progress))
+        for run in runs:  # train_run is looked up per call: tests may replace it
+            on_result(run, train_run(run, progress=progress))
 
 
 # ----- a local process pool ----------------------------------------------------------------

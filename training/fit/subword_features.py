@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from data import derived_labels
-from data.errors import InputError
-from data.reader import Sentence
-from models.base import Features
-from models.bert_encoder import load_encoder
-from training.batches import TagSet
-from training.subword_alignment import align, pack_sentences, predicts_from_last
+from bioner_mtl.data import derived_labels
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.reader import Sentence
+from bioner_mtl.models.base import Features
+from bioner_mtl.models.bert_encoder import load_encoder
+from bioner_mtl.training.fit.batches import TagSet
+from bioner_mtl.training.fit.subword_alignment import align, pack_sentences, predicts_from_last
 
 log = logging.getLogger(__name__)
 

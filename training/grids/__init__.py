@@ -1,0 +1,2 @@
+"""Grids of runs and their statistics: cells, executors, paired tests, summaries, the report
+and the partner recommender."""

@@ -1,0 +1,1 @@
+"""What ships after training: model bundles, calibration, the tagging service and export."""
