@@ -1,4 +1,5 @@
-"""The results report, against small hand-made results files whose numbers we know."""
+"""The results report, against small hand-made results files whose numbers we know: the
+command (experiments/report.py) and the library it calls (training/grids/report.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from bioner_mtl.experiments import report
 from bioner_mtl.training.cli import run
 from bioner_mtl.training.fit.results import RunRecord
+from bioner_mtl.training.grids.report import build_report
 from bioner_mtl.training.spec.catalogue import MODELS, variant
 from tests.helpers import make_record
 
@@ -169,6 +171,15 @@ def test_variants_are_not_pooled_as_seeds(tmp_path):
     text = make_report(tmp_path, write(tmp_path / "v", records))
     assert row(crichton(text), "BC5CDR")[3] == "75.00 (1) [fixed_vectors=false]"  # best devel
     assert "| BC5CDR | window-cnn | none | paper | 100% | – | 1,2 | 70.50 ± 0.71 (2) |" in text
+
+
+def test_the_library_builds_the_text_the_command_writes_and_writes_no_report(tmp_path):
+    directory = write(tmp_path / "lib", seeds("NCBI-disease", [0.80, 0.82]))
+    out = tmp_path / "out" / "report.md"
+    text = build_report([directory], [directory / "results.jsonl"], out)
+    assert not out.exists()  # writing it is the command's part
+    assert text.startswith("# bioner-mtl results report") and "81.00 ± 1.41 (2)" in text
+    assert make_report(tmp_path, directory) == text
 
 
 def test_default_output_goes_into_the_only_run_directory(tmp_path, capsys):

@@ -1,0 +1,786 @@
+"""The results report as a library: runs grouped into cells (records differing only in their
+seed), the papers' published numbers, and the markdown that lays ours beside theirs (the
+CRICHTON, WANG and BERT tables, pairwise grids, data ablation with its plots, every head, every
+group). `experiments/report.py` is its command line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bioner_mtl.data.atomic import save_figure
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.fit.results import ResultsFile, RunRecord, settings_key
+from bioner_mtl.training.spec.catalogue import MODELS, PaperColumn, baseline_of
+
+# training.grids.stats and training.grids.summary (SciPy, a second to load) are imported where
+# they are used, so a wrong directory or a damaged results file is refused at once
+
+# --- The papers' numbers (test F1, %), copied from SPEC.md section 7. Not our results. ---
+
+CRICHTON_TABLE_9: dict[str, dict[str, float]] = {  # mention level, PubMed-PMC word2vec
+    "BC2GM": {"MLP": 70.31, "STM": 72.63, "MO-MTM": 73.17, "D-MTM": 72.87},
+    "BC5CDR": {"MLP": 83.11, "STM": 83.66, "MO-MTM": 83.90, "D-MTM": 83.83},
+    "BioNLP09": {"MLP": 81.84, "STM": 83.90, "MO-MTM": 84.20, "D-MTM": 84.10},
+    "BioNLP11EPI": {"MLP": 74.98, "STM": 77.72, "MO-MTM": 78.86, "D-MTM": 78.03},
+    "BioNLP11ID": {"MLP": 81.44, "STM": 81.50, "MO-MTM": 80.58, "D-MTM": 81.73},
+    "BioNLP13CG": {"MLP": 75.23, "STM": 76.74, "MO-MTM": 78.90, "D-MTM": 77.52},
+    "BioNLP13GE": {"MLP": 72.49, "STM": 73.28, "MO-MTM": 78.58, "D-MTM": 74.00},
+    "BioNLP13PC": {"MLP": 79.35, "STM": 80.61, "MO-MTM": 81.92, "D-MTM": 81.50},
+    "Ex-PTM": {"MLP": 65.75, "STM": 68.56, "MO-MTM": 74.90, "D-MTM": 69.67},
+    "Linnaeus": {"MLP": 79.01, "STM": 83.98, "MO-MTM": 81.57, "D-MTM": 84.04},
+    "NCBI-disease": {"MLP": 79.09, "STM": 80.26, "MO-MTM": 79.02, "D-MTM": 80.37},
+}
+# CRICHTON table 10: points lost on average against the full training data.
+CRICHTON_TABLE_10: dict[str, dict[float, float]] = {
+    "STM": {0.5: 3.4, 0.25: 8.0, 0.1: 16.7},
+    "MO-MTM (best partner)": {0.5: 0.2, 0.25: 3.0, 0.1: 9.8},
+}
+WANG_TABLE_2: dict[str, dict[str, float]] = {  # token-level macro F1, GloVe 100d
+    "BC2GM": {"STM": 83.91, "FS-MTM": 84.04, "SP-MTM": 84.34, "ADV-MTM": 83.85, "CS-MTM": 84.41},
+    "Ex-PTM": {"STM": 67.31, "FS-MTM": 71.49, "SP-MTM": 70.24, "ADV-MTM": 71.72, "CS-MTM": 72.05},
+    "NCBI-disease": {"STM": 86.05, "FS-MTM": 85.49, "SP-MTM": 86.29, "ADV-MTM": 86.44,
+                     "CS-MTM": 86.50},
+    "Linnaeus": {"STM": 78.25, "FS-MTM": 77.60, "SP-MTM": 82.33, "ADV-MTM": 82.59,
+                 "CS-MTM": 82.40},
+}
+WANG_BEST_PARTNER = {"BC2GM": "JNLPBA", "Ex-PTM": "BioNLP09", "NCBI-disease": "BioNLP09",
+                     "Linnaeus": "BC5CDR"}
+BERT_REFERENCE: dict[str, dict[str, list[tuple[str, float]]]] = {  # mention level, BioBERT v1.1
+    "BC2GM": {"single": [("BioBERT (TONG t.2)", 84.40)],
+              "multi": [("TONG max pooling", 84.78), ("KHAN 3-corpus MTL", 83.01)]},
+    "BC5CDR-chem": {"single": [("BioBERT (TONG t.2)", 93.44)],
+                    "multi": [("TONG max pooling", 93.98)]},
+    "BC5CDR": {"single": [], "multi": [("KHAN 3-corpus MTL", 89.5)]},
+    "NCBI-disease": {"single": [("BioBERT (TONG t.2)", 89.36)],
+                     "multi": [("TONG max pooling", 89.91), ("KHAN 3-corpus MTL", 88.1)]},
+}
+TONG_FRACTION = {("NCBI-disease", 0.1): "TONG at 10% of NCBI-disease: 83.39 vs BioBERT 80.10"}
+
+PRESET_ORDER = {"paper": 0, "quick": 1}
+TOKEN = "test_token_macro_f1"
+
+
+# --- Groups: the runs of one cell, differing only in their seed. ---
+
+
+def special_of(r: RunRecord) -> str | None:
+    """Runs the paper tables leave out: entity ablation, a start from another run's encoder."""
+    parts = []
+    if r.leave_out or r.role:
+        parts.append(f"entity ablation, leave out {r.leave_out}" + (f", {r.role}" if r.role
+                                                                     else ""))
+    if r.config.get("init_encoder"):
+        parts.append(f"from encoder {Path(str(r.config['init_encoder'])).name}")
+    return "; ".join(parts) or None
+
+
+def budget_of(r: RunRecord) -> str:
+    train = r.config.get("train") or {}
+    if train.get("steps"):
+        return f"{train['steps']} steps"
+    if train.get("epochs"):
+        return f"{train['epochs']:g} epoch" + ("" if train["epochs"] == 1 else "s")
+    return "?"
+
+
+@dataclass
+class Group:
+    """Records that differ only in their seed: one cell of a table."""
+
+    main: str
+    model: str
+    aux: tuple[str, ...]
+    preset: str | None
+    fraction: float
+    decoding: str
+    settings: tuple  # training.results.settings_key of the runs' configuration
+    special: str | None
+    records: list[RunRecord] = field(default_factory=list)
+    sources: list[Path] = field(default_factory=list)  # each record's results file
+
+    @classmethod
+    def key(cls, r: RunRecord) -> tuple:
+        return (r.main, r.model, tuple(r.aux), r.preset, float(r.train_fraction), r.decoding,
+                settings_key(r.config), special_of(r))
+
+    @property
+    def n(self) -> int:
+        return len(self.records)
+
+    def values(self, metric: str = "test_f1") -> list[float]:
+        return [getattr(r, metric) for r in self.records]
+
+    def mean(self, metric: str = "test_f1") -> float:
+        from bioner_mtl.training.grids import (
+            stats,  # SciPy: loaded once the run directories are read
+        )
+
+        return stats.mean_std(self.values(metric))[0]
+
+    def base_settings(self) -> tuple:
+        """The settings without the partners' loss weight: those of its single-task cell."""
+        return tuple(item for item in self.settings if item[0] != "loss_weights")
+
+    @property
+    def train_on(self) -> str:
+        """'train' (selected on devel) or 'train+devel' (a fixed length, no devel score)."""
+        return self.records[0].config.get("train_on", "train")
+
+    @property
+    def encoder(self) -> str | None:
+        r = self.records[0]
+        return r.model_config.get("encoder") or (r.config.get("model_options") or {}).get(
+            "encoder")
+
+
+def paper_of(model: str) -> PaperColumn | None:
+    spec = MODELS.get(model)
+    return spec.paper if spec else None
+
+
+def column_of(model: str, with_partners: bool) -> str | None:
+    paper = paper_of(model)
+    if paper is None:
+        return None
+    return paper.with_partners if with_partners else paper.alone
+
+
+# --- Reading. ---
+
+
+def read_records(files: list[Path]) -> tuple[list[tuple[Path, RunRecord]], int]:
+    """(file, record) for every record once: a cell found in two files is one run."""
+    records, seen, duplicates = [], set(), 0
+    for path in files:
+        for record in ResultsFile(path).records():
+            if record.cell and record.cell in seen:
+                duplicates += 1
+                continue
+            if record.cell:
+                seen.add(record.cell)
+            records.append((path, record))
+    if not records:
+        raise InputError(f"no records in {', '.join(map(str, files))}; did every run fail?")
+    return records, duplicates
+
+
+def group_records(records: list[tuple[Path, RunRecord]]) -> list[Group]:
+    groups: dict[tuple, Group] = {}
+    for path, r in records:
+        key = Group.key(r)
+        g = groups.setdefault(key, Group(*key))
+        g.records.append(r)
+        g.sources.append(path)
+    return list(groups.values())
+
+
+# --- Formatting. ---
+
+
+def fraction_text(fraction: float) -> str:
+    return f"{100 * fraction:g}%"
+
+
+def cell(runs: Group | list[RunRecord] | None, metric: str = "test_f1", mark: str = "") -> str:
+    """'mean ± std (n)', the std left out for one seed."""
+    from bioner_mtl.training.grids import stats
+
+    runs = runs.records if isinstance(runs, Group) else runs or []
+    if not runs:
+        return "–"
+    mean, std = stats.mean_std([getattr(r, metric) for r in runs])
+    if mean != mean:
+        return "–"
+    spread = f" ± {100 * std:.2f}" if len(runs) > 1 else ""
+    return f"{100 * mean:.2f}{spread} ({len(runs)}){mark}"
+
+
+def table(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
+    """A markdown table: the first `left` columns (names) left-aligned, numbers right."""
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] * left + ["---:"] * (len(header) - left)) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def ref(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def aux_text(aux: tuple[str, ...]) -> str:
+    return "+".join(aux) if aux else "none"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def sort_key(preset: str | None) -> tuple:
+    return PRESET_ORDER.get(preset or "", 2), str(preset)
+
+
+ABSENT = "(unset)"
+SAID_BY_SPECIAL = "init_encoder"  # a start from another encoder is named by special_of
+
+
+def modal_settings(groups: list[Group]) -> dict[tuple, dict[str, str]]:
+    """Per preset and model, each setting's most common value (unset counts as a value):
+    what a variant is told apart from."""
+    populations: dict[tuple, list[Group]] = {}
+    for g in groups:
+        populations.setdefault((g.preset, g.model), []).append(g)
+    modal = {}
+    for key, members in populations.items():
+        names = {name for g in members for name, _ in g.settings}
+        counts = {name: Counter() for name in names}
+        for g in members:
+            values = dict(g.settings)
+            for name in names:
+                counts[name][values.get(name, ABSENT)] += g.n
+        modal[key] = {name: c.most_common(1)[0][0] for name, c in counts.items()}
+    return modal
+
+
+def variant(group: Group, modal: dict[tuple, dict[str, str]]) -> str:
+    """What sets this group apart from the usual runs of its model and preset: settings
+    (model options without their prefix), decoding, special runs."""
+    usual = modal.get((group.preset, group.model), {})
+    values = dict(group.settings)
+    parts = []
+    for name in sorted(set(usual) | set(values)):
+        value = values.get(name, ABSENT)
+        if value != usual.get(name, ABSENT) and name not in ("loss_weights", SAID_BY_SPECIAL):
+            parts.append(f"{name.removeprefix('model_options.')}={value}")
+    if "loss_weights" in values:
+        parts.append(f"partner loss weight {values['loss_weights']}")
+    if group.decoding != "constrained":
+        parts.append(f"{group.decoding} decoding")
+    if group.special:
+        parts.append(group.special)
+    return ", ".join(parts)
+
+
+def tagged(text: str, label: str) -> str:
+    return f"{text} [{label}]" if label else text
+
+
+# --- Choosing cells and testing them. ---
+
+
+def best_on_devel(groups: Iterable[Group]) -> Group | None:
+    """The variant a practitioner would keep: best mean devel F1 (never test), then most seeds."""
+    def key(g: Group) -> tuple[float, int]:
+        devel = g.mean("devel_f1")
+        return (devel if devel == devel else -math.inf, g.n)
+
+    return max(groups, key=key, default=None)
+
+
+def test_against(group: Group | None, base: Group | None, metric: str = "test_f1"
+                 ) -> float | None:
+    from bioner_mtl.training.grids import stats
+
+    if group is None or base is None:
+        return None
+    g = stats.gain("", base.records, group.records, metric=metric)  # paired by seed
+    return g.p if g.seeds > 1 else None
+
+
+def mark(p: float | None) -> str:
+    from bioner_mtl.training.grids import stats
+
+    return "*" if stats.significant(p) else ""
+
+
+def baseline_for(group: Group, groups: list[Group]) -> Group | None:
+    """The single-task cell a multi-task one is tested against: the catalogue's baseline model
+    alone on the same corpus, preset, fraction, decoding and settings."""
+    model = baseline_of(group.model)
+    return best_on_devel(
+        g for g in groups if g.model == model and not g.aux and not g.special
+        and (g.main, g.preset, g.fraction, g.decoding, g.base_settings())
+        == (group.main, group.preset, group.fraction, group.decoding, group.base_settings()))
+
+
+def settings_sections(groups: list[Group]) -> list[tuple[str | None, float, str]]:
+    """(preset, fraction, train_on) of each table: a train+devel run, which has no devel
+    score, is never chosen or tested beside runs selected on devel."""
+    keys = {(g.preset, g.fraction, g.train_on) for g in groups if not g.special}
+    return sorted(keys, key=lambda k: (*sort_key(k[0]), -k[1], k[2]))
+
+
+def setting_title(preset: str | None, fraction: float, train_on: str = "train") -> str:
+    data = "full training data" if fraction == 1.0 else \
+        f"{fraction_text(fraction)} of the main training data"
+    final = (", trained on train+devel for a fixed length (no devel selection)"
+             if train_on == "train+devel" else "")
+    return f"{preset or 'no'} preset, {data}{final}"
+
+
+def corpus_order(names: Iterable[str], reference: dict) -> list[str]:
+    names = set(names)
+    return [c for c in reference if c in names] + sorted(names - set(reference))
+
+
+@dataclass
+class Tests:
+    """Every t-test a table made, listed under it so the marks can be checked."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, what: str, group: Group, base: Group, p: float | None) -> None:
+        result = "no test" if p is None else f"p = {p:.3g}{mark(p)}"
+        self.lines.append(f"{what}: n = {group.n} vs {base.n}, {result}")
+
+
+def budget_line(shown: Iterable[Group | None]) -> list[str]:
+    """Training budgets of the cells shown: runs cut short of the paper's length read lower."""
+    budgets: dict[str, set[str]] = {}
+    for g in shown:
+        if g is not None:
+            known = {budget_of(r) for r in g.records} - {"?"}
+            if known:
+                budgets.setdefault(g.model, set()).update(known)
+    if not budgets:
+        return []
+    return ["", "Training budget of the cells shown: " + "; ".join(
+        f"`{m}` {', '.join(sorted(b))}" for m, b in sorted(budgets.items())) + "."]
+
+
+def test_lines(tests: Tests) -> list[str]:
+    return ["", "t-tests: " + "; ".join(tests.lines) + "."] if tests.lines else []
+
+
+# --- The papers' tables: which model fills which column is the catalogue's `paper`. ---
+
+
+def paper_columns(paper_table: str) -> dict[str, list[str]]:
+    """A table's columns in catalogue order, each with the models (and roles) that fill it."""
+    columns: dict[str, list[str]] = {}
+    for name, spec in MODELS.items():
+        paper = spec.paper
+        if paper is None or paper.table != paper_table:
+            continue
+        if paper.alone == paper.with_partners:
+            columns.setdefault(paper.alone, []).append(f"`{name}`")
+            continue
+        for column, role in ((paper.alone, "alone"), (paper.with_partners, "with partners")):
+            if column:
+                columns.setdefault(column, []).append(f"`{name}` {role}")
+    return columns
+
+
+def legend(columns: dict[str, list[str]]) -> str:
+    return "; ".join(f"{c} = {' or '.join(models)}" for c, models in columns.items())
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one paper's table is laid out: our metrics per column, the paper's number after the
+    first of them."""
+
+    heading: str
+    paper: str
+    numbers: dict[str, dict[str, float]]
+    metrics: tuple[tuple[str, str], ...]  # (header words, RunRecord field)
+    note: str  # {legend} is the catalogue's column legend
+
+
+LAYOUTS = {
+    "CRICHTON": Layout(
+        "Window-CNN family vs CRICHTON table 9", "CRICHTON", CRICHTON_TABLE_9,
+        (("ours", "test_f1"),),
+        "Test mention-level F1 (strict, %): ours as mean ± sample std over seeds (number of "
+        "seeds); CRICHTON = the paper's table 9 (PubMed-PMC word2vec), copied into report.py, "
+        "not our runs. Columns: {legend}. A column with partners shows the partner set with "
+        "the best mean *devel* F1, named after `with`. Where a cell has several variants (in "
+        "[brackets]) the one with the best devel F1 is shown; all are listed under All record "
+        "groups. `*`: p < 0.05 in a paired test over seeds (training.stats) against the "
+        "baseline's cell of the same corpus; n < 2 on either side gives no test and no mark."),
+    "WANG": Layout(
+        "BiLSTM-CNN-CRF family vs WANG table 2", "WANG", WANG_TABLE_2,
+        (("token ours", TOKEN), ("mention ours", "test_f1")),
+        "Token-level macro F1 without `O` (WANG's metric, %) beside WANG's table 2 (GloVe "
+        "100d, copied into report.py, not our runs); `mention ours` is our strict mention-level "
+        "F1 of the same runs. Columns: {legend}; each cell is the variant with the best devel "
+        "F1. WANG's best partners: "
+        + ", ".join(f"{c} <- {p}" for c, p in WANG_BEST_PARTNER.items())
+        + ". `*`: p < 0.05, paired test over seeds (training.stats) against the baseline's "
+        "cell, on the column's metric; n < 2 gives no test."),
+}
+
+
+def layout_table(layout: Layout, groups: list[Group], modal: dict, note: bool) -> list[str]:
+    """One paper's table: per corpus, the best-on-devel group of every column beside the
+    paper's number, tested against the cell of its catalogue baseline."""
+    columns = paper_columns(layout.paper)
+    first, *others = layout.metrics
+    header = ["corpus"] + [h for c in columns for h in (
+        f"{c} {first[0]}", f"{c} {layout.paper}", *(f"{c} {m[0]}" for m in others))]
+    tests, rows, shown = Tests(), [], []
+    for corpus in corpus_order({g.main for g in groups}, layout.numbers):
+        mine = [g for g in groups if g.main == corpus]
+        chosen = {c: best_on_devel(g for g in mine if column_of(g.model, bool(g.aux)) == c)
+                  for c in columns}
+        shown += chosen.values()
+        row = [corpus]
+        for column, group in chosen.items():
+            texts = ["–"] * len(layout.metrics)
+            if group is not None:
+                base_column = column_of(baseline_of(group.model), False)
+                base = chosen.get(base_column) if base_column != column else None
+                for i, (words, metric) in enumerate(layout.metrics):
+                    p = test_against(group, base, metric)
+                    if base is not None:
+                        what = f" ({words.split()[0]})" if others else ""
+                        tests.add(f"{corpus} {column} vs {base_column}{what}", group, base, p)
+                    texts[i] = cell(group, metric, mark(p))
+                if group.aux:
+                    texts[0] += f" with {aux_text(group.aux)}"
+                texts[0] = tagged(texts[0], variant(group, modal))
+            row += [texts[0], ref(layout.numbers.get(corpus, {}).get(column)), *texts[1:]]
+        rows.append(row)
+    out = table(header, rows)
+    if note:
+        out += ["", layout.note.format(legend=legend(columns))]
+    return out + budget_line(shown) + test_lines(tests)
+
+
+def bert_tables(groups: list[Group], modal: dict, note: bool = True) -> list[str]:
+    """Per main corpus: single-task and multi-head BERT runs beside the BERT papers."""
+    out: list[str] = []
+    for corpus in sorted({g.main for g in groups}):
+        mine = [g for g in groups if g.main == corpus]
+        singles = [g for g in mine if not g.aux]
+        base = best_on_devel(singles)
+        multis = sorted((g for g in mine if g.aux), key=lambda g: -g.mean())
+        refs = BERT_REFERENCE.get(corpus, {})
+        rows = []
+        for g in sorted(singles, key=lambda g: -g.mean()) + multis:
+            p = test_against(g, base) if g.aux and base is not None else None
+            papers = refs.get("multi" if g.aux else "single", [])
+            encoder = Path(g.encoder).name if g.encoder else "all-MiniLM-L6-v2 (default)"
+            name = column_of(g.model, bool(g.aux))
+            rows.append([f"{name} with {aux_text(g.aux)}" if g.aux else name,
+                         encoder, variant(g, modal) or "–", cell(g, mark=mark(p)),
+                         "–" if not g.aux else ("n < 2" if p is None else f"{p:.3g}"),
+                         cell(g, TOKEN),
+                         "; ".join(f"{name} {value:.2f}" for name, value in papers) or "–"])
+        out += [f"#### {corpus}", ""] + table(
+            ["model", "encoder", "variant", "test F1 ours", "p vs single-task",
+             "token macro F1", "papers (BioBERT v1.1)"], rows, left=3) + budget_line(mine)
+        out.append("")
+    return out + ([] if not note else [
+        "Test mention-level F1 (%), mean ± std (seeds). The papers' numbers (copied into "
+        "report.py) used BioBERT v1.1, a far larger biomedical encoder: compare trends, not "
+        "levels, when our encoder differs. p: paired test (training.stats) against the "
+        "single-task row with the best devel F1 (`*` p < 0.05); n < 2 gives no test."])
+
+
+def paper_tables(groups: list[Group], modal: dict) -> list[str]:
+    out = ["## Single-task and multi-task by corpus", ""]
+    plain = [g for g in groups if not g.special and column_of(g.model, bool(g.aux))]
+    noted: set[str] = set()  # each table's explanation once, under its first one
+    for preset, fraction, train_on in settings_sections(plain):
+        here = [g for g in plain if (g.preset, g.fraction, g.train_on)
+                == (preset, fraction, train_on)]
+        title = setting_title(preset, fraction, train_on)
+        for name in ("CRICHTON", "WANG", "BERT"):
+            mine = [g for g in here if paper_of(g.model).table == name]
+            if not mine:
+                continue
+            if name == "BERT":
+                out += [f"### BERT multi-head ({title})", ""]
+                out += bert_tables(mine, modal, name not in noted) + [""]
+            else:
+                out += [f"### {LAYOUTS[name].heading} ({title})", ""]
+                out += layout_table(LAYOUTS[name], mine, modal, name not in noted) + [""]
+            noted.add(name)
+    return out
+
+
+# --- Sections. ---
+
+
+def provenance(files: list[Path], records: list[tuple[Path, RunRecord]],
+               duplicates: int) -> list[str]:
+    """What the report was made from, since results records carry no dates."""
+    def counted(counter: Counter) -> str:
+        return ", ".join(f"{k} ({v})" for k, v in sorted(counter.items(), key=lambda kv: str(kv)))
+
+    per_file = Counter(path for path, _ in records)
+    versions: dict[str, set[str]] = {}
+    for _, r in records:
+        for package, version in r.versions.items():
+            versions.setdefault(package, set()).add(str(version))
+    runs = [r for _, r in records]
+    lines = ["## Provenance", "",
+             f"- {len(records)} records from {len(files)} results files "
+             "(records carry no dates; the versions below are what they were trained with):"]
+    lines += [f"  - `{f}`: {per_file.get(f, 0)} record" + ("" if per_file.get(f) == 1 else "s")
+              for f in files]
+    lines += [
+        f"- presets: {counted(Counter(r.preset or '(none)' for r in runs))}",
+        f"- decodings: {counted(Counter(r.decoding for r in runs))}",
+        f"- models: {counted(Counter(r.model for r in runs))}",
+        "- training fractions: " + counted(Counter(fraction_text(r.train_fraction)
+                                                   for r in runs)),
+        "- versions: " + ("; ".join(f"{p} {', '.join(sorted(v))}"
+                                    for p, v in sorted(versions.items())) or "not recorded"),
+    ]
+    if duplicates:
+        lines.append(f"- {duplicates} records repeat a run (same cell) already read and are "
+                     "counted once")
+    lines += ["", "Seeds are pooled only when corpus, model, partners, preset, training "
+              "fraction, decoding and the run's settings all match. F1 in %."]
+    return lines
+
+
+def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
+    """Which partner helps each corpus: one grid per corpus, model and setting, ranked by
+    training.summary (the pairwise command's own rows) against the catalogue's baseline."""
+    from bioner_mtl.training.grids import stats, summary
+
+    grids: dict[tuple, list[Group]] = {}
+    for g in groups:  # partners are ranked on devel: train+devel runs have none
+        if len(g.aux) == 1 and not g.special and g.train_on == "train":
+            key = (g.preset, g.fraction, g.main, g.model, g.decoding, g.settings)
+            grids.setdefault(key, []).append(g)
+    if not grids:
+        return []
+    out = ["## Pairwise grids", "",
+           "One auxiliary partner at a time, sorted by devel gain (the choice); each partner's "
+           "test gain (mention F1, points) over the single-task baseline with its 95% CI "
+           f"({stats.METHOD}); `*`: Holm-corrected p < 0.05.", ""]
+    for key in sorted(grids, key=lambda k: (*sort_key(k[0]), -k[1], k[2], k[3])):
+        partners = grids[key]
+        first = partners[0]
+        base = baseline_for(first, groups)
+        label = variant(first, modal)
+        out += [f"### {first.main}: {first.model}, {setting_title(first.preset, first.fraction)}"
+                + (f" [{label}]" if label else ""), ""]
+        records = [r for g in ([base] if base else []) + partners for r in g.records]
+        ranked = summary.partner_rows(records)[first.main]
+        rows = []
+        for r in ranked:
+            name = f"(single-task {base.model})" if r.partner == stats.BASELINE else r.partner
+            numbers = ["–", "–", "–"]
+            if r.gain is not None:
+                p = "n < 2" if r.gain.seeds < 2 else f"{r.gain.p_holm:.3g}{summary.mark(r.gain)}"
+                numbers = [f"{100 * r.gain.mean:+.2f}",
+                           f"[{100 * r.gain.low:+.2f}, {100 * r.gain.high:+.2f}]", p]
+            rows.append([name, str(len(r.runs)), cell(r.runs), *numbers, cell(r.runs, TOKEN)])
+        out += table(["partner", "seeds", "test F1", "gain", "95% CI", "p (Holm)",
+                      "token macro F1"], rows)
+        if base is None:
+            out += ["", f"No single-task baseline ({baseline_of(first.model)} alone) for "
+                        f"{first.main} in this setting: gains unknown; best devel F1 with "
+                        f"{ranked[0].partner}."]
+        else:
+            out += ["", f"Verdict for {first.main}: {summary.verdict(ranked)}."]
+        out.append("")
+    return out
+
+
+def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[list[str],
+                                                                             list[Path]]:
+    """F1 against the share of training data, single-task beside multi-task (CRICHTON t.10):
+    a family is a baseline model (the catalogue's) with the models compared with it."""
+    families: dict[tuple, dict[tuple, dict[float, Group]]] = {}
+    for g in groups:
+        if g.special:
+            continue
+        key = (g.preset, g.main, baseline_of(g.model), g.decoding, g.base_settings())
+        families.setdefault(key, {}).setdefault((g.model, g.aux), {})[g.fraction] = g
+    keep = {k: v for k, v in families.items() if any(len(s) > 1 for s in v.values())}
+    if not keep:
+        return [], []
+    out = ["## Data ablation", "",
+           "Test mention-level F1 (%) against the share of the main corpus's training sentences "
+           "(devel, test and partners stay whole); `loss` = points below the same model at "
+           "100%. `*`: p < 0.05 against single-task at the same fraction (paired test, "
+           "training/grids/stats.py); n < 2 gives no test. CRICHTON table 10 (mean over their "
+           "corpora, "
+           "points lost): "
+           + "; ".join(f"{name} " + " / ".join(f"{v:.1f}" for v in losses.values())
+                       for name, losses in CRICHTON_TABLE_10.items())
+           + " at 50 / 25 / 10%.", ""]
+    plots, used = [], set()
+    for key in sorted(keep, key=lambda k: (*sort_key(k[0]), k[1], k[2])):
+        preset, main, stm, _, _ = key
+        series = keep[key]
+        st_key = (stm, ())
+        names = sorted(series, key=lambda s: (s != st_key, s))
+        fractions = sorted({f for s in series.values() for f in s})
+        label = variant(next(iter(series[names[0]].values())), modal)
+        out += [f"### {main}: {stm} family, {preset or 'no'} preset"
+                + (f" [{label}]" if label else ""), ""]
+        header, rows = ["train fraction"], []
+        for name in names:
+            header += [series_label(name, st_key, " with ")] + (
+                ["loss"] if 1.0 in series[name] else [])
+        paper = paper_of(stm)
+        crichton = paper is not None and (paper.table, paper.alone) == ("CRICHTON", "STM")
+        if crichton:
+            header.append("CRICHTON t.10 loss STM / MO-MTM")
+        for fraction in fractions:
+            row = [fraction_text(fraction)]
+            base = series.get(st_key, {}).get(fraction)
+            for name in names:
+                g = series[name].get(fraction)
+                p = test_against(g, base) if name != st_key else None
+                row.append(cell(g, mark=mark(p)))
+                if 1.0 in series[name]:
+                    full = series[name][1.0].mean()
+                    row.append("–" if g is None else f"{100 * (full - g.mean()):.2f}")
+            if crichton:
+                losses = [v.get(fraction) for v in CRICHTON_TABLE_10.values()]
+                row.append("–" if None in losses else " / ".join(f"{v:.1f}" for v in losses))
+            rows.append(row)
+        out += table(header, rows)
+        tong = TONG_FRACTION.get((main, min(fractions)))
+        if tong and paper is not None and paper.table == "BERT":
+            out += ["", tong + " (BioBERT v1.1)."]
+        stem = slug(f"ablation_{main}_{stm}_{preset or 'none'}")
+        name, number = stem, 2
+        while name in used:
+            name, number = f"{stem}-{number}", number + 1
+        used.add(name)
+        path = out_dir / f"{name}.png"
+        plot_ablation(path, series, names, st_key, f"{main}: {stm} family, {preset} preset")
+        plots.append(path)
+        out += ["", f"![{path.name}]({path.name})", ""]
+    return out, plots
+
+
+def series_label(name: tuple, st_key: tuple, joiner: str) -> str:
+    if name == st_key:
+        return "single-task"
+    return name[0] + (f"{joiner}{aux_text(name[1])}" if name[1] else "")
+
+
+def plot_ablation(path: Path, series: dict, names: list, st_key: tuple, title: str) -> None:
+    import matplotlib
+
+    from bioner_mtl.training.grids import stats
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in names:
+        points = sorted(series[name].items())
+        moments = [stats.mean_std(g.values()) for _, g in points]
+        ax.errorbar([100 * f for f, _ in points], [100 * m for m, _ in moments],
+                    yerr=[100 * s for _, s in moments], marker="o", capsize=3,
+                    label=series_label(name, st_key, " + "))
+    ax.set_xlabel("share of the main training sentences (%)")
+    ax.set_ylabel("test mention F1 (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    save_figure(path, fig, dpi=120)
+    plt.close(fig)
+
+
+def rel(path: Path, out: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), out.resolve().parent)).as_posix()
+
+
+def figures_section(directories: list[Path], written: list[Path], out: Path) -> list[str]:
+    """Every plot the tools left in the run directories, and ours, in one place."""
+    found: dict[Path, Path] = {}
+    for path in [*(p for d in directories for p in sorted(d.rglob("*.png"))), *written]:
+        found.setdefault(path.resolve(), path)
+    if not found:
+        return []
+    lines = ["## Figures", ""]
+    for path in sorted(found.values(), key=lambda p: rel(p, out)):
+        lines += [f"`{rel(path, out)}`", "", f"![{path.name}]({rel(path, out)})", ""]
+    return lines
+
+
+SELECTED_ON = {"main": "main devel", "mean": "mean devel"}
+
+
+def heads_section(groups: list[Group]) -> list[str]:
+    """KHAN / RODRIGUEZ report one model on all its corpora: every head of each multi-head
+    cell, with what selected its weights (the main corpus's devel F1, the mean over heads, or
+    nothing: a train+devel run, which has no devel scores)."""
+    from bioner_mtl.training.grids import stats
+
+    def shown(values: list[float]) -> str:
+        if not values:
+            return "–"
+        mean, std = stats.mean_std(values)
+        return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+    rows = []
+    for g in groups:
+        if not g.aux or not all(r.heads for r in g.records):
+            continue
+        selected = ("none (train+devel)" if g.train_on == "train+devel" else
+                    SELECTED_ON.get(g.records[0].config.get("select_on", "main"), "?"))
+        for head in (g.main, *g.aux):
+            f1 = {split: [r.heads[head][split]["f1"] for r in g.records
+                          if split in r.heads.get(head, {})] for split in ("devel", "test")}
+            if not f1["test"]:
+                continue
+            rows.append([g.main, g.model, aux_text(g.aux), g.preset or "–", head,
+                         "main" if head == g.main else "partner", str(len(f1["test"])),
+                         shown(f1["test"]), shown(f1["devel"]), selected])
+    if not rows:
+        return []
+    return ["## Every head of multi-head models", "",
+            "One model scored on each of its corpora (mention F1 %, mean ± std over seeds); "
+            "`selected on`: the devel score that chose its weights (the main corpus's F1, or "
+            "the mean over its heads); a train+devel run trained on devel and has no devel "
+            "scores.", ""] + table(
+        ["main", "model", "partners", "preset", "head", "role", "seeds", "test F1",
+         "devel F1", "selected on"], rows, left=6) + [""]
+
+
+def all_groups_section(groups: list[Group], modal: dict) -> list[str]:
+    rows = []
+    order = sorted(groups, key=lambda g: (*sort_key(g.preset), -g.fraction, g.main, g.model,
+                                          g.aux))
+    for g in order:
+        seeds = [str(r.seed) for r in g.records]
+        repeat = " (repeated)" if len(set(seeds)) < len(seeds) else ""
+        budgets = sorted({budget_of(r) for r in g.records})
+        rows.append([g.main, g.model, aux_text(g.aux), g.preset or "–", fraction_text(g.fraction),
+                     variant(g, modal) or "–", ",".join(seeds) + repeat, cell(g),
+                     cell(g, TOKEN), cell(g, "devel_f1"), ", ".join(budgets),
+                     ", ".join(sorted({str(s.parent) for s in g.sources}))])
+    return ["## All record groups", "",
+            "Every group of seeds, including the variants and entity-ablation runs that the "
+            "tables above leave out. F1 in %, mean ± std (seeds).", ""] + table(
+        ["corpus", "model", "partners", "preset", "fraction", "variant", "seeds",
+         "test F1", "test token macro F1", "devel F1", "budget", "run directory"], rows, left=6)
+
+
+def build_report(directories: list[Path], files: list[Path], out: Path) -> str:
+    """The whole markdown text from `files`, the results files found under `directories`;
+    writes the ablation plots next to `out` on the way."""
+    records, duplicates = read_records(files)
+    groups = group_records(records)
+    modal = modal_settings(groups)
+    ablation, plots = ablation_section(groups, modal, out.parent)
+    lines = ["# bioner-mtl results report", "",
+             f"Made by `experiments/report.py` from {', '.join(f'`{d}`' for d in directories)}.",
+             ""]
+    lines += provenance(files, records, duplicates) + [""]
+    lines += paper_tables(groups, modal)
+    lines += pairwise_section(groups, modal)
+    lines += ablation
+    lines += figures_section(directories, plots, out)
+    lines += heads_section(groups)
+    lines += all_groups_section(groups, modal)
+    return "\n".join(lines).rstrip() + "\n"
