@@ -79,8 +79,8 @@ def subprocess_env() -> dict[str, str]:
 # arguments before it loads, so a bad flag no longer starts it): through training.cli.run, as
 # every script; `--verbose` on its command line
 TF_THEN_ERROR = ("import sys\n"
-                 "from data.errors import InputError\n"
-                 "from training.cli import run\n"
+                 "from bioner_mtl.data.errors import InputError\n"
+                 "from bioner_mtl.training.cli import run\n"
                  "def main(argv):\n"
                  "    import tensorflow\n"
                  "    raise InputError(\"unknown corpus 'No-Such-Corpus'\")\n"

@@ -12,7 +12,7 @@ from bioner_mtl.data.corpora import load_corpus
 from bioner_mtl.experiments import predict as predict_cli
 from bioner_mtl.training.cli import run
 from bioner_mtl.training.fit.trainer import Trainer
-from bioner_mtl.training.product.bundle import FORMAT, load
+from bioner_mtl.training.product.bundle import FORMAT, load, save_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN, AUX = "NCBI-disease", "BC5CDR-chem"
@@ -22,9 +22,9 @@ MAIN, AUX = "NCBI-disease", "BC5CDR-chem"
 def bundle(tiny_run, tmp_path_factory):
     """A small two-head window CNN trained well enough to find entities, saved as a bundle."""
     path = tmp_path_factory.mktemp("bundle") / "model"
-    trainer = Trainer(tiny_run(MAIN, (AUX,), steps=900, eval_every=300,
-                               save_bundle=str(path)), progress=False)
+    trainer = Trainer(tiny_run(MAIN, (AUX,), steps=900, eval_every=300), progress=False)
     trainer.fit()
+    save_bundle(trainer, path)
     return trainer, path
 
 
@@ -34,7 +34,7 @@ def test_bundle_in_a_fresh_process_predicts_identically(bundle):
     expected = trainer.predict(MAIN, devel, viterbi=True)
     sentences = [list(s.tokens) for s in devel.sentences]
     script = ("import json, sys; sys.path.insert(0, sys.argv[1]);"
-              "from training.bundle import load;"
+              "from bioner_mtl.training.product.bundle import load;"
               "tagger = load(sys.argv[2]);"
               "out = tagger.tag_sentences(json.load(sys.stdin), ['NCBI-disease']);"
               "print(json.dumps(out['NCBI-disease'][0]))")

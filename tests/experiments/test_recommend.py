@@ -224,7 +224,7 @@ def test_bad_arguments_stop_with_one_line(capsys, args, message):
 
 def test_the_command_loads_no_tensorflow(three, tmp_path):
     a, b, *_ = three
-    code = ("import sys\nfrom experiments import recommend\nfrom training.cli import run\n"
+    code = ("import sys\nfrom bioner_mtl.experiments import recommend\nfrom bioner_mtl.training.cli import run\n"
             f"assert run(recommend.main, ['--main', {a!r}, '--aux', {b!r}]) == 0\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'tensorflow', 'keras', 'keras_hub', 'sklearn'}))\n")

@@ -11,7 +11,7 @@ import pytest
 from bioner_mtl.experiments import predict as predict_cli
 from bioner_mtl.training.cli import run
 from bioner_mtl.training.fit.trainer import Trainer
-from bioner_mtl.training.product.bundle import BUNDLE_FILE, WEIGHTS_FILE, load
+from bioner_mtl.training.product.bundle import BUNDLE_FILE, WEIGHTS_FILE, load, save_bundle
 
 MAIN = "NCBI-disease"
 
@@ -20,7 +20,9 @@ MAIN = "NCBI-disease"
 def saved(tiny_run, tmp_path_factory):
     """A bundle of a few training steps: enough to load, not to tag well."""
     path = tmp_path_factory.mktemp("bundle") / "model"
-    Trainer(tiny_run(MAIN, steps=2, eval_every=1, save_bundle=str(path)), progress=False).fit()
+    trainer = Trainer(tiny_run(MAIN, steps=2, eval_every=1), progress=False)
+    trainer.fit()
+    save_bundle(trainer, path)
     return path
 
 
