@@ -23,7 +23,9 @@ from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
+    add_verdict_arguments,
     aux_weights,
+    check_verdict_arguments,
     checked,
     executor_from,
     open_results,
@@ -101,7 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     share.add_argument("--removed", help="shares removed instead (RODRIGUEZ: 0,.25,.5,.75,.9)")
     p.add_argument("--out", help="run directory (default runs/ablation-MAIN-MODEL-PRESET)")
     add_run_arguments(p)
+    add_verdict_arguments(p)
     args = p.parse_args(argv)
+    margin = check_verdict_arguments(args)
     partner = args.partner or best_partner(args.best_from, args.main)
     if partner == args.main:
         raise InputError(f"partner {partner} is the main corpus; choose another")
@@ -119,15 +123,17 @@ def main(argv: list[str] | None = None) -> None:
     from bioner_mtl.training.grids import summary
     from bioner_mtl.training.grids.grid import run_cells
 
+    executor = executor_from(args)
     records = run_cells(runs, results, progress=not args.no_progress,
                         extra={"preset": args.preset, "experiment": "data-ablation"},
-                        executor=executor_from(args))
+                        executor=executor)
     rows = summary.gain_rows(  # one test per fraction, Holm over them
-        ({"fraction": f}, [r for r in records if r.train_fraction == f and not r.aux],
-         [r for r in records if r.train_fraction == f and r.aux]) for f in fractions)
+        (({"fraction": f}, [r for r in records if r.train_fraction == f and not r.aux],
+          [r for r in records if r.train_fraction == f and r.aux]) for f in fractions),
+        margin=margin)
     print(f"\ndata ablation of {args.main} ({args.model}, partner {partner}): test mention F1 "
           f"(%), {args.seeds} paired seed(s); gain with 95% CI, Holm over fractions")
-    summary.print_gains(rows, ("single-task", "with partner"))
+    summary.print_gains(rows, ("single-task", "with partner"), executor.workers)
     summary.write_csv(out / "ablation.csv", summary.gain_table(
         rows, ("single", "multi"), leading={"main": args.main, "partner": partner}))
     plot(out / f"ablation_{args.main}.png", args.main, partner, rows)

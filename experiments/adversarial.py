@@ -16,7 +16,9 @@ from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
+    add_verdict_arguments,
     aux_weights,
+    check_verdict_arguments,
     checked,
     executor_from,
     open_results,
@@ -43,8 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--betas", default="0,0.01,0.001", help="orthogonality loss weights (WANG)")
     p.add_argument("--out", help="run directory (default runs/adversarial-MAIN-AUX-PRESET)")
     add_run_arguments(p)
+    add_verdict_arguments(p)
     p.set_defaults(model="adversarial")
     args = p.parse_args(argv)
+    margin = check_verdict_arguments(args)
     if args.model != "adversarial":
         raise InputError(f"--model {args.model}: the alpha/beta grid is for the adversarial model")
     if args.aux == args.main:
@@ -63,8 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     from bioner_mtl.training.grids.grid import run_cells
 
+    executor = executor_from(args)
     records = run_cells(runs, results, progress=not args.no_progress,
-                        extra={"preset": args.preset}, executor=executor_from(args))
+                        extra={"preset": args.preset}, executor=executor)
     rows = []
     for a, b in pairs:
         mine = [r for r in records if r.model_config["adversarial_weight"] == a
@@ -77,9 +82,10 @@ def main(argv: list[str] | None = None) -> None:
     # Against alpha = beta = 0 (plain shared-private) where the grid has it, paired by seed;
     # Holm over the other pairs.
     plain = next((row[5] for row in rows if row[0] == 0 and row[1] == 0), None)
-    gains = {(g.keys["alpha"], g.keys["beta"]): g.gain for g in summary.gain_rows(
-        ({"alpha": a, "beta": b}, plain, mine) for a, b, _, _, _, mine in rows
-        if plain and (a or b))}
+    compared = summary.gain_rows(
+        (({"alpha": a, "beta": b}, plain, mine) for a, b, _, _, _, mine in rows
+         if plain and (a or b)), margin=margin)
+    gains = {(g.keys["alpha"], g.keys["beta"]): g.gain for g in compared}
     print(f"\n{args.main} + {args.aux}, adversarial model: F1 (%) mean over {args.seeds} "
           "seed(s); gain over alpha = beta = 0 with 95% CI, Holm over the pairs")
     print(f"{'alpha':>6} {'beta':>6} {'devel F1':>9} {'test F1':>8} {'std':>5} "
@@ -87,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     for a, b, devel, test, token, _ in rows:
         print(f"{a:6g} {b:6g} {100 * devel[0]:9.2f} {100 * test[0]:8.2f} {100 * test[1]:5.2f} "
               f"{100 * token:12.2f} {summary.gain_text(gains.get((a, b)))}")
+    if compared:
+        print(summary.notes_text(margin))
+        for line in summary.undecided_lines(compared, executor.workers):
+            print(line)
     a, b, devel, test, _, _ = rows[0]
     print(f"best pair on devel: alpha={a:g}, beta={b:g} (test F1 {100 * test[0]:.2f}); "
           f"results: {out / 'results.jsonl'}")

@@ -21,7 +21,9 @@ from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
+    add_verdict_arguments,
     aux_weights,
+    check_verdict_arguments,
     checked,
     executor_from,
     open_results,
@@ -41,8 +43,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="training fractions of each left-out corpus's fine-tuning")
     p.add_argument("--out", help="run directory (default runs/entity-ablation-CLASS-PRESET)")
     add_run_arguments(p)
+    add_verdict_arguments(p)
     p.set_defaults(model="bert")
     args = p.parse_args(argv)
+    margin = check_verdict_arguments(args)
     names = [n.strip() for n in args.corpora.split(",") if n.strip()]
     kept = corpora.corpora_without_class(names, args.leave_out)  # an unknown name stops here
     left_out = [n for n in names if n not in kept]
@@ -78,21 +82,23 @@ def main(argv: list[str] | None = None) -> None:
     from bioner_mtl.training.grids.grid import run_cells
 
     extra = {"preset": args.preset, "leave_out": args.leave_out}
+    executor = executor_from(args)
     run_cells([shared], results, progress=not args.no_progress, extra={**extra, "role": "mtl"},
-              executor=executor_from(args))
+              executor=executor)
     records = run_cells(runs, results, progress=not args.no_progress, extra=extra,
-                        executor=executor_from(args))
+                        executor=executor)
 
     def side(name: str, fraction: float, tuned: bool) -> list:
         return [r for r in records if r.main == name and r.train_fraction == fraction
                 and bool(r.config["init_encoder"]) == tuned]
 
     rows = summary.gain_rows(  # one test per corpus and fraction, Holm over them
-        ({"corpus": name, "fraction": fraction}, side(name, fraction, False),
-         side(name, fraction, True)) for name in left_out for fraction in fractions)
+        (({"corpus": name, "fraction": fraction}, side(name, fraction, False),
+          side(name, fraction, True)) for name in left_out for fraction in fractions),
+        margin=margin)
     print(f"\nentity ablation: multi-head model on {', '.join(kept)} (no {args.leave_out}); "
           f"test mention F1 (%), {args.seeds} paired seed(s), gain with 95% CI, Holm")
-    summary.print_gains(rows, ("single-task", "from MTL encoder"))
+    summary.print_gains(rows, ("single-task", "from MTL encoder"), executor.workers)
     print(f"results: {out / 'results.jsonl'}")
 
 

@@ -21,7 +21,9 @@ from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
+    add_verdict_arguments,
     aux_weights,
+    check_verdict_arguments,
     checked,
     executor_from,
     open_results,
@@ -54,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--corpora", help="limit to these corpora A,B,C (default: all bundled NER)")
     p.add_argument("--out", help="run directory (default runs/groups-GROUP-MODEL-PRESET)")
     add_run_arguments(p)
+    add_verdict_arguments(p)
     args = p.parse_args(argv)
+    margin = check_verdict_arguments(args)
     group, tasks = members(args)
     if len(tasks) < 2:
         raise InputError(f"group {group} has {len(tasks)} corpus ({', '.join(tasks) or 'none'});"
@@ -76,15 +80,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     from bioner_mtl.training.grids.grid import run_cells
 
+    executor = executor_from(args)
     records = run_cells(runs, results, progress=not args.no_progress,
-                        extra={"preset": args.preset, "group": group},
-                        executor=executor_from(args))
+                        extra={"preset": args.preset, "group": group}, executor=executor)
     rows = summary.gain_rows(  # one test per corpus, Holm over them
-        ({"corpus": task}, [r for r in records if r.main == task and not r.aux],
-         [r for r in records if r.main == task and r.aux]) for task in tasks)
+        (({"corpus": task}, [r for r in records if r.main == task and not r.aux],
+          [r for r in records if r.main == task and r.aux]) for task in tasks), margin=margin)
     print(f"\ngroup {group} ({args.model}, {len(tasks)} corpora): test mention F1 (%), "
           f"{args.seeds} paired seed(s); gain with 95% CI, Holm over the corpora")
-    summary.print_gains(rows, ("single-task", "group model"))
+    summary.print_gains(rows, ("single-task", "group model"), executor.workers)
     summary.write_csv(out / "groups.csv", summary.gain_table(rows, ("single", "group")))
     print(f"wrote {out / 'groups.csv'}; results: {out / 'results.jsonl'}")
 

@@ -1,12 +1,19 @@
 """Which auxiliary corpus helps my corpus? Train the single-task baseline and one two-corpus
-model per partner over paired seeds; rank partners by devel gain, report each one's test gain
-with a 95% interval (seeds and test-set resampling) and say whether the best one helps.
+model per partner over paired seeds, in rounds; rank partners by devel gain, report each
+one's test gain with a 95% interval (seeds and test-set resampling) and its verdict: helps,
+hurts, equivalent (within +-margin) or undecided (with what would decide it).
+
+Seeds run in rounds: --seeds for every partner, then more (3, 6, 10 ... up to --max-seeds)
+only for partners still undecided, and their baseline's seeds, while the next round fits in
+--budget minutes. The tests are sequential (alpha spent over the planned looks, Holm over the
+partners), so stopping early does not inflate their error rates: docs/grids.md.
 
     python experiments/pairwise.py --main BC2GM                      # every other NER corpus
-    python experiments/pairwise.py --main NCBI-disease --aux BC5CDR,BioNLP09 --seeds 3
-    python experiments/pairwise.py --main BC2GM --aux-group Gene/Protein
+    python experiments/pairwise.py --main NCBI-disease --aux BC5CDR,BioNLP09 --max-seeds 20
+    python experiments/pairwise.py --main BC2GM --aux-group Gene/Protein --budget 30
     python experiments/pairwise.py --main BC2GM,NCBI-disease --aux Linnaeus,BC5CDR   # matrix
     python experiments/pairwise.py --main BC2GM --resume --out runs/pairwise-BC2GM
+    python experiments/pairwise.py --main NCBI-disease --aa          # the A/A check
 
 Writes results.jsonl (one record per run), pairwise.csv, gains_MAIN.png and, for several
 main corpora, heatmap.png into --out.
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +32,9 @@ from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
+    add_verdict_arguments,
     aux_weights,
+    check_verdict_arguments,
     checked,
     executor_from,
     names,
@@ -39,7 +49,10 @@ from bioner_mtl.training.spec.config import replace
 # training.grid (which trains), training.summary and training.stats (SciPy) are imported in
 # the functions that use them, after every run is checked: a mistake stops before they load
 if TYPE_CHECKING:
-    from bioner_mtl.training.grids import summary
+    from bioner_mtl.training.grids import grid, stats, summary
+
+COLOURS = {"helps": "tab:green", "hurts": "tab:red", "equivalent": "tab:blue",
+           "undecided": "tab:gray"}
 
 
 def build_runs(args: argparse.Namespace) -> list:
@@ -59,31 +72,41 @@ def build_runs(args: argparse.Namespace) -> list:
     return checked(runs)
 
 
-def print_table(main: str, rows: list[summary.PartnerRow]) -> None:
+def print_table(main: str, rows: list[summary.PartnerRow], plan: stats.Plan | None = None,
+                pace: summary.Pace | None = None) -> None:
     from bioner_mtl.training.grids import stats, summary
 
-    seeds = max((r.seeds for r in rows), default=0)
-    print(f"\nmain corpus {main}: test mention F1 (strict, %), {seeds} seed(s); gain = partner "
-          "minus single-task, paired by seed")
-    print(f"{'partner':22} {'F1':>6} {summary.GAIN_HEADER} {'devel gain':>10}")
+    plan = plan or stats.Plan()
+    looks = f"; rounds end at {', '.join(map(str, plan.looks))} seeds" if plan.sequential else ""
+    print(f"\nmain corpus {main}: test mention F1 (strict, %); gain = partner minus "
+          f"single-task, paired by seed{looks}")
+    print(f"{'partner':22} {'F1':>6} {'seeds':>5} {summary.GAIN_HEADER} {'devel gain':>10}")
     for r in rows:
         mark = f"  ^{r.improving_at_cap}" if r.improving_at_cap else ""
         devel = summary.points(r.gain.devel if r.gain else None)
-        print(f"{r.partner:22} {summary.points(r.f1[0], False):>6} "
+        seeds = r.gain.seeds if r.gain else r.seeds
+        print(f"{r.partner:22} {summary.points(r.f1[0], False):>6} {seeds:>5} "
               f"{summary.gain_text(r.gain)} {devel:>10}{mark}")
-    notes = [f"partners sorted by devel gain (the choice); * Holm-corrected p < {stats.ALPHA}"]
+    notes = ["partners sorted by devel gain (the choice)",
+             summary.notes_text(plan.margin, plan.sequential)]
     if any(r.improving_at_cap for r in rows):
         notes.append("^N: N seeds still improving on devel at the step cap (raise --epochs)")
     if any(r.gain is not None and not r.gain.test_sampling for r in rows):
         notes.append("records without per-sentence counts: intervals cover seed variance only")
     print("; ".join(notes))
+    partners = [r for r in rows if r.gain is not None]
+    base = next((r.seeds for r in rows if r.gain is None), None)
+    for r in partners:
+        if r.gain.verdict == "undecided":
+            print("  " + summary.undecided_note(r.partner, r.gain, plan, len(partners), pace,
+                                                base))
     verdict = summary.verdict(rows) or (stats.verdict([]) if rows else "")
     if verdict:
         print(f"verdict for {main}: {verdict}")
 
 
 def _colour(row: summary.PartnerRow) -> str:
-    return "tab:green" if row.gain.helps else "tab:red" if row.gain.hurts else "tab:gray"
+    return COLOURS[row.gain.verdict]
 
 
 def plot(out: Path, by_main: dict[str, list[summary.PartnerRow]]) -> list[Path]:
@@ -91,22 +114,30 @@ def plot(out: Path, by_main: dict[str, list[summary.PartnerRow]]) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     written = []
     for main, rows in by_main.items():
         partners = [r for r in rows if r.gain is not None]
         if not partners:
             continue
-        fig, ax = plt.subplots(figsize=(7, 0.4 * len(partners) + 1.7))
+        fig, ax = plt.subplots(figsize=(7, 0.4 * len(partners) + 1.9))
         gains = [100 * r.gain.mean for r in partners]
         errors = [[100 * (r.gain.mean - r.gain.low) for r in partners],
                   [100 * (r.gain.high - r.gain.mean) for r in partners]]
-        ax.barh([r.partner for r in partners], gains, xerr=errors, capsize=3,
-                color=[_colour(r) for r in partners])
+        ax.barh([f"{r.partner} ({r.gain.verdict})" for r in partners], gains, xerr=errors,
+                capsize=3, color=[_colour(r) for r in partners])
         ax.axvline(0, color="black", linewidth=0.8)
+        margin = 100 * partners[0].gain.margin
+        for side in (-margin, margin):  # the equivalence band
+            ax.axvline(side, color="tab:blue", linewidth=0.8, linestyle=":")
         ax.invert_yaxis()
-        ax.set_xlabel("gain in test F1 over the single-task baseline (points, 95% CI)")
+        ax.set_xlabel("gain in test F1 over the single-task baseline (points, 95% CI; dotted: "
+                      f"+-{margin:g} margin)")
         ax.set_title(f"Auxiliary partners for {main} (sorted by devel gain)")
+        shown = dict.fromkeys(r.gain.verdict for r in partners)
+        ax.legend(handles=[Patch(color=COLOURS[v], label=v) for v in shown], fontsize=8,
+                  loc="best")
         fig.tight_layout()
         path = out / f"gains_{file_name(main)}.png"
         save_figure(path, fig, dpi=120)
@@ -139,10 +170,10 @@ def heatmap(path: Path, by_main: dict[str, list[summary.PartnerRow]]) -> Path:
                 continue
             star = summary.mark(g)
             ax.text(j, i, f"{100 * g.mean:+.1f}{star}\n[{100 * g.low:+.1f}, "
-                    f"{100 * g.high:+.1f}]", ha="center", va="center", fontsize=7,
-                    fontweight="bold" if star else "normal")
+                    f"{100 * g.high:+.1f}]\n{g.verdict}", ha="center", va="center",
+                    fontsize=7, fontweight="bold" if g.verdict != "undecided" else "normal")
     fig.colorbar(image, label="gain in test F1 (points)")
-    ax.set_title("gain [95% CI]; * Holm-corrected p < 0.05", fontsize=9)
+    ax.set_title("gain [95% CI], verdict; * Holm-corrected p < 0.05", fontsize=9)
     ax.set_xlabel("auxiliary corpus")
     ax.set_ylabel("main corpus")
     fig.tight_layout()
@@ -166,48 +197,90 @@ def parser() -> argparse.ArgumentParser:
                        "Gene/Protein, Chemical, Disease, Species, Cell")
     group.add_argument("--aa", action="store_true",
                        help="A/A check of the statistics: the single-task model against itself "
-                            "on 2 x --seeds different seeds; it should find no difference")
+                            "(seeds S, S+2, ... against S+1, S+3, ...), in rounds like a "
+                            "partner; it should say equivalent or undecided")
     p.add_argument("--recommend", type=int, metavar="K",
                    help="rank the candidate partners with experiments/recommend.py's "
                         "recommender and train the baseline and only the K best")
     add_run_arguments(p)
+    add_verdict_arguments(p, rounds=True)
     p.add_argument("--out", help="run directory (default runs/pairwise-MAIN-MODEL-PRESET)")
     return p
 
 
-def aa_check(args: argparse.Namespace) -> None:
-    """The single-task cell against itself: seeds S.. as the reference, the next --seeds as
-    the candidate (unpaired: a seed paired with itself would differ by exactly 0)."""
+def rounds_text(done: grid.Rounds, plan: stats.Plan, budget: float,
+                what: str = "partner") -> str:
+    """Why the rounds stopped, one line."""
+    given = sorted(set(done.seeds.values()))
+    head = f"{done.rounds} round(s), seeds per {what} {', '.join(map(str, given))}"
+    if done.stopped == "decided":
+        return f"{head}: {'every partner ' if what == 'partner' else ''}decided"
+    if done.stopped == "max-seeds":
+        return f"{head}: the undecided reached --max-seeds {plan.looks[-1]}"
+    return (f"{head}: the next round (~{done.next_minutes:.1f} min) would overrun the "
+            f"--budget of {budget:g} min; continue with --resume and a larger --budget")
+
+
+def aa_check(args: argparse.Namespace, margin: float, started: float) -> None:
+    """The single-task cell against itself, in rounds like a partner: odd seeds (S, S + 2...)
+    as the reference, even ones as the candidate (unpaired: a seed paired with itself would
+    differ by exactly 0). Its true gain is 0, so it can only be `equivalent` or `undecided`;
+    a significant difference is a false positive of the statistics."""
     main = names(args.main)
     if len(main) != 1:
         raise InputError("--aa checks one main corpus at a time")
     from bioner_mtl.training.spec.presets import single_task
 
-    base = resolve_run(args, main[0])
-    runs = checked([replace(single_task(base), seed=s)
-                    for s in range(args.seed, args.seed + 2 * args.seeds)])
+    base = single_task(resolve_run(args, main[0]))
+    checked([replace(base, seed=s) for s in (args.seed, args.seed + 1)])
     out = Path(args.out or f"runs/aa-{file_name(main[0])}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
-    from bioner_mtl.training.grids import stats
-    from bioner_mtl.training.grids.grid import run_cells
+    from bioner_mtl.training.grids import grid, stats, summary
 
-    records = run_cells(runs, results, progress=not args.no_progress,
-                        extra={"preset": args.preset, "experiment": "aa"},
-                        executor=executor_from(args))
-    first, second = records[:args.seeds], records[args.seeds:]
-    g = stats.gain("A/A", first, second)
-    seeds = f"seeds {args.seed}-{args.seed + args.seeds - 1} vs the next {args.seeds}"
-    found = "a difference was detected (a false positive)" if stats.significant(g.p) else \
-        "no detectable difference"
+    plan = stats.Plan.rounds(args.seeds, args.max_seeds, margin)
+    grid.check_plan(results, f"aa {plan.tag}", "--seeds, --max-seeds and --margin")
+
+    def cells(_, start: int, stop: int) -> list:
+        return [replace(base, seed=args.seed + 2 * i + side)
+                for i in range(start, stop) for side in (0, 1)]
+
+    def halves(records: list) -> tuple[list, list]:
+        return tuple([r for r in records if (r.seed - args.seed) % 2 == side] for side in (0, 1))
+
+    def check(records: list) -> stats.Gain:
+        return stats.correct([stats.sequential_gain("A/A", *halves(records), plan)])[0]
+
+    executor = executor_from(args)
+    done = grid.run_rounds(plan.looks, ["A/A"], cells,
+                           lambda records: ["A/A"] if check(records).verdict == "undecided"
+                           else [], results, budget_seconds=60 * args.budget, started=started,
+                           progress=not args.no_progress,
+                           extra={"preset": args.preset, "experiment": f"aa {plan.tag}"},
+                           executor=executor)
+    g = check(done.records)
+    found = {"equivalent": "equivalent: the two halves differ by less than "
+                           f"{summary.margin_text(margin)} (TOST p {g.equivalence:.3f})",
+             "undecided": "undecided, no difference detected"}.get(
+        g.verdict, "a difference was detected: a false positive of the statistics (the "
+                   f"halves are the same model; expected in at most {stats.ALPHA:.0%} of "
+                   "checks), or the runs are not reproducible")
+    seeds = (f"seeds {args.seed}, {args.seed + 2}, ... against {args.seed + 1}, "
+             f"{args.seed + 3}, ..., {g.seeds} each")
     print(f"\nA/A check for {main[0]} ({base.model}, {seeds}): {found} "
-          f"({g.interval_text()}, p = {g.p:.3f})")
+          f"({g.interval_text()}, sequential p {g.adjusted:.3f})")
+    if g.verdict == "undecided":
+        pace = summary.Pace.of(done.records, getattr(executor, "workers", 1))
+        print("  " + summary.undecided_note("A/A", g, plan, 1, pace, g.seeds))
+    print(rounds_text(done, plan, args.budget, "half"))
     print(f"wrote {out / 'results.jsonl'}")
 
 
 def main(argv: list[str] | None = None) -> None:
+    started = time.monotonic()  # the --budget counts from here
     args = parser().parse_args(argv)
+    margin = check_verdict_arguments(args)
     if args.aa:
-        return aa_check(args)
+        return aa_check(args, margin, started)
     runs, rankings = build_runs(args), {}
     if args.recommend is not None:  # the baseline and the K best-ranked partners only
         from bioner_mtl.training.grids import recommend
@@ -215,17 +288,43 @@ def main(argv: list[str] | None = None) -> None:
     default = "_".join(file_name(m) for m in names(args.main))
     out = Path(args.out or f"runs/pairwise-{default}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
-    from bioner_mtl.training.grids import summary
-    from bioner_mtl.training.grids.grid import run_cells
+    from bioner_mtl.training.grids import grid, stats, summary
 
-    records = run_cells(runs, results, progress=not args.no_progress,
-                        extra={"preset": args.preset}, executor=executor_from(args))
-    by_main = summary.partner_rows(records)
+    plan = stats.Plan.rounds(args.seeds, args.max_seeds, margin)
+    grid.check_plan(results, plan.tag, "--seeds, --max-seeds and --margin")
+    first = [r for r in runs if r.seed == args.seed]  # one cell of each: the templates
+    bases = {r.main: r for r in first if not r.aux}
+    units = {(r.main, "+".join(r.aux)): r for r in first if r.aux}
+
+    def cells(unit: tuple[str, str], start: int, stop: int) -> list:
+        return [replace(template, seed=args.seed + i) for i in range(start, stop)
+                for template in (bases[unit[0]], units[unit])]
+
+    def undecided(records: list) -> list[tuple[str, str]]:
+        """The partners still undecided, the nearest to a verdict first."""
+        waiting = []
+        for main_name, rows in summary.partner_rows(records, plan).items():
+            gains = [r.gain for r in rows if r.gain is not None]
+            for g in gains:
+                if g.verdict == "undecided":
+                    need = stats.seeds_to_decide(g, plan, len(gains))
+                    waiting.append((need or stats.MAX_SEEDS + 1, (main_name, g.name)))
+        return [unit for _, unit in sorted(waiting)]
+
+    executor = executor_from(args)
+    done = grid.run_rounds(plan.looks, list(units), cells, undecided, results,
+                           budget_seconds=60 * args.budget, started=started,
+                           progress=not args.no_progress,
+                           extra={"preset": args.preset, "experiment": plan.tag},
+                           executor=executor)
+    by_main = summary.partner_rows(done.records, plan)
+    pace = summary.Pace.of(done.records, getattr(executor, "workers", 1))
     for main_name, rows in by_main.items():
-        print_table(main_name, rows)
+        print_table(main_name, rows, plan, pace)
         if main_name in rankings:
             print(recommend.skipped_text(*rankings[main_name], args.recommend))
-    summary.write_csv(out / "pairwise.csv", summary.partner_table(by_main))
+    print(rounds_text(done, plan, args.budget))
+    summary.write_csv(out / "pairwise.csv", summary.partner_table(by_main, plan))
     written = plot(out, by_main)
     if rankings:  # every candidate: its rank, score, features, trained or skipped and why
         summary.write_csv(out / "recommendation.csv", recommend.ranking_rows(rankings,

@@ -64,23 +64,32 @@ def make_record(**fields):
     return RunRecord(**record)
 
 
-def scripted_cells(monkeypatch, f1_of):
+def scripted_cells(monkeypatch, f1_of, wall_seconds=0.0):
     """Replace training.grid.run_cells by records scored `f1_of(run)` (test and devel), so a
-    grid command's own logic (its cells, baselines, tables) is tested without training:
-    tests/models/test_models.py trains every model through the harness."""
+    grid command's own logic (its cells, baselines, rounds, tables) is tested without
+    training: tests/models/test_models.py trains every model through the harness. Like the
+    real one, it skips (and does not list in the returned `seen`) cells already in the
+    results file, stamps each record with its cell and the grid's `extra` fields, and
+    returns the records of all `runs`, in order."""
+    from bioner_mtl.training.fit.results import cell_key
     from bioner_mtl.training.grids import grid
 
     seen = []
 
-    def run_cells(runs, results, **_):
-        seen.extend(runs)
-        records = [make_record(main=r.main, aux=list(r.aux), model=r.model, seed=r.seed,
-                               train_fraction=r.train_fraction, test_f1=f1_of(r),
-                               model_config=dict(r.model_options), config=r.to_dict())
-                   for r in runs]
-        for record in records:
-            results.append(record)
-        return records
+    def run_cells(runs, results, extra=None, **_):
+        finished = {r.cell: r for r in results.records() if r.cell}
+        for r in runs:
+            key = cell_key(r)
+            if key in finished:
+                continue
+            seen.append(r)
+            finished[key] = make_record(
+                main=r.main, aux=list(r.aux), model=r.model, seed=r.seed,
+                train_fraction=r.train_fraction, test_f1=f1_of(r),
+                model_config=dict(r.model_options), config=r.to_dict(), cell=key,
+                wall_seconds=wall_seconds, **(extra or {}))
+            results.append(finished[key])
+        return [finished[cell_key(r)] for r in runs]
 
     monkeypatch.setattr(grid, "run_cells", run_cells)
     return seen

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import shutil
 import sys
@@ -64,6 +65,12 @@ def add_verbose_argument(p: argparse.ArgumentParser) -> None:
 
 
 GRID_SEEDS = 3  # a comparison needs seed variance: grids default to three paired seeds
+MARGIN_POINTS = 1.0  # --margin: a gain shown within +-1 point of F1 is `equivalent`
+MAX_SEEDS = 10  # --max-seeds: rounds of 3, 6 and 10 seeds (training.stats.ladder)
+MAX_SEEDS_LIMIT = 1000  # more is a typo, not a plan (training.stats.MAX_SEEDS)
+# --budget: the README's main job (a baseline and three partners, two cores) ends in about
+# five minutes: rounds after the first start only when their estimated time fits
+BUDGET_MINUTES = 5.0
 
 
 DEFAULT_MODEL = "window-cnn"
@@ -144,6 +151,46 @@ def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS) -> No
     p.add_argument("--address", help="Ray cluster to join (ray start --head prints it); "
                                      "default: a local instance")
     add_verbose_argument(p)
+
+
+def add_verdict_arguments(p: argparse.ArgumentParser, rounds: bool = False) -> None:
+    """--margin (every grid's verdicts); with `rounds` (pairwise.py) also --max-seeds and
+    --budget, which make --seeds the first round's seeds."""
+    p.add_argument("--margin", type=float, default=MARGIN_POINTS, metavar="POINTS",
+                   help="equivalence margin in F1 points: a gain shown to lie within "
+                        f"+-POINTS is 'equivalent' (TOST; default {MARGIN_POINTS:g})")
+    if not rounds:
+        return
+    p.add_argument("--max-seeds", type=int, default=MAX_SEEDS, metavar="N",
+                   help="run seeds in rounds (--seeds first, then about 1.7 times as many "
+                        "each round, up to N), giving more seeds only to partners still "
+                        f"undecided (default {MAX_SEEDS}; N = --seeds: one round)")
+    p.add_argument("--budget", type=float, default=BUDGET_MINUTES, metavar="MINUTES",
+                   help="start a round after the first only if its estimated time fits in "
+                        f"MINUTES from the start (default {BUDGET_MINUTES:g}; --resume "
+                        "continues with a new budget)")
+
+
+def check_verdict_arguments(args: argparse.Namespace) -> float:
+    """The flags of add_verdict_arguments checked (one line each, before anything is
+    built); the margin as a fraction of F1."""
+    margin = args.margin
+    if not math.isfinite(margin) or not 0 < margin < 100:
+        raise InputError(f"--margin {margin:g}: the equivalence margin is in F1 points and "
+                         "must be a number above 0 and below 100, e.g. 1")
+    if getattr(args, "budget", None) is not None and not args.budget > 0:
+        raise InputError(f"--budget {args.budget:g}: minutes of training; give a number "
+                         "above 0, e.g. 5")
+    maximum = getattr(args, "max_seeds", None)
+    if maximum is not None:
+        if maximum < 2:
+            raise InputError(f"--max-seeds {maximum}: a verdict needs at least 2 seeds")
+        if maximum > MAX_SEEDS_LIMIT:
+            raise InputError(f"--max-seeds {maximum}: at most {MAX_SEEDS_LIMIT} seeds")
+        if maximum < args.seeds:
+            raise InputError(f"--max-seeds {maximum} is below --seeds {args.seeds} (the "
+                             "first round's seeds); give --max-seeds >= --seeds")
+    return margin / 100
 
 
 def resolve_run(args: argparse.Namespace, main: str):

@@ -9,7 +9,7 @@ import pytest
 from bioner_mtl.experiments import pairwise, report, train
 from bioner_mtl.training.cli import run
 from bioner_mtl.training.spec.catalogue import MODELS, variant
-from tests.experiments.test_pairwise import TINY
+from tests.experiments.test_pairwise import ONE_ROUND, TINY
 
 NAME = "tiny-cnn"
 
@@ -26,7 +26,8 @@ def test_a_model_registered_in_one_place_trains_bundles_tags_and_is_reported(
         tiny_cnn, tmp_path, capsys):
     grid = tmp_path / "grid"
     assert run(pairwise.main, ["--main", "NCBI-disease", "--aux", "BC5CDR-disease", "--model",
-                               tiny_cnn, "--out", str(grid), *TINY, "--seeds", "2"]) == 0
+                               tiny_cnn, "--out", str(grid), *TINY, "--seeds", "2",
+                               *ONE_ROUND]) == 0
     table = capsys.readouterr().out
     assert "BC5CDR-disease" in table and "(single-task)" in table
 

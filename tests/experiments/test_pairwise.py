@@ -1,5 +1,9 @@
+import csv
 import json
+import time
+import zlib
 
+import numpy as np
 import pytest
 
 from bioner_mtl.experiments import pairwise
@@ -7,11 +11,14 @@ from bioner_mtl.training.cli import run
 from bioner_mtl.training.fit.results import ResultsFile
 from bioner_mtl.training.grids import grid, summary
 from bioner_mtl.training.spec import presets
-from tests.helpers import make_record
+from tests.helpers import make_record, scripted_cells
 
 TINY = ["--steps", "16", "--train-fraction", "0.05", "--set", "filters=4", "--set", "hidden=8",
         "--set", "vector_dim=8", "--set", "vector_corpora=run", "--set", "devel_limit=40",
         "--set", "test_limit=60", "--set", "train.eval_every=8", "--seeds", "1", "--no-progress"]
+# pairwise.py only: the first round and no other (the next one never fits a budget of 0.06 s),
+# so a test that trains real cells trains exactly --seeds of each
+ONE_ROUND = ["--budget", "0.001"]
 
 
 def pairwise_cli(*args):
@@ -30,18 +37,31 @@ def pairwise_cli(*args):
         (["--main", "Ex-PTM", "--aux-group", "Genes"], "unknown entity class 'Genes'"),
         (["--main", ","], "--main ',' names no corpus"),
         (["--main", "Ex-PTM", "--aux", ","], "--aux ',' names no corpus"),
+        (["--main", "Ex-PTM", "--margin", "0"], "--margin 0: the equivalence margin"),
+        (["--main", "Ex-PTM", "--margin", "-1"], "--margin -1: the equivalence margin"),
+        (["--main", "Ex-PTM", "--margin", "nan"], "--margin nan: the equivalence margin"),
+        (["--main", "Ex-PTM", "--budget", "0"], "--budget 0: minutes of training"),
+        (["--main", "Ex-PTM", "--budget", "-2"], "--budget -2: minutes of training"),
+        (["--main", "Ex-PTM", "--budget", "nan"], "--budget nan: minutes of training"),
+        (["--main", "Ex-PTM", "--max-seeds", "1"], "--max-seeds 1: a verdict needs at least 2"),
+        (["--main", "Ex-PTM", "--max-seeds", "5000"], "--max-seeds 5000: at most 1000 seeds"),
+        (["--main", "Ex-PTM", "--seeds", "5", "--max-seeds", "4"],
+         "--max-seeds 4 is below --seeds 5"),
+        (["--main", "Ex-PTM", "--aa", "--margin", "0"], "--margin 0: the equivalence margin"),
     ],
 )
 def test_bad_arguments_stop_with_one_line(capsys, tmp_path, args, message):
-    assert pairwise_cli(*args, "--out", str(tmp_path)) == 2
+    assert pairwise_cli(*args, "--out", str(tmp_path / "out")) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err
     assert "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written
 
 
 def test_grid_resumes_without_recomputing(tmp_path, monkeypatch, capsys):
     out = tmp_path / "grid"
-    args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC,NCBI-disease", "--out", str(out), *TINY]
+    args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC,NCBI-disease", "--out", str(out), *TINY,
+            *ONE_ROUND]
     from bioner_mtl.training.grids import executors
 
     calls, kill = [], {"at": 2}
@@ -132,7 +152,7 @@ def test_cross_sharing_grid_compares_with_the_single_task_bilstm(tmp_path):
     """CS-MTM needs a partner: its grid's single-task cell is the BiLSTM-CNN-CRF STM (the
     issue's command: WANG's main x auxiliary grid for CS-MTM, table 4)."""
     args = ["--main", "NCBI-disease", "--aux", "BioNLP09", "--model", "cross-sharing",
-            *BILSTM_TINY, "--out", str(tmp_path)]
+            *BILSTM_TINY, *ONE_ROUND, "--out", str(tmp_path)]
     assert pairwise_cli(*args) == 0
     records = ResultsFile(tmp_path / "results.jsonl").records()
     assert sorted((r.model, tuple(r.aux)) for r in records) == [
@@ -154,13 +174,32 @@ def test_every_grid_s_single_task_cell_is_the_catalogue_baseline(model, baseline
 
 
 def test_aa_check_compares_the_baseline_with_itself_on_other_seeds(tmp_path, capsys):
-    args = ["--main", "Ex-PTM", "--aa", "--out", str(tmp_path), *TINY]
+    args = ["--main", "Ex-PTM", "--aa", "--out", str(tmp_path), *TINY, *ONE_ROUND]
     args[args.index("--seeds") + 1] = "2"
     assert pairwise_cli(*args) == 0
     records = ResultsFile(tmp_path / "results.jsonl").records()
     assert sorted(r.seed for r in records) == [1, 2, 3, 4]
     assert all(not r.aux for r in records)
-    assert "A/A check for Ex-PTM (window-cnn, seeds 1-2 vs the next 2): " in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "A/A check for Ex-PTM (window-cnn, seeds 1, 3, ... against 2, 4, ..., 2 each): " \
+        in printed
+    assert "helps" not in printed and "hurts" not in printed
+
+
+@pytest.mark.parametrize(("f1_of", "said"), [
+    (lambda r: 0.6 + 0.01 * noise(r.seed, "aa"), ("equivalent", "undecided")),
+    (lambda r: 0.5 + 0.2 * (r.seed % 2) + 0.0001 * noise(r.seed, "aa"), ("false positive",)),
+])
+def test_aa_check_never_says_helps_or_hurts(tmp_path, capsys, monkeypatch, f1_of, said):
+    """The A/A halves are one model: its verdict is equivalent or undecided; even halves
+    made to differ (a broken trainer) are called a false positive, never helps or hurts."""
+    seen = scripted_cells(monkeypatch, f1_of)
+    assert pairwise_cli("--main", "NCBI-disease", "--aa", "--out", str(tmp_path), *QUIET) == 0
+    printed = capsys.readouterr().out.split("\nwrote ")[0]  # (the path names this test)
+    assert "helps" not in printed and "hurts" not in printed
+    assert any(word in printed for word in said), printed
+    seeds = sorted(r.seed for r in seen)
+    assert seeds == list(range(1, len(seeds) + 1)) and len(seeds) % 2 == 0  # both halves alike
 
 
 def test_old_results_without_counts_are_refused_for_resume_in_one_line(tmp_path, capsys):
@@ -219,3 +258,143 @@ def test_cell_time_bad_arguments_stop_with_one_line(capsys):
     assert run(cell_time.main, ["--main", "BC2G"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: unknown corpus 'BC2G'") and "\n" not in err
+
+
+# ----- rounds: more seeds only for the undecided, within a budget ---------------------------
+QUIET = ["--no-progress", "--executor", "inprocess"]
+ROUNDS = ["--main", "Ex-PTM", "--aux", "BioNLP13PC,NCBI-disease,BC5CDR", "--seeds", "3",
+          "--max-seeds", "10", *QUIET]
+# BioNLP13PC helps by 5 points (tiny spread); BC5CDR is the baseline within 0.02 point;
+# NCBI-disease's 0.5 points are lost in a 2-point spread
+GAIN = {"BioNLP13PC": (0.05, 0.0005), "BC5CDR": (0.0, 0.0002), "NCBI-disease": (0.005, 0.02)}
+
+
+def noise(seed: int, name: str) -> float:
+    """A fixed standard normal draw per seed and name (the same on every call)."""
+    return float(np.random.default_rng([seed, zlib.crc32(name.encode())]).normal())
+
+
+def scripted_f1(run) -> float:
+    f1 = 0.6 + 0.01 * noise(run.seed, "baseline")
+    if run.aux:
+        gain, spread = GAIN[run.aux[0]]
+        f1 += gain + spread * noise(run.seed, run.aux[0])
+    return f1
+
+
+def seeds_by_partner(records) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for r in records:
+        out.setdefault(summary.BASELINE if not r.aux else r.aux[0], []).append(r.seed)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def test_rounds_give_more_seeds_only_to_undecided_partners(tmp_path, monkeypatch, capsys):
+    seen = scripted_cells(monkeypatch, scripted_f1)
+    out = tmp_path / "grid"
+    assert pairwise_cli(*ROUNDS, "--out", str(out)) == 0
+    records = ResultsFile(out / "results.jsonl").records()
+    assert len(seen) == len(records) == len({r.cell for r in records})  # each cell once
+    seeds = seeds_by_partner(records)
+    # decided at the first look (3 seeds): BioNLP13PC helps, BC5CDR equivalent; NCBI-disease
+    # goes on to 6 and 10 seeds, and the baseline with it
+    assert seeds == {summary.BASELINE: list(range(1, 11)), "BioNLP13PC": [1, 2, 3],
+                     "BC5CDR": [1, 2, 3], "NCBI-disease": list(range(1, 11))}
+    assert {r.experiment for r in records} == {"sequential looks=3,6,10 margin=1"}
+    printed = capsys.readouterr().out
+    assert "3 round(s), seeds per partner 3, 10: the undecided reached --max-seeds 10" in printed
+    assert "NCBI-disease: undecided after 10 seed(s); about " in printed
+    with (out / "pairwise.csv").open() as handle:
+        rows = {r["partner"]: r for r in csv.DictReader(handle)}
+    assert {p: rows[p]["verdict"] for p in rows} == {
+        summary.BASELINE: "", "BioNLP13PC": "helps", "BC5CDR": "equivalent",
+        "NCBI-disease": "undecided"}
+    assert rows["NCBI-disease"]["seeds"] == "10" and rows["NCBI-disease"]["looks"] == "3,6,10"
+    assert int(rows["NCBI-disease"]["seeds_to_decide"]) > 10
+    assert rows["BioNLP13PC"]["seeds_to_decide"] == ""
+    assert rows[summary.BASELINE]["verdict_line"].startswith("BioNLP13PC helps")
+    assert (out / "gains_Ex-PTM.png").stat().st_size > 0
+    # the verdicts are what the summary makes of the records, under the plan they name
+    by_partner = {r.partner: r for r in summary.partner_rows(records)["Ex-PTM"]}
+    assert by_partner["BioNLP13PC"].gain.looks == (3,)
+    assert by_partner["NCBI-disease"].gain.verdict == "undecided"
+
+
+def test_every_partner_decided_ends_the_rounds(tmp_path, monkeypatch, capsys):
+    scripted_cells(monkeypatch, scripted_f1)
+    args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC,BC5CDR", "--out", str(tmp_path), *QUIET]
+    assert pairwise_cli(*args) == 0
+    seeds = seeds_by_partner(ResultsFile(tmp_path / "results.jsonl").records())
+    assert set(map(len, seeds.values())) == {3}
+    assert "1 round(s), seeds per partner 3: every partner decided" in capsys.readouterr().out
+
+
+def test_the_budget_stops_or_cuts_a_round(tmp_path, monkeypatch, capsys):
+    """Cells of 10 s (their records' wall time, and the clock's), one at a time: the first
+    round is 9 cells (90 s); the next round of one partner 6 cells (70 s with the round's
+    start), of both 9 (100 s)."""
+    monkeypatch.setitem(GAIN, "BioNLP13PC", (0.005, 0.02))
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(time, "monotonic", lambda: clock["now"])
+
+    def ten_seconds(run):
+        clock["now"] += 10.0
+        return scripted_f1(run)
+
+    scripted_cells(monkeypatch, ten_seconds, wall_seconds=10.0)
+    base = ["--main", "Ex-PTM", "--aux", "BioNLP13PC,NCBI-disease", *QUIET]
+    assert pairwise_cli(*base, "--budget", "0.5", "--out", str(tmp_path / "a")) == 0
+    seeds = seeds_by_partner(ResultsFile(tmp_path / "a" / "results.jsonl").records())
+    assert set(map(len, seeds.values())) == {3}  # the first round always runs; no other fits
+    assert "the next round (~1.2 min) would overrun the --budget of 0.5 min" in \
+        capsys.readouterr().out
+    # 175 s: after the first round 85 s are left: one partner's next round fits (70 s), then
+    # neither the other's (40 s) nor the first one's third (90 s) in the 25 s left
+    assert pairwise_cli(*base, "--budget", str(175 / 60), "--out", str(tmp_path / "b")) == 0
+    seeds = seeds_by_partner(ResultsFile(tmp_path / "b" / "results.jsonl").records())
+    assert sorted(map(len, seeds.values())) == [3, 6, 6]
+    assert seeds[summary.BASELINE] == list(range(1, 7))
+    assert "2 round(s), seeds per partner 3, 6: the next round (~0.7 min) would overrun" in \
+        capsys.readouterr().out
+
+
+def test_a_grid_killed_mid_round_resumes_its_rounds_and_loses_no_cell(tmp_path, monkeypatch,
+                                                                      capsys):
+    whole = scripted_cells(monkeypatch, scripted_f1)
+    assert pairwise_cli(*ROUNDS, "--out", str(tmp_path / "whole")) == 0
+    out = tmp_path / "grid"
+    trained = []
+
+    def killed(run):  # the 15th cell: the third of the second round
+        if len(trained) == 14:
+            raise KeyboardInterrupt
+        trained.append(run)
+        return scripted_f1(run)
+
+    scripted_cells(monkeypatch, killed)
+    assert pairwise_cli(*ROUNDS, "--out", str(out)) == 130
+    results = ResultsFile(out / "results.jsonl")
+    assert len(results.records()) == 14  # every finished cell is kept
+    again = scripted_cells(monkeypatch, scripted_f1)
+    assert pairwise_cli(*ROUNDS, "--out", str(out), "--resume") == 0
+    keys = [r.cell for r in results.records()]
+    assert len(keys) == len(set(keys)) == len(whole)  # nothing twice, nothing missing
+    assert not {grid.cell_key(r) for r in again} & {grid.cell_key(r) for r in trained}
+    assert seeds_by_partner(results.records()) == seeds_by_partner(
+        ResultsFile(tmp_path / "whole" / "results.jsonl").records())
+    capsys.readouterr()
+    again.clear()
+    assert pairwise_cli(*ROUNDS, "--out", str(out), "--resume") == 0
+    assert again == []  # a finished grid replays its rounds and trains nothing
+
+
+def test_a_resume_keeps_the_plan_it_was_started_with(tmp_path, monkeypatch, capsys):
+    scripted_cells(monkeypatch, scripted_f1)
+    assert pairwise_cli(*ROUNDS, "--out", str(tmp_path)) == 0
+    before = (tmp_path / "results.jsonl").read_text()
+    for flags in (["--max-seeds", "20"], ["--margin", "2"]):
+        assert pairwise_cli(*ROUNDS, *flags, "--out", str(tmp_path), "--resume") == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {tmp_path} was run as 'sequential looks=3,6,10 margin=1'")
+        assert "resume with the flags it was started with" in err and "\n" not in err
+    assert (tmp_path / "results.jsonl").read_text() == before

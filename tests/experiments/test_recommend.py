@@ -16,7 +16,7 @@ from bioner_mtl.training.cli import run
 from bioner_mtl.training.fit.results import ResultsFile
 from bioner_mtl.training.grids import recommend, summary
 from tests.data.test_partner_features import MAIN, PARTNER, write_corpus
-from tests.experiments.test_pairwise import TINY
+from tests.experiments.test_pairwise import ONE_ROUND, TINY
 from tests.helpers import make_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -239,7 +239,7 @@ def test_pairwise_recommend_trains_the_baseline_and_the_best_partner_only(
         tmp_path, capsys, no_default_gains):
     out = tmp_path / "grid"
     args = ["--main", "Ex-PTM", "--aux", "NCBI-disease,BioNLP13PC", "--recommend", "1",
-            "--out", str(out), *TINY]
+            "--out", str(out), *TINY, *ONE_ROUND]
     assert run(pairwise.main, args) == 0
     records = ResultsFile(out / "results.jsonl").records()
     assert sorted(tuple(r.aux) for r in records) == [(), ("BioNLP13PC",)]  # same class: Gene

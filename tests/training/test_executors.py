@@ -12,9 +12,10 @@ from bioner_mtl.training.cli import run
 from bioner_mtl.training.fit.results import ResultsFile, cell_key
 from bioner_mtl.training.grids import executors
 from bioner_mtl.training.grids.grid import run_cells
-from tests.experiments.test_pairwise import TINY
+from tests.experiments.test_pairwise import ONE_ROUND, TINY
 
-GRID = ["--main", "Ex-PTM", "--aux", "BioNLP13PC,NCBI-disease", *TINY]  # baseline + 2 partners
+# baseline + 2 partners, one seed each (one round)
+GRID = ["--main", "Ex-PTM", "--aux", "BioNLP13PC,NCBI-disease", *TINY, *ONE_ROUND]
 
 
 def pairwise_cli(*args):
@@ -79,7 +80,7 @@ def test_ray_resumes_a_grid_with_the_same_numbers(tmp_path, reference, monkeypat
 
 
 def test_pool_trains_two_cells_with_two_workers(tmp_path, reference, monkeypatch):
-    args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC", *TINY]
+    args = ["--main", "Ex-PTM", "--aux", "BioNLP13PC", *TINY, *ONE_ROUND]
     out = tmp_path / "grid"
     train_here(monkeypatch)
     # the reference trained with TensorFlow's default threads; so do these workers (by

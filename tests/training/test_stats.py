@@ -1,9 +1,14 @@
 """The statistics every grid prints: intervals and Holm by hand, the bootstrap against a plain
-loop, the verdict lines, the devel choice, and the false-positive rate on simulated grids."""
+loop, the verdict lines, the devel choice, the false-positive rate on simulated grids; the
+verdicts by hand, the sequential plan, and its error rates on simulated grids run in rounds
+with optional stopping."""
+
+import dataclasses
 
 import numpy as np
 import pytest
 
+from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.fit.evaluation import mention_scores, unit_counts
 from bioner_mtl.training.grids import stats
 from tests.helpers import make_record
@@ -167,3 +172,204 @@ def test_false_positive_rate_near_nominal_and_planted_gain_found():
     found = np.mean([g.p < stats.ALPHA and g.mean > 0 for g in planted])
     assert found >= 0.8, found
     assert 0.02 < np.mean([g.mean for g in planted]) < 0.06  # a gain of a few F1 points
+
+
+# ----- verdicts, the sequential plan and its error rates under optional stopping ----------
+def t2_sf(t):
+    """The upper tail of Student's t with 2 degrees of freedom, in closed form (a textbook
+    formula, so these cases do not lean on the code's own t)."""
+    return (1 - t / np.sqrt(t * t + 2)) / 2
+
+
+@pytest.mark.parametrize(("mean", "se", "margin", "verdict"), [
+    # gain / se, two-sided p = 2 sf(t); TOST p = sf((margin - |gain|) / se)
+    (0.030, 0.001, 0.01, "helps"),      # t = 30: p = 0.00111
+    (-0.030, 0.001, 0.01, "hurts"),
+    (0.000, 0.0005, 0.01, "equivalent"),  # TOST t = 20: p = 0.00125
+    (0.004, 0.0005, 0.01, "helps"),     # t = 8: p = 0.0153; also within the margin: helps wins
+    (0.002, 0.002, 0.01, "undecided"),  # t = 1: p = 0.42; TOST t = 4: p = 0.0286 > 0.05 / 2
+    (0.000, 0.0005, 0.005, "equivalent"),  # TOST t = 10: p = 0.0049
+    (0.000, 0.0005, 0.001, "undecided"),   # TOST t = 2: p = 0.0918
+])
+def test_verdicts_by_hand_at_one_look(mean, se, margin, verdict):
+    """Three seeds (df 2), one look; Holm over a family of two: the case and a partner with p
+    and TOST p of 1 (so the case's p-values are doubled)."""
+    p = 2 * t2_sf(abs(mean) / se)
+    p_equiv = t2_sf((margin - abs(mean)) / se)
+    assert stats.t_p(mean, se, 2) == pytest.approx(p, rel=1e-9)
+    assert stats.tost_p(mean, se, 2, margin) == pytest.approx(
+        max(t2_sf((mean + margin) / se), p_equiv), rel=1e-9)
+    case = stats.Gain("X", 3, mean, 0, 0, float(p), se, 2.0, se * np.sqrt(3), False,
+                      p_equiv=float(p_equiv), margin=margin)
+    flat = stats.Gain("Y", 3, 0.05, 0, 0, 1.0, 0.1, 2.0, 0.1, False, p_equiv=1.0)
+    corrected = stats.correct([case, flat])[0]
+    assert corrected.p_holm == pytest.approx(min(1, 2 * p))
+    assert corrected.p_equiv_holm == pytest.approx(min(1, 2 * p_equiv))
+    assert corrected.verdict == verdict
+    assert stats.verdicts(mean, min(1, 2 * p), min(1, 2 * p_equiv), 3) == verdict
+
+
+def test_one_seed_is_always_undecided():
+    assert stats.verdicts(0.05, 0.0, 0.0, 1) == "undecided"
+
+
+def test_ladder_and_what_each_look_spends():
+    assert stats.ladder(3, 10) == (3, 6, 10)
+    assert stats.ladder(3, 20) == (3, 6, 10, 17, 20)
+    assert stats.ladder(3, 11) == (3, 6, 11)  # a last step of 1 is merged into the one before
+    assert stats.ladder(1, 4) == (1, 2, 3, 4)
+    assert stats.ladder(5, 5) == (5,)
+    plan = stats.Plan.rounds(3, 10)
+    # F(n) = 0.05 (n / 10)^3: 0.00135, 0.0108, 0.05
+    assert plan.levels() == pytest.approx((0.00135, 0.0108 - 0.00135, 0.05 - 0.0108))
+    assert sum(plan.levels()) == pytest.approx(stats.ALPHA)
+    assert plan.reached(7) == [(3, pytest.approx(0.00135)), (6, pytest.approx(0.00945))]
+    assert plan.reached(2) == [] and plan.next_look(6) == 10 and plan.next_look(10) is None
+    assert stats.Plan().reached(4) == [(4, stats.ALPHA)]  # a fixed design: one look
+    assert stats.Plan.rounds(5, 5).levels() == (stats.ALPHA,)
+
+
+def test_sequential_p_by_hand():
+    # looks of 3, 6 and 10 seeds: p x alpha / alpha_k, the smallest over the looks reached
+    levels = stats.Plan.rounds(3, 10).levels()
+    p = [0.001, 0.004, np.nan]
+    assert stats.sequential_p(p, levels) == pytest.approx(
+        min(0.001 * 0.05 / 0.00135, 0.004 * 0.05 / 0.00945))
+    assert stats.sequential_p([0.9, 0.9, 0.9], levels) == 1.0  # 0.9 x 0.05 / 0.0392: capped
+    assert stats.sequential_p([0.02], (stats.ALPHA,)) == pytest.approx(0.02)  # one look: p
+
+
+def test_sequential_gain_looks_at_the_first_seeds_of_each_look():
+    """Records of 7 paired seeds under looks 3, 6, 10: the look at 3 uses seeds 1-3, the one
+    at 6 seeds 1-6; seed 7 (a round cut short) waits for the look at 10."""
+    diffs = [0.02, 0.021, 0.019, 0.03, 0.01, 0.02, 0.5]
+    base = [record(s, 0.5) for s in range(1, 8)]
+    cand = [record(s, 0.5 + d) for s, d in zip(range(1, 8), diffs)]
+    plan = stats.Plan.rounds(3, 10)
+    g = stats.sequential_gain("X", base, cand, plan)
+    three, six = (stats.gain("X", base[:n], cand[:n]) for n in (3, 6))
+    assert g.looks == (3, 6) and g.seeds == 6 and g.mean == pytest.approx(six.mean)
+    levels = plan.levels()
+    assert g.p_seq == pytest.approx(min(three.p * 0.05 / levels[0], six.p * 0.05 / levels[1]))
+    assert g.p_equiv_seq == pytest.approx(min(1.0, three.p_equiv * 0.05 / levels[0],
+                                              six.p_equiv * 0.05 / levels[1]))
+    early = stats.sequential_gain("X", base[:2], cand[:2], plan)  # short of the first look
+    assert early.looks == () and early.p_seq == 1.0 and early.verdict == "undecided"
+    fixed = stats.sequential_gain("X", base, cand)  # no plan: one look at all seven
+    assert fixed.seeds == 7 and fixed.p_seq == fixed.p
+
+
+def test_plan_is_named_in_the_records_and_read_back():
+    plan = stats.Plan.rounds(3, 10, margin=0.02)
+    assert plan.tag == "sequential looks=3,6,10 margin=2"
+    assert stats.Plan.from_tag(plan.tag) == plan
+    assert stats.Plan.from_tag(f"aa {plan.tag}") == plan and stats.Plan.from_tag("aa") is None
+    tagged = [make_record(seed=1, experiment=plan.tag), make_record(seed=2)]
+    assert stats.plan_of(tagged) == plan and stats.plan_of([make_record()]) == stats.Plan()
+    other = make_record(seed=3, experiment=stats.Plan.rounds(3, 6).tag)
+    with pytest.raises(InputError, match="run under different plans"):
+        stats.plan_of([*tagged, other])
+
+
+def test_seeds_to_decide_projects_the_measured_spread():
+    # a gain of 1.5 points, per-seed sd 1.1 points, no test-set term: at n seeds se = 1.1 /
+    # sqrt(n); the first look of rounds 3, 6, 10 where 0.015 / se >= t(1 - alpha_k / 2, n - 1)
+    g = stats.Gain("X", 3, 0.015, 0, 0, 0.1, 0.011 / np.sqrt(3), 2.0, 0.011, False)
+    plan = stats.Plan.rounds(3, 10)
+    assert stats.seeds_to_decide(g, plan) == 10
+    from scipy.stats import t
+    assert 0.015 / (0.011 / np.sqrt(10)) >= t.ppf(1 - plan.levels()[2] / 2, 9)  # 4.31 > 2.41
+    assert 0.015 / (0.011 / np.sqrt(6)) < t.ppf(1 - plan.levels()[1] / 2, 5)  # 3.34 < 4.09
+    # beyond the plan's 10 seeds: a plan run that far
+    small = dataclasses.replace(g, mean=0.008)
+    need = stats.seeds_to_decide(small, plan)
+    assert need > 10
+    alpha = stats.Plan.rounds(3, need).levels()[-1]
+    assert 0.008 / (0.011 / np.sqrt(need)) >= t.ppf(1 - alpha / 2, need - 1)
+    # seeds shrink only the seed term: with a test-set term of 1 point (se 1.01 at 3 seeds of
+    # sd 0.3), a gain of 0.6 points is within that noise of both 0 and the 1-point margin
+    floor = dataclasses.replace(g, mean=0.006, se=np.sqrt(0.0001 + 0.003 ** 2 / 3),
+                                seed_sd=0.003)
+    assert stats.seeds_to_decide(floor, plan) is None
+    # one seed: no spread to project from
+    assert stats.seeds_to_decide(dataclasses.replace(g, seeds=1, seed_sd=None), plan) is None
+
+
+def simulate_grids(rng, grids, planted, plan, partners=3, seed_sd=0.011, test_sd=0.003,
+                   budget_stops=False):
+    """The verdicts of `grids` pairwise grids run in rounds as training.grids.grid.run_rounds
+    gives seeds: every partner gets the first look's seeds, then the next look's only while
+    it is undecided after the verdicts of all partners (sequential p, Holm over partners) are
+    recomputed; with `budget_stops`, each grid stops after a random number of rounds, as a
+    time budget may. Per-seed gain = planted + this test set's deviation for the partner
+    (shared by its seeds, sd test_sd, its variance known as the bootstrap term) + the
+    partner's seed noise - the baseline's seed noise (shared by the partners)."""
+    looks, levels = plan.looks, plan.levels()
+    base = rng.normal(0, seed_sd / np.sqrt(2), (grids, 1, looks[-1]))
+    cand = rng.normal(0, seed_sd / np.sqrt(2), (grids, partners, looks[-1]))
+    diffs = planted + rng.normal(0, test_sd, (grids, partners, 1)) + cand - base
+    p_looks = np.full((grids, partners, len(looks)), np.nan)
+    e_looks = p_looks.copy()
+    rounds = rng.integers(1, len(looks) + 1, grids) if budget_stops else len(looks)
+    active = np.ones((grids, partners), bool)
+    mean, seeds = np.zeros((grids, partners)), np.zeros((grids, partners), int)
+    for k, n in enumerate(looks):
+        given = active & (k < np.broadcast_to(rounds, grids))[:, None]
+        x = diffs[..., :n]
+        se, df = stats.standard_error(x.var(-1, ddof=1) / n, test_sd ** 2, n)
+        p_looks[..., k] = np.where(given, stats.t_p(x.mean(-1), se, df), np.nan)
+        e_looks[..., k] = np.where(given, stats.tost_p(x.mean(-1), se, df, plan.margin), np.nan)
+        mean, seeds = np.where(given, x.mean(-1), mean), np.where(given, n, seeds)
+        verdict = stats.verdicts(mean, stats.holm_array(stats.sequential_p(p_looks, levels)),
+                                 stats.holm_array(stats.sequential_p(e_looks, levels)), seeds)
+        active = given & (verdict == "undecided")
+    return verdict
+
+
+GRIDS = 20000  # 0.1 s of numpy; the bound's Monte Carlo allowance is 0.3 points
+BOUND = stats.ALPHA + 2 * np.sqrt(stats.ALPHA * (1 - stats.ALPHA) / GRIDS)  # 5% + 2 s.e.
+
+
+@pytest.mark.parametrize("budget_stops", [False, True])
+def test_optional_stopping_keeps_false_helps_and_hurts_within_alpha(budget_stops):
+    """No partner has a gain: grids that say helps or hurts of any partner (the family-wise
+    error the union bound over looks and Holm over partners hold at 5%)."""
+    plan = stats.Plan.rounds(3, 10)
+    verdict = simulate_grids(np.random.default_rng(11), GRIDS, 0.0, plan,
+                             budget_stops=budget_stops)
+    wrong = np.isin(verdict, ["helps", "hurts"]).any(axis=1).mean()
+    assert wrong <= BOUND, wrong
+    assert (verdict == "equivalent").mean() > 0.0  # the rounds do decide some
+
+
+@pytest.mark.parametrize("planted", [stats.MARGIN, -stats.MARGIN])
+def test_optional_stopping_keeps_false_equivalence_within_alpha(planted):
+    """Every partner's gain sits on the margin: grids that call any partner equivalent."""
+    plan = stats.Plan.rounds(3, 10)
+    verdict = simulate_grids(np.random.default_rng(12), GRIDS, planted, plan, seed_sd=0.006,
+                             test_sd=0.001, budget_stops=True)
+    wrong = (verdict == "equivalent").any(axis=1).mean()
+    assert wrong <= BOUND, wrong
+    assert (verdict == ("helps" if planted > 0 else "hurts")).mean() > 0.3  # real power
+
+
+def test_longer_plans_hold_too_and_decide_more():
+    plan = stats.Plan.rounds(3, 30)
+    verdict = simulate_grids(np.random.default_rng(13), GRIDS, 0.0, plan, budget_stops=True)
+    assert np.isin(verdict, ["helps", "hurts"]).any(axis=1).mean() <= BOUND
+    ten = simulate_grids(np.random.default_rng(13), GRIDS, 0.0, stats.Plan.rounds(3, 10))
+    assert (verdict == "equivalent").mean() > (ten == "equivalent").mean()
+
+
+class Peeking(stats.Plan):
+    """The full alpha at every look: what testing after each round without a plan does."""
+
+    def levels(self):
+        return tuple(stats.ALPHA for _ in self.looks)
+
+
+def test_the_simulation_catches_peeking():
+    """The same simulated grids tested at 5% after every round, with no alpha spent over the
+    looks: the false helps / hurts rate goes past the bound (the simulation has teeth)."""
+    verdict = simulate_grids(np.random.default_rng(14), GRIDS, 0.0, Peeking((3, 6, 10, 17, 29)))
+    assert np.isin(verdict, ["helps", "hurts"]).any(axis=1).mean() > BOUND

@@ -1,13 +1,19 @@
-"""Run a list of cells (one run each) with resume: finished cells are never recomputed."""
+"""Run a list of cells (one run each) with resume: finished cells are never recomputed; or run
+a grid in rounds (`run_rounds`): more seeds only where the verdict is still open, within a
+time budget."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import math
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.fit.results import ResultsFile, RunLock, RunRecord, cell_key
 from bioner_mtl.training.grids.executors import Executor, InProcess
 from bioner_mtl.training.spec.config import RunConfig
@@ -57,3 +63,102 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
         bar.close()
     by_cell = {r.cell: r for r in results.records() if r.cell}
     return [by_cell[cell_key(run)] for run in runs]
+
+
+# ----- rounds ------------------------------------------------------------------------------
+ROUND_START_SECONDS = 10.0  # a round's cost beyond its cells: pool workers starting TensorFlow
+
+Unit = Hashable  # what gets seeds: a (main corpus, partner) pair, the A/A check
+Cells = Callable[[Unit, int, int], list[RunConfig]]  # unit, from seed index, to seed index
+
+
+@dataclass
+class Rounds:
+    """What run_rounds did: the records of every cell it gave out, the seeds each unit got,
+    and why it stopped ("decided", "max-seeds" or "budget", with the minutes the round that
+    did not fit would have taken)."""
+
+    records: list[RunRecord]
+    seeds: dict[Unit, int]
+    rounds: int
+    stopped: str
+    next_minutes: float | None = None
+
+
+def round_seconds(cells: int, records: Sequence[RunRecord], workers: int) -> float:
+    """About how long `cells` more cells take: the records' mean wall time per cell, cells
+    side by side on `workers`, plus the round's start; 0 for no cells."""
+    if not cells:
+        return 0.0
+    seconds = [r.wall_seconds for r in records if r.wall_seconds]
+    per_cell = sum(seconds) / len(seconds) if seconds else 0.0
+    return math.ceil(cells / max(1, workers)) * per_cell + ROUND_START_SECONDS
+
+
+def run_rounds(looks: Sequence[int], units: Sequence[Unit], cells: Cells,
+               undecided: Callable[[list[RunRecord]], list[Unit]], results: ResultsFile, *,
+               budget_seconds: float | None = None, started: float | None = None,
+               progress: bool = True, extra: dict | None = None,
+               executor: Executor | None = None) -> Rounds:
+    """Train a grid in rounds that end at `looks` (seed counts, fixed in advance: a
+    training.stats.Plan's). The first round gives every unit its first look's seeds, always.
+    Each later round gives the next look's seeds only to the units `undecided(records)` names
+    (most promising first, from the records of the cells given out so far), while the
+    round's estimated time (round_seconds) fits in what is left of `budget_seconds`, counted
+    from `started` (time.monotonic()); a round that does not fit whole is cut to the units
+    that do, in that order. `cells(unit, a, b)` are a unit's cells for seed indices a..b-1,
+    the reference's included.
+
+    Every cell goes through run_cells, so each finished cell is in `results` at once and a
+    resumed grid replays the rounds it had (their cells are finished: they cost nothing and
+    the same records make the same decisions) before it trains anything new."""
+    started = time.monotonic() if started is None else started
+    workers = getattr(executor, "workers", 1) or 1
+    by_cell: dict[str, RunRecord] = {}
+
+    def train(runs: list[RunConfig]) -> None:
+        records = run_cells(runs, results, progress=progress, extra=extra, executor=executor)
+        by_cell.update((cell_key(run), record) for run, record in zip(runs, records))
+
+    seeds = {unit: looks[0] for unit in units}
+    train([run for unit in units for run in cells(unit, 0, looks[0])])
+    rounds = 1
+    while True:
+        records = list(by_cell.values())
+        pending = [unit for unit in undecided(records) if unit in seeds]
+        if not pending:
+            return Rounds(records, seeds, rounds, "decided")
+        ahead = [(unit, next((n for n in looks if n > seeds[unit]), None)) for unit in pending]
+        ahead = [(unit, n) for unit, n in ahead if n is not None]
+        if not ahead:
+            return Rounds(records, seeds, rounds, "max-seeds")
+        finished = results.finished()
+        chosen, todo, wanted = [], set(), None
+        left = None if budget_seconds is None else \
+            budget_seconds - (time.monotonic() - started)
+        for unit, n in ahead:
+            new = {cell_key(run) for run in cells(unit, seeds[unit], n)} - finished - todo
+            cost = round_seconds(len(todo | new), records, workers)
+            wanted = cost if wanted is None else wanted
+            if left is None or cost <= left:
+                chosen.append((unit, n))
+                todo |= new
+        if not chosen:
+            return Rounds(records, seeds, rounds, "budget", wanted / 60)
+        log.info("round %d: %d undecided unit(s) to %s seeds, %d new cell(s)", rounds + 1,
+                 len(chosen), "/".join(sorted({str(n) for _, n in chosen})), len(todo))
+        train([run for unit, n in chosen for run in cells(unit, seeds[unit], n)])
+        seeds.update(chosen)
+        rounds += 1
+
+
+def check_plan(results: ResultsFile, tag: str | None, flags: str) -> None:
+    """A resumed grid keeps the plan it was started with (its looks and margin: the records
+    name it): another plan would look at seeds it already decided on. `flags`: the flags
+    that set the plan, for the message."""
+    found = sorted({r.experiment for r in results.records()
+                    if r.experiment and "sequential" in r.experiment} - {tag})
+    if found:
+        raise InputError(f"{results.path.parent} was run as '{found[0]}'; this command plans "
+                         f"'{tag}'; resume with the flags it was started with ({flags}), or "
+                         "choose another --out")
