@@ -369,7 +369,8 @@ class Peeking(stats.Plan):
 
 
 def test_the_simulation_catches_peeking():
-    """The same simulated grids tested at 5% after every round, with no alpha spent over the
-    looks: the false helps / hurts rate goes past the bound (the simulation has teeth)."""
-    verdict = simulate_grids(np.random.default_rng(14), GRIDS, 0.0, Peeking((3, 6, 10, 17, 29)))
-    assert np.isin(verdict, ["helps", "hurts"]).any(axis=1).mean() > BOUND
+    """The same simulated grids tested at 5% after every added seed up to 29, with no alpha
+    spent over the looks: the false helps / hurts rate goes well past the bound (about 9%;
+    the simulation has teeth)."""
+    verdict = simulate_grids(np.random.default_rng(14), GRIDS, 0.0, Peeking(tuple(range(3, 30))))
+    assert np.isin(verdict, ["helps", "hurts"]).any(axis=1).mean() > BOUND + 0.02
