@@ -125,15 +125,17 @@ def plot(out: Path, by_main: dict[str, list[summary.PartnerRow]]) -> list[Path]:
         gains = [100 * r.gain.mean for r in partners]
         errors = [[100 * (r.gain.mean - r.gain.low) for r in partners],
                   [100 * (r.gain.high - r.gain.mean) for r in partners]]
-        ax.barh([f"{r.partner} ({r.gain.verdict})" for r in partners], gains, xerr=errors,
-                capsize=3, color=[_colour(r) for r in partners])
+        labels = [f"{r.partner} ({r.gain.verdict})" for r in partners]
+        ax.barh(labels, gains, xerr=errors, capsize=3, color=[_colour(r) for r in partners])
+        ax.scatter(gains, labels, color=[_colour(r) for r in partners], edgecolors="black",
+                   zorder=3)  # a gain of about 0 has no bar to see
         ax.axvline(0, color="black", linewidth=0.8)
         margin = 100 * partners[0].gain.margin
         for side in (-margin, margin):  # the equivalence band
             ax.axvline(side, color="tab:blue", linewidth=0.8, linestyle=":")
         ax.invert_yaxis()
-        ax.set_xlabel("gain in test F1 over the single-task baseline (points, 95% CI; dotted: "
-                      f"+-{margin:g} margin)")
+        ax.set_xlabel(f"test F1 gain over single-task (points, 95% CI); dotted: ±{margin:g} "
+                      "margin")
         ax.set_title(f"Auxiliary partners for {main} (sorted by devel gain)")
         shown = dict.fromkeys(r.gain.verdict for r in partners)
         ax.legend(handles=[Patch(color=COLOURS[v], label=v) for v in shown], fontsize=8,

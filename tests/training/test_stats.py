@@ -374,3 +374,19 @@ def test_the_simulation_catches_peeking():
     the simulation has teeth)."""
     verdict = simulate_grids(np.random.default_rng(14), GRIDS, 0.0, Peeking(tuple(range(3, 30))))
     assert np.isin(verdict, ["helps", "hurts"]).any(axis=1).mean() > BOUND + 0.02
+
+
+def test_looks_are_remembered_by_what_the_records_hold_not_by_their_cells():
+    """A grid in rounds summarises its records after every round, and each finished look is
+    computed once; a grid re-run elsewhere has the same cells and other numbers."""
+    plan = stats.Plan.rounds(3, 6)
+
+    def grid(shift):
+        base = [make_record(seed=s, test_f1=0.5, cell=f"b{s}") for s in range(1, 7)]
+        cand = [make_record(seed=s, test_f1=0.5 + shift + 0.001 * s, cell=f"c{s}")
+                for s in range(1, 7)]
+        return base, cand
+
+    first = stats.sequential_gain("X", *grid(0.01), plan)
+    assert stats.sequential_gain("X", *grid(0.01), plan) == first
+    assert stats.sequential_gain("X", *grid(0.02), plan).mean == pytest.approx(first.mean + 0.01)

@@ -396,13 +396,40 @@ def sequential_gain(name: str, reference: Sequence[RunRecord],
         g = gain(name, *sides(available), metric=metric, resamples=resamples,
                  margin=plan.margin)
         return dataclasses.replace(g, p_seq=1.0, p_equiv_seq=1.0)
-    looks = [gain(name, *sides(n), metric=metric, resamples=resamples, margin=plan.margin)
+    looks = [_look(name, *sides(n), metric=metric, resamples=resamples, margin=plan.margin)
              for n, _ in reached]
     levels = [level for _, level in reached]
     return dataclasses.replace(
         looks[-1], p_seq=float(sequential_p([g.p for g in looks], levels)),
         p_equiv_seq=float(sequential_p([g.p_equiv for g in looks], levels)),
         looks=tuple(n for n, _ in reached))
+
+
+_LOOKS: dict[tuple, Gain] = {}  # a finished look's gain: its records never change
+
+
+def _look(name: str, reference: list[RunRecord], candidate: list[RunRecord], **kwargs) -> Gain:
+    """gain() of one look, remembered while this process runs: a grid in rounds summarises
+    its records after every round, and the looks already reached are the same records (a
+    bootstrap each). Only records with a cell key (written by a grid) are remembered, by
+    what they hold (a grid re-run elsewhere has the same cells, not the same numbers)."""
+    runs = (*reference, *candidate)
+    if not all(r.cell for r in runs):
+        return gain(name, reference, candidate, **kwargs)
+    key = (name, tuple(map(_fingerprint, reference)), tuple(map(_fingerprint, candidate)),
+           tuple(sorted(kwargs.items())))
+    if key not in _LOOKS:
+        if len(_LOOKS) > 10_000:
+            _LOOKS.clear()
+        _LOOKS[key] = gain(name, reference, candidate, **kwargs)
+    return _LOOKS[key]
+
+
+def _fingerprint(record: RunRecord) -> tuple:
+    counts = (record.unit_counts or {}).get("test") or {}
+    return (record.cell, record.seed, record.test_f1, record.devel_f1, record.wall_seconds,
+            tuple(sum(counts.get(k, ())) for k in ("tp", "pred", "gold")),
+            len(counts.get("tp", ())))
 
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
