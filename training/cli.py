@@ -161,10 +161,11 @@ def add_verdict_arguments(p: argparse.ArgumentParser, rounds: bool = False) -> N
                         f"+-POINTS is 'equivalent' (TOST; default {MARGIN_POINTS:g})")
     if not rounds:
         return
-    p.add_argument("--max-seeds", type=int, default=MAX_SEEDS, metavar="N",
+    p.add_argument("--max-seeds", type=int, metavar="N",
                    help="run seeds in rounds (--seeds first, then about 1.7 times as many "
                         "each round, up to N), giving more seeds only to partners still "
-                        f"undecided (default {MAX_SEEDS}; N = --seeds: one round)")
+                        f"undecided (default {MAX_SEEDS}, or --seeds if more; N = --seeds: "
+                        "one round)")
     p.add_argument("--budget", type=float, default=BUDGET_MINUTES, metavar="MINUTES",
                    help="start a round after the first only if its estimated time fits in "
                         f"MINUTES from the start (default {BUDGET_MINUTES:g}; --resume "
@@ -181,6 +182,8 @@ def check_verdict_arguments(args: argparse.Namespace) -> float:
     if getattr(args, "budget", None) is not None and not args.budget > 0:
         raise InputError(f"--budget {args.budget:g}: minutes of training; give a number "
                          "above 0, e.g. 5")
+    if hasattr(args, "max_seeds") and args.max_seeds is None:  # the default
+        args.max_seeds = max(MAX_SEEDS, args.seeds)
     maximum = getattr(args, "max_seeds", None)
     if maximum is not None:
         if maximum < 2:
