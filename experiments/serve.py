@@ -10,22 +10,39 @@ POST /tag answers {"model", "documents", "heads", "entities": [...]}, each entit
 characters of that text). Concurrent requests share model passes (--batch-window-ms); a
 request over --max-chars or --max-texts, malformed JSON, a wrong type or an unknown head gets
 a 4xx answer with a one-line {"error": "..."}. Open http://127.0.0.1:8000/ in a browser to tag
-a pasted text with its entities highlighted.
+a pasted text: entities coloured by type with their confidence, a table, downloads;
+http://127.0.0.1:8000/?text=... tags that text on load (a link to share).
+
+On loopback (the default) it answers only Host names of loopback (localhost, 127.0.0.1,
+[::1]; --allow-host adds one), so a web page cannot reach it by rebinding its own name to
+127.0.0.1. Ctrl-C stops accepting connections, lets the requests it has finish for up to
+--drain-seconds and answers the rest 503.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
+import math
+import re
 import sys
 from pathlib import Path
 
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import add_verbose_argument, run
-from bioner_mtl.training.product.service import Limits
+from bioner_mtl.training.product.service import DRAIN_SECONDS, Limits
 
 log = logging.getLogger("serve")
 DEFAULTS = Limits()
+
+
+def is_ipv6(name: str) -> bool:
+    try:
+        ipaddress.IPv6Address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,6 +64,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-batch-sentences", type=int, default=DEFAULTS.max_batch_sentences,
                    help="sentences per model pass (default "
                         f"{DEFAULTS.max_batch_sentences}; a request is never split)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a Host name to answer besides localhost, 127.0.0.1 and [::1] when "
+                        "listening on loopback (a proxy's name; repeat for more); other "
+                        "names get 421, against DNS rebinding")
+    p.add_argument("--drain-seconds", type=float, default=DRAIN_SECONDS,
+                   help="on Ctrl-C or SIGTERM, seconds the requests already received get to "
+                        f"finish; the rest are answered 503 (default {DRAIN_SECONDS:g})")
     p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                    help="one log line per request (default on)")
     add_verbose_argument(p)
@@ -56,12 +80,22 @@ def main(argv: list[str] | None = None) -> None:
     limits = Limits(args.max_chars, args.max_texts, args.max_batch_sentences,
                     args.batch_window_ms)
     limits.check()
+    if not 0 <= args.drain_seconds <= 3600 or math.isnan(args.drain_seconds):
+        raise InputError(f"--drain-seconds {args.drain_seconds:g}: must be between 0 and 3600 "
+                         "(seconds requests in flight get to finish when the server stops)")
+    for name in args.allow_host:
+        if not (re.fullmatch(r"[A-Za-z0-9_.-]+", name) or is_ipv6(name.removeprefix("[")
+                                                                .removesuffix("]"))):
+            raise InputError(f"--allow-host {name!r}: not a host name; give the name alone, "
+                             "without a scheme, port or path (e.g. --allow-host tagger.lab)")
     from bioner_mtl.training.product.bundle import load
-    from bioner_mtl.training.product.service import listen, make_server
+    from bioner_mtl.training.product.service import allowed_hosts, listen, make_server
 
     sock = listen(args.host, args.port)  # a taken port fails before the model loads
     server = make_server(load(args.model), limits, Path(args.model).resolve().name,
-                         access_log=args.access_log)
+                         access_log=args.access_log,
+                         hosts=allowed_hosts(sock.getsockname()[0], args.allow_host),
+                         drain_seconds=args.drain_seconds)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     log.info("serving %s on http://%s:%d/ (POST /tag, GET /health; Ctrl-C stops)",

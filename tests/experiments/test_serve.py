@@ -19,7 +19,14 @@ from bioner_mtl.experiments import serve as serve_cli
 from bioner_mtl.training.cli import run
 from bioner_mtl.training.fit.trainer import Trainer
 from bioner_mtl.training.product.bundle import load, save_bundle
-from bioner_mtl.training.product.service import Batcher, Limits, listen, load_test, make_server
+from bioner_mtl.training.product.service import (
+    Batcher,
+    Limits,
+    allowed_hosts,
+    listen,
+    load_test,
+    make_server,
+)
 
 MAIN, AUX = "NCBI-disease", "BC5CDR-chem"
 LIMITS = Limits(max_chars=3000, max_texts=4, batch_window_ms=40)
@@ -51,7 +58,8 @@ def server(tiny_run, tmp_path_factory):
                 for heads in (None, (MAIN,))}
     assert sum(map(len, expected[None])) > 10  # the checks below have substance
     sock = listen("127.0.0.1", 0)
-    uvicorn = make_server(tagger, LIMITS, "model", access_log=False)
+    uvicorn = make_server(tagger, LIMITS, "model", access_log=False,
+                          hosts=allowed_hosts(sock.getsockname()[0]))
     thread = threading.Thread(target=uvicorn.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(200):
@@ -172,6 +180,12 @@ BAD = [  # body, status, what the error says
      '"texts" holds 5 texts; the limit is 4 per request (--max-texts)'),
     (b" " * (LIMITS.max_body_bytes + 1), 413,
      f"request body of {LIMITS.max_body_bytes + 1} bytes; the limit is {LIMITS.max_body_bytes}"),
+    # past Python's 4,300-digit limit on int(): once a 500 from json.loads (issue 26)
+    (b'{"text": "a", "min_confidence": ' + b"9" * 5000 + b"}", 400,
+     "request body holds a number of 5000 digits"),
+    (b'{"text": -' + b"1" * 4301 + b"}", 400, "a number of 4301 digits"),
+    (b'{"texts": ["a"], "heads": [' + b"7" * 9999 + b"]}", 400, "a number of 9999 digits"),
+    (b'{"text": "a", "min_confidence": 0.' + b"0" * 5000 + b"1}", 200, ""),  # a float: fine
 ]
 
 
@@ -187,7 +201,30 @@ def one_line_error(answer: httpx.Response, status: int) -> str:
 @pytest.mark.parametrize(("body", "status", "message"), BAD, ids=range(len(BAD)))
 def test_bad_requests_get_a_one_line_json_error(server, body, status, message):
     url, _ = server
-    assert message in one_line_error(httpx.post(f"{url}/tag", content=body), status)
+    answer = httpx.post(f"{url}/tag", content=body)
+    if status == 200:
+        assert answer.status_code == 200 and "entities" in answer.json()
+        return
+    assert message in one_line_error(answer, status)
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "\u00b2", "0x10", "-1", "1 2"])
+def test_a_malformed_content_length_never_gets_a_500(server, length):
+    """Content-Length sent raw over a socket (httpx would refuse it): the parser or the
+    service refuses it with a 4xx, never a traceback (int() of 5,000 digits raises, and
+    `"\u00b2".isdigit()` is true)."""
+    url, _ = server
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /tag HTTP/1.1\r\nHost: " + host.encode() + b"\r\nContent-Length: "
+                     + length.encode("latin-1") + b"\r\nContent-Type: application/json\r\n"
+                     b"Connection: close\r\n\r\n{}")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1])
+    assert 400 <= status < 500, answer[:300]
+    assert b"Traceback" not in answer
 
 
 def test_a_body_over_the_limit_without_a_declared_length_is_cut_off(server):
@@ -218,6 +255,40 @@ def test_an_offset_that_would_not_slice_the_text_is_never_sent(server, monkeypat
         httpx.post(f"{url}/tag", json={"text": TEXTS[i]}), 500)
     monkeypatch.undo()
     assert httpx.post(f"{url}/tag", json={"text": TEXTS[i]}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:{port}", "localhost.:{port}",
+                                  "127.0.0.1", "127.0.0.1:{port}", "[::1]:{port}", "[::1]",
+                                  "127.0.0.2:80"])
+def test_a_loopback_service_answers_loopback_host_names(server, host):
+    url, _ = server
+    port = url.rsplit(":", 1)[1]
+    answer = httpx.get(f"{url}/health", headers={"Host": host.format(port=port)})
+    assert answer.status_code == 200 and answer.json()["ok"] is True
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1.nip.io",
+                                  "localhost.evil.example:{port}", "10.0.0.1:{port}",
+                                  "[::2]:{port}", "", "local host"])
+@pytest.mark.parametrize("route", ["/", "/health", "/tag"])
+def test_other_host_names_are_refused_against_dns_rebinding(server, host, route):
+    """A page on evil.example whose name is rebound to 127.0.0.1 reaches the service with
+    `Host: evil.example`: refused (421, one JSON line) before any route runs."""
+    url, _ = server
+    port = url.rsplit(":", 1)[1]
+    headers = {"Host": host.format(port=port)}
+    answer = (httpx.post(f"{url}{route}", json={"text": "BRCA1"}, headers=headers)
+              if route == "/tag" else httpx.get(f"{url}{route}", headers=headers))
+    error = one_line_error(answer, 421)
+    assert "listens on loopback" in error and "--allow-host" in error
+
+
+def test_allowed_host_names():
+    assert allowed_hosts("0.0.0.0") is None and allowed_hosts("::") is None
+    assert allowed_hosts("192.168.1.5") is None  # bound to one interface: any name
+    assert allowed_hosts("127.0.0.1") == {"localhost", "127.0.0.1", "::1"}
+    assert allowed_hosts("::1", ["Tagger.Lab.", "proxy"]) == {
+        "localhost", "127.0.0.1", "::1", "tagger.lab", "proxy"}
 
 
 def test_unknown_routes_and_methods_get_a_one_line_json_error(server):
@@ -339,7 +410,11 @@ def test_command_line_mistakes_are_one_line(tmp_path, capsys):
     taken.close()
     for flags, message in ((["--max-chars", 0], "--max-chars 0: must be at least 1"),
                            (["--port", 70000], "--port 70000: must be 0 to 65535"),
-                           (["--batch-window-ms", -1], "--batch-window-ms -1.0: must be")):
+                           (["--batch-window-ms", -1], "--batch-window-ms -1.0: must be"),
+                           (["--drain-seconds", "nan"], "--drain-seconds nan: must be between"),
+                           (["--allow-host", "tagger.lab:8000"],
+                            "--allow-host 'tagger.lab:8000': not a host name"),
+                           (["--allow-host", "http://x"], "without a scheme, port or path")):
         assert serve("--model", tmp_path, *flags) == 2
         assert message in capsys.readouterr().err
 
@@ -362,3 +437,89 @@ def test_a_failing_pass_fails_its_requests_and_the_batcher_goes_on():
         return after
 
     assert asyncio.run(main()) == [[("H", "T", 0, 1, 1.0)] * 2]
+
+
+SLOW_SERVE = """
+import sys, time
+from types import SimpleNamespace
+from bioner_mtl.training.product import bundle
+
+class Slow:  # a stand-in Tagger: every model pass takes 0.4 s
+    meta, main = {"model": "slow"}, "H"
+    heads = {"H": SimpleNamespace(tagset=SimpleNamespace(labels=("O", "B-T", "I-T")))}
+    def heads_for(self, heads):
+        return list(heads or ["H"])
+    def entities(self, sentences, heads):
+        time.sleep(0.4)
+        return [[("H", "T", 0, 1, 0.9)] for s in sentences]
+
+bundle.load = lambda path: Slow()
+from bioner_mtl.experiments import serve
+from bioner_mtl.training.cli import run
+sys.exit(run(serve.main, sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_with_requests_in_flight_drains_them_or_answers_503_in_json(tmp_path):
+    """SIGINT to serve.py while 16 one-pass requests queue (6.4 s of passes) and a client
+    sends its body slowly: those done within --drain-seconds are answered, the rest get a
+    one-line 503 (the slow one too, once uvicorn gives up on it); no plain-text 500, no
+    traceback, and the command exits as an interrupted command does (130)."""
+    import signal
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SERVE, "--model", str(tmp_path), "--port", "0",
+         "--max-batch-sentences", "1", "--batch-window-ms", "0", "--drain-seconds", "1.5",
+         "--no-access-log"], stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not (match := re.search(r"on (http://\S+/)", lines[-1] if lines else "")):
+            lines.append(process.stderr.readline())
+            assert lines[-1] or process.poll() is None, "".join(lines)
+        url = match[1]
+        answers = [None] * 16
+
+        def client(i: int) -> None:
+            try:
+                answers[i] = httpx.post(f"{url}tag", json={"text": f"BRCA1 {i}"}, timeout=30)
+            except httpx.HTTPError as err:
+                answers[i] = err
+
+        def slow_client() -> None:  # 10 of the 100 bytes it announces, then nothing
+            host, port = url.removeprefix("http://").rstrip("/").split(":")
+            with socket.create_connection((host, int(port)), timeout=30) as sock:
+                sock.sendall(f"POST /tag HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100"
+                             "\r\n\r\n{\"text\": \"".encode())
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            answers.append(answer)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+        threads.append(threading.Thread(target=slow_client))
+        for t in threads:
+            t.start()
+        for _ in range(100):  # every request received: 16 jobs queued or in a pass
+            if httpx.get(f"{url}health").json()["batching"]["passes"] >= 2:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        for t in threads:
+            t.join(30)
+        log = process.stderr.read()
+        assert process.wait(30) == 130, log
+    finally:
+        process.kill()
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log
+    slow = answers.pop()
+    assert slow.startswith(b"HTTP/1.1 503 ") and b"application/json" in slow, slow
+    assert b'"the service is stopping (Ctrl-C or SIGTERM) before this request' in slow
+    statuses = [getattr(a, "status_code", None) for a in answers]
+    assert set(statuses) == {200, 503}, answers
+    for answer in answers:
+        if answer.status_code == 200:
+            assert answer.json()["entities"][0]["type"] == "T"
+        else:
+            assert "the service is stopping" in one_line_error(answer, 503)

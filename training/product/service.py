@@ -2,8 +2,10 @@
 
     POST /tag     {"text": "..."} or {"texts": ["...", ...]}, optionally "heads": [...] and
                   "min_confidence": P  ->  {"model", "documents", "heads", "entities": [...]}
-    GET  /health  model, heads, limits, and how many model passes served how many requests
-    GET  /        a page that tags a pasted text and highlights its entities
+    GET  /health  model, heads and their entity types, limits, and how many model passes
+                  served how many requests
+    GET  /        a page that tags a pasted text: entities coloured by type with their
+                  confidence, a table, counts per type, downloads (JSON lines, BRAT, PubTator)
 
 Each entity is a row of `experiments/predict.py --format jsonl`: document (the text's index
 in the request, 0 for "text"), head, type, start, end, text, confidence; start and end count
@@ -16,15 +18,23 @@ number of sentences, runs the Tagger once per choice of heads in a worker thread
 loop keeps accepting requests meanwhile) and hands each request its own sentences' entities.
 Every user mistake (malformed JSON, wrong types, unknown heads, unknown fields, requests over
 the limits) is a 4xx answer with a one-line `{"error": "..."}`, never a traceback.
+
+Bound to a loopback address, the service answers only requests whose Host header names
+loopback (localhost, 127.0.0.1, [::1], any port; `hosts` adds names): a web page whose name is
+rebound to 127.0.0.1 (DNS rebinding) gets 421. When the server stops (Ctrl-C, SIGTERM) it
+refuses new connections, gives the requests it has `drain_seconds` to finish, and answers the
+rest 503 in JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import logging
 import math
+import re
 import socket
 import time
 from collections.abc import Sequence
@@ -45,6 +55,11 @@ ROUTES = "GET /, GET /health, POST /tag"
 # a JSON string spends at most 12 bytes on one character ("\ud83d\ude00" is one code point)
 BYTES_PER_CHAR = 12
 BODY_SLACK = 64 * 1024  # the rest of a request: keys, heads, brackets
+# no /tag field takes a long integer; Python's int() refuses 4,300 digits with a ValueError
+MAX_DIGITS = 100
+DRAIN_SECONDS = 10.0  # on Ctrl-C, how long requests already received get to finish
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")  # the Host names a loopback service answers
+STOPPING = "the service is stopping (Ctrl-C or SIGTERM)"
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,10 @@ class RequestError(Exception):
         self.status, self.message = status, message
 
 
+class Stopping(Exception):
+    """The server stopped before this request's model pass was done: answered 503."""
+
+
 @dataclass(frozen=True)
 class TagRequest:
     texts: tuple[str, ...]
@@ -93,13 +112,22 @@ def shown(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def parse_int(digits: str) -> int:
+    """json.loads's integers, refusing those no field takes before int() raises on them."""
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        raise RequestError(400, f"request body holds a number of {len(digits.lstrip('-'))} "
+                                "digits; no /tag field takes one (min_confidence is a number "
+                                f"from 0 to 1); send {EXAMPLE}")
+    return int(digits)
+
+
 def parse_request(body: bytes, limits: Limits, heads_for) -> TagRequest:
     """A /tag body, checked: every problem is a RequestError naming the field and the fix.
     `heads_for` is Tagger.heads_for (raises InputError for an unknown head)."""
     if not body.strip():
         raise RequestError(400, f"empty request body; send JSON such as {EXAMPLE}")
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), parse_int=parse_int)
     except UnicodeDecodeError as err:
         raise RequestError(400, f"request body is not UTF-8 ({err.reason} at byte "
                                 f"{err.start}); send JSON in UTF-8") from None
@@ -108,6 +136,9 @@ def parse_request(body: bytes, limits: Limits, heads_for) -> TagRequest:
                                 f"column {err.colno}); send {EXAMPLE}") from None
     except RecursionError:
         raise RequestError(400, "request body is nested too deeply to be a /tag request; "
+                                f"send {EXAMPLE}") from None
+    except ValueError as err:  # any other number json.loads cannot convert
+        raise RequestError(400, f"request body is not a /tag request ({err}); "
                                 f"send {EXAMPLE}") from None
     if not isinstance(data, dict):
         raise RequestError(400, f"request body is a JSON {type(data).__name__}, not an object; "
@@ -182,11 +213,15 @@ class Batcher:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="tagger")
         self.passes = 0  # Tagger calls so far
         self.requests = 0  # requests (with at least one sentence) they served
+        self.stopped = False  # set by stop(): every request from then on raises Stopping
         self._carry: Job | None = None  # taken from the queue but over the batch's size
+        self._running: list[Job] = []  # the jobs of the batch being tagged
 
     async def tag(self, sentences: list[list[str]], heads: tuple[str, ...] | None
                   ) -> list[list[tuple]]:
-        """Entities of each sentence, as Tagger.entities gives them."""
+        """Entities of each sentence, as Tagger.entities gives them (Stopping once stopped)."""
+        if self.stopped:
+            raise Stopping
         if not sentences:
             return []
         future = asyncio.get_running_loop().create_future()
@@ -208,6 +243,7 @@ class Batcher:
                     break
                 jobs.append(job)
                 size += len(job.sentences)
+            self._running = jobs
             try:
                 await self._tag(jobs)
             except Exception as err:  # never leave a request waiting on a dead worker
@@ -215,6 +251,20 @@ class Batcher:
                 for job in jobs:
                     if not job.future.done():
                         job.future.set_exception(err)
+            finally:
+                self._running = []
+
+    def stop(self) -> None:
+        """Answer Stopping to every request not yet answered: queued, or in the pass now
+        running (its result, when it comes, is dropped), and to every later one."""
+        self.stopped = True
+        jobs = [*self._running, *([self._carry] if self._carry else [])]
+        self._carry = None
+        while not self.queue.empty():
+            jobs.append(self.queue.get_nowait())
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(Stopping())
 
     async def _tag(self, jobs: list[Job]) -> None:
         loop = asyncio.get_running_loop()
@@ -265,7 +315,7 @@ def entity_rows(request: TagRequest, sentences: list[list[list]], found: list[li
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 once it passes `limit` bytes (declared or sent)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if re.fullmatch(r"[0-9]{1,30}", declared) and int(declared) > limit:
         raise RequestError(413, f"request body of {int(declared)} bytes; the limit is {limit} "
                                 "(--max-chars x --max-texts): send fewer or shorter texts")
     parts, size = [], 0
@@ -278,8 +328,130 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def create_app(tagger, limits: Limits = Limits(), name: str | None = None):
-    """The FastAPI application serving `tagger` (a training.bundle.Tagger)."""
+def allowed_hosts(address: str, extra: Sequence[str] = ()) -> frozenset[str] | None:
+    """The Host names a service listening on `address` answers: those of loopback (and
+    `extra`) when it is a loopback address, else None (any name: it serves a network)."""
+    try:
+        loopback = ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        loopback = address.lower() == "localhost"
+    if not loopback:
+        return None
+    return frozenset([*LOOPBACK_NAMES, *(host_name(h) for h in extra)])
+
+
+def host_name(header: str) -> str:
+    """A Host header's name: `localhost:8000` -> localhost, `[::1]:8000` -> ::1."""
+    name = header.strip().lower()
+    if name.startswith("["):
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    return name.rstrip(".")
+
+
+def host_allowed(header: str, hosts: frozenset[str]) -> bool:
+    """Whether a Host header names this service: one of `hosts`, or any loopback address."""
+    name = host_name(header)
+    if name in hosts:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class Service:
+    """What the app and its server share: the batcher, the Host names answered (None: any),
+    and whether the server is stopping."""
+
+    def __init__(self, hosts: frozenset[str] | None):
+        self.hosts, self.batcher, self.stopping = hosts, None, False
+
+    def stop(self, drain_seconds: float) -> None:
+        """The server has stopped accepting: requests already received get `drain_seconds`
+        to be tagged, then the batcher answers the rest Stopping (503)."""
+        self.stopping = True
+        if self.batcher is not None:
+            asyncio.get_running_loop().call_later(drain_seconds, self.batcher.stop)
+
+    def refusal(self, scope: dict) -> tuple[int, str] | None:
+        """Why a request is refused before any route runs: a Host header not naming this
+        service (421), or a request arriving while the server stops (503)."""
+        if self.stopping:
+            return 503, f"{STOPPING}; send the request again once it is back"
+        headers = dict(scope.get("headers", ()))
+        if self.hosts is None or b"host" not in headers:  # HTTP/1.0 sends none: no browser
+            return None
+        header = headers[b"host"].decode("latin-1")
+        if host_allowed(header, self.hosts):
+            return None
+        port = (scope.get("server") or ("", 0))[1]
+        others = sorted(self.hosts - set(LOOPBACK_NAMES))
+        return 421, (f"Host {shown(header)} is not a name of this service: it listens on "
+                     f"loopback and answers localhost, 127.0.0.1 and [::1]"
+                     f"{''.join(', ' + h for h in others)} only (against DNS rebinding); open "
+                     f"http://127.0.0.1:{port}/, or start serve.py with --allow-host "
+                     f"{host_name(header) or 'NAME'} to answer that name")
+
+
+async def send_error(send, status: int, message: str) -> None:
+    """A one-line {"error": message} answer, sent straight to the ASGI server."""
+    body = json.dumps({"error": message}, ensure_ascii=False).encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            *([(b"connection", b"close")] if status == 503 else [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """ASGI middleware in front of every route: Service.refusal answers refused requests;
+    a request still running when the server gives up waiting for it (a client sending its
+    body slowly past the drain) is answered 503 in JSON, not with uvicorn's plain-text 500
+    and a logged traceback."""
+
+    def __init__(self, app, service: Service):
+        self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self.service.refusal(scope)
+        if refusal is not None:
+            await send_error(send, *refusal)
+            return
+        started = False
+
+        async def tracked(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if started or not self.service.stopping:
+                raise
+            log.warning("%s %s still running when the server stopped: answered 503",
+                        scope["method"], scope["path"])
+            await send_error(send, 503, f"{STOPPING} before this request was done "
+                                        "(--drain-seconds); send it again once it is back")
+
+
+def entity_types(tagger) -> dict[str, list[str]]:
+    """Each NER head's entity types, in its tag set's order (`B-Disease` -> Disease)."""
+    return {head: list(dict.fromkeys(
+        kind for label in tagger.heads[head].tagset.labels
+        if label != "O" and (kind := label.partition("-")[2])))
+        for head in tagger.heads_for(None)}
+
+
+def create_app(tagger, limits: Limits = Limits(), name: str | None = None,
+               hosts: frozenset[str] | None = None):
+    """The FastAPI application serving `tagger` (a training.bundle.Tagger); `hosts`: the Host
+    names it answers (None: any; see allowed_hosts). `app.state.service` is its Service."""
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
@@ -287,12 +459,13 @@ def create_app(tagger, limits: Limits = Limits(), name: str | None = None):
 
     limits.check()
     model = tagger.meta["model"]
+    types = entity_types(tagger)
     tagger.entities([["warm", "-", "up"]], None)  # the first request should not compile
-    state: dict[str, Batcher] = {}
+    service = Service(hosts)
 
     @asynccontextmanager
     async def lifespan(app):
-        batcher = state["batcher"] = Batcher(tagger, limits)
+        batcher = service.batcher = Batcher(tagger, limits)
         worker = asyncio.create_task(batcher.run())
         try:
             yield
@@ -302,10 +475,18 @@ def create_app(tagger, limits: Limits = Limits(), name: str | None = None):
 
     app = FastAPI(title="bioner-mtl tagger", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
+    app.state.service = service
+    app.add_middleware(Guard, service=service)
 
     @app.exception_handler(RequestError)
     async def user_mistake(request: Request, err: RequestError):
         return JSONResponse({"error": err.message}, status_code=err.status)
+
+    @app.exception_handler(Stopping)
+    async def stopping(request: Request, err: Stopping):
+        return JSONResponse({"error": f"{STOPPING} before this text was tagged "
+                                      "(--drain-seconds); send it again once it is back"},
+                            status_code=503, headers={"Connection": "close"})
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException):
@@ -325,9 +506,10 @@ def create_app(tagger, limits: Limits = Limits(), name: str | None = None):
 
     @app.get("/health")
     async def health():
-        batcher = state.get("batcher")
+        batcher = service.batcher
         return {"ok": True, "model": model, "bundle": name, "main": tagger.main,
                 "heads": list(tagger.heads), "default_heads": tagger.heads_for(None),
+                "types": types,
                 "limits": {"max_chars": limits.max_chars, "max_texts": limits.max_texts,
                            "max_body_bytes": limits.max_body_bytes},
                 "batching": {"window_ms": limits.batch_window_ms,
@@ -340,7 +522,7 @@ def create_app(tagger, limits: Limits = Limits(), name: str | None = None):
         body = await read_body(request, limits.max_body_bytes)
         parsed = parse_request(body, limits, tagger.heads_for)
         sentences = await asyncio.to_thread(lambda: [split_sentences(t) for t in parsed.texts])
-        found = await state["batcher"].tag(
+        found = await service.batcher.tag(
             [[token.text for token in s] for tokens in sentences for s in tokens], parsed.heads)
         return {"model": model, "documents": len(parsed.texts),
                 "heads": list(parsed.heads or tagger.heads_for(None)),
@@ -368,13 +550,26 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def make_server(tagger, limits: Limits = Limits(), name: str | None = None,
-                access_log: bool = True):
-    """A uvicorn server for the app; `.run(sockets=[listen(host, port)])` serves it."""
+                access_log: bool = True, hosts: frozenset[str] | None = None,
+                drain_seconds: float = DRAIN_SECONDS):
+    """A uvicorn server for the app; `.run(sockets=[listen(host, port)])` serves it. `hosts`:
+    the Host names answered (allowed_hosts(address), None: any). On Ctrl-C or SIGTERM it
+    stops accepting connections and gives the requests it has `drain_seconds` to finish;
+    the rest are answered 503 in JSON."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(tagger, limits, name), log_config=None,
-                            access_log=access_log, lifespan="on", timeout_graceful_shutdown=5)
-    return uvicorn.Server(config)
+    app = create_app(tagger, limits, name, hosts)
+    service = app.state.service
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            service.stop(drain_seconds)
+            await super().shutdown(sockets)
+
+    # uvicorn's own limit, after which it cancels what still runs (Guard answers it 503)
+    config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan="on",
+                            timeout_graceful_shutdown=drain_seconds + 1)
+    return Server(config)
 
 
 @dataclass(frozen=True)
