@@ -25,6 +25,10 @@ class WindowEncoder(keras.layers.Layer):
     """Embedding -> windows -> (filters, flattened) -> dense ReLU -> dropout: one hidden vector
     per token."""
 
+    # how each token's window positions are gathered; experiments/cell_time.py's before path
+    # sets layers.stack_windows here, in its own process (same values, slower gradient)
+    gather = staticmethod(gather_windows)
+
     def __init__(self, config: WindowConfig, vocab_size: int, dim: int, **kwargs):
         super().__init__(**kwargs)
         if config.window % 2 != 1:
@@ -46,9 +50,9 @@ class WindowEncoder(keras.layers.Layer):
         if self.convs:
             for width, conv in zip(self.config.filter_widths, self.convs):
                 offsets = self.config.window - width + 1
-                parts.append(gather_windows(conv(padded), offsets, length))
+                parts.append(self.gather(conv(padded), offsets, length))
         else:  # MLP baseline: the concatenated window of word vectors
-            parts.append(gather_windows(padded, self.config.window, length))
+            parts.append(self.gather(padded, self.config.window, length))
         flat = ops.concatenate([ops.reshape(p, (ops.shape(p)[0], length, -1)) for p in parts], -1)
         return self.dropout(self.hidden(flat), training=training)
 

@@ -22,17 +22,17 @@ STEPS, EVERY = 300, 30
 
 def fit_with_snapshots(trainer: Trainer) -> tuple[RunRecord, list[list[np.ndarray]]]:
     """fit(), keeping the model's weights as they were at each devel evaluation."""
-    snapshots, evaluate = [], trainer.evaluate
+    snapshots, selection_f1 = [], trainer.selection_f1
 
     def spy(task, split, viterbi):
         snapshots.append(trainer.model.get_weights())
-        return evaluate(task, split, viterbi)
+        return selection_f1(task, split, viterbi)
 
-    trainer.evaluate = spy
+    trainer.selection_f1 = spy
     try:
         record = trainer.fit()
     finally:
-        del trainer.evaluate
+        del trainer.selection_f1
     return record, snapshots[: len(record.history)]
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 from sklearn.metrics import precision_recall_fscore_support
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 OUTSIDE = "O"
 MENTION_MODES = ("strict", "default")
+ENGINES = ("fast", "seqeval")  # mention readers: ours (tested equal to seqeval) or seqeval
 WORD_STRATEGIES = ("first", "last")
 
 Tags = Sequence[Sequence[str]]
@@ -166,30 +168,94 @@ def _check_iob2(seqs: Tags, role: str) -> None:
                              "I-TYPE); convert IOBES with data.tags.convert(tags, 'IOB2')")
 
 
-def _mentions(seqs: Tags, mode: str) -> set[Mention]:
+def strict_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """Mentions of one valid IOB2 sentence as seqeval's strict IOB2 mode reads them: a B-X and
+    the I-X run after it; an I-X without its B-X is no mention. (type, start, end exclusive)."""
+    spans, start, kind = [], -1, ""
+    for i, tag in enumerate(tags):
+        if start >= 0:
+            if tag[0] == "I" and tag[2:] == kind:
+                continue
+            spans.append((kind, start, i))
+            start = -1
+        if tag[0] == "B":
+            start, kind = i, tag[2:]
+    if start >= 0:
+        spans.append((kind, start, len(tags)))
+    return spans
+
+
+def default_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """Mentions of one valid IOB2 sentence as seqeval's default (conlleval) mode reads them:
+    as strict, but an I-X after O or after another type starts a mention."""
+    spans, start, kind = [], -1, ""
+    for i, tag in enumerate(tags):
+        prefix = tag[0]
+        if start >= 0:
+            if prefix == "I" and tag[2:] == kind:
+                continue
+            spans.append((kind, start, i))
+            start = -1
+        if prefix != "O":
+            start, kind = i, tag[2:]
+    if start >= 0:
+        spans.append((kind, start, len(tags)))
+    return spans
+
+
+SPANS = {"strict": strict_spans, "default": default_spans}
+
+
+def _mentions(seqs: Tags, mode: str, engine: str = "fast") -> set[Mention]:
+    """Every mention of every sentence. Tags are checked IOB2 first (`_check_iob2`), so a type
+    is the text after 'B-'/'I-'; engine 'seqeval' asks seqeval itself (the reference the fast
+    readers are tested against, and the path before issue 24)."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
+    if mode not in MENTION_MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {MENTION_MODES}")
+    if engine == "fast":
+        spans = SPANS[mode]
+        return {(i, kind, start, end) for i, s in enumerate(seqs) for kind, start, end in spans(s)}
     if mode == "strict":
         entities = Entities([list(s) for s in seqs], IOB2)
         return {(e.sent_id, e.tag, e.start, e.end) for sent in entities.entities for e in sent}
-    if mode == "default":
-        # Called per sentence: a single flattened call would let sentence ids leak into offsets.
-        return {
-            (i, tag, start, end + 1)
-            for i, s in enumerate(seqs)
-            for tag, start, end in get_entities(list(s))
-        }
-    raise ValueError(f"unknown mode {mode!r}; expected one of {MENTION_MODES}")
+    # Called per sentence: a single flattened call would let sentence ids leak into offsets.
+    return {
+        (i, tag, start, end + 1)
+        for i, s in enumerate(seqs)
+        for tag, start, end in get_entities(list(s))
+    }
+
+
+def mentions(seqs: Tags, mode: str = "strict", engine: str = "fast") -> set[Mention]:
+    """The checked mentions of a split, e.g. a gold split's once, for `selection_f1`."""
+    _check_iob2(seqs, "gold")
+    return _mentions(seqs, mode, engine)
+
+
+def selection_f1(gold_mentions: set[Mention], gold: Tags, pred: Tags, mode: str = "strict",
+                 engine: str = "fast") -> float:
+    """`mention_scores(gold, pred, mode).f1` from the gold mentions read once (`mentions`):
+    what a devel evaluation needs to select weights, without the rest of `evaluate`."""
+    _check_lengths(gold, pred)
+    _check_iob2(pred, "pred")
+    pred_m = _mentions(pred, mode, engine)
+    hits = len(gold_mentions & pred_m)
+    return _prf(hits, len(pred_m) - hits, len(gold_mentions) - hits)[2]
 
 
 def _by_type(mentions: set[Mention]) -> Counter[str]:
     return Counter(m[1] for m in mentions)
 
 
-def mention_scores(gold: Tags, pred: Tags, mode: str = "strict") -> MentionScores:
+def mention_scores(gold: Tags, pred: Tags, mode: str = "strict",
+                   engine: str = "fast") -> MentionScores:
     """Exact-match mention P/R/F1; a boundary error costs one FP and one FN, as in CoNLL."""
     _check_lengths(gold, pred)
     _check_iob2(gold, "gold")
     _check_iob2(pred, "pred")
-    gold_m, pred_m = _mentions(gold, mode), _mentions(pred, mode)
+    gold_m, pred_m = _mentions(gold, mode, engine), _mentions(pred, mode, engine)
     hits = gold_m & pred_m
     n_gold, n_pred, n_hit = _by_type(gold_m), _by_type(pred_m), _by_type(hits)
     per_type = {}
@@ -201,7 +267,7 @@ def mention_scores(gold: Tags, pred: Tags, mode: str = "strict") -> MentionScore
 
 
 def unit_counts(gold: Tags, pred: Tags, units: Sequence[int] | None = None,
-                mode: str = "strict") -> dict[str, list[int]]:
+                mode: str = "strict", engine: str = "fast") -> dict[str, list[int]]:
     """Matched, predicted and gold mentions per unit (sentence, or the unit index each
     sentence belongs to): sums give the micro counts, resamples of units give bootstrap F1s."""
     _check_lengths(gold, pred)
@@ -210,21 +276,24 @@ def unit_counts(gold: Tags, pred: Tags, units: Sequence[int] | None = None,
         raise ValueError(f"{len(units)} unit ids for {len(gold)} sentences")
     width = max(units, default=-1) + 1
     counts = {"tp": [0] * width, "pred": [0] * width, "gold": [0] * width}
-    gold_m, pred_m = _mentions(gold, mode), _mentions(pred, mode)
+    gold_m, pred_m = _mentions(gold, mode, engine), _mentions(pred, mode, engine)
     for key, mentions in (("gold", gold_m), ("pred", pred_m), ("tp", gold_m & pred_m)):
         for mention in mentions:
             counts[key][units[mention[0]]] += 1
     return counts
 
 
-def token_scores(gold: Tags, pred: Tags, include_outside: bool = False) -> TokenScores:
+def token_scores(gold: Tags, pred: Tags, include_outside: bool = False,
+                 engine: str = "fast") -> TokenScores:
     """Token-level macro P/R/F1 over tag labels (Wang et al., 2019).
 
     Each label (``B-Gene``, ``I-Gene``, ...) occurring in gold or pred gets its own P/R/F1 and
     the three are averaged without weights (F1 is the mean of per-label F1s, as in sklearn).
     ``O`` is excluded by default: it covers ~90-99% of biomedical tokens and is nearly always
     right, so including it inflates the macro score and hides entity errors. Pass
-    ``include_outside=True`` to reproduce papers that keep it.
+    ``include_outside=True`` to reproduce papers that keep it. Engine 'fast' counts in numpy
+    and divides as sklearn's precision_recall_fscore_support does (the same floats); 'seqeval'
+    calls sklearn (the path before issue 24).
     """
     _check_lengths(gold, pred)
     y_true = [t for s in gold for t in s]
@@ -235,9 +304,12 @@ def token_scores(gold: Tags, pred: Tags, include_outside: bool = False) -> Token
     accuracy = _div(sum(g == p for g, p in zip(y_true, y_pred, strict=True)), len(y_true))
     if not labels:
         return TokenScores(0.0, 0.0, 0.0, accuracy, len(y_true), include_outside, ())
-    p, r, f, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average=None, zero_division=0
-    )
+    if engine == "fast":
+        p, r, f = _per_label_prf(y_true, y_pred, labels)
+    else:
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=None, zero_division=0
+        )
     return TokenScores(
         float(p.mean()),
         float(r.mean()),
@@ -249,13 +321,32 @@ def token_scores(gold: Tags, pred: Tags, include_outside: bool = False) -> Token
     )
 
 
-def evaluate(gold: Tags, pred: Tags) -> Evaluation:
-    """All metrics at once; lengths are checked before anything is computed."""
+def _per_label_prf(y_true: list[str], y_pred: list[str], labels: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-label precision, recall and F1 as sklearn computes them with zero_division=0:
+    float64 tp / predicted, tp / true, 2 tp / (true + predicted), 0 where a divisor is 0."""
+    true_n, pred_n = Counter(y_true), Counter(y_pred)
+    hit_n = Counter(g for g, p in zip(y_true, y_pred, strict=True) if g == p)
+    tp = np.array([hit_n[lab] for lab in labels], np.float64)
+    predicted = np.array([pred_n[lab] for lab in labels], np.float64)
+    true = np.array([true_n[lab] for lab in labels], np.float64)
+
+    def divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        out = num / np.where(den == 0, 1.0, den)
+        out[den == 0] = 0.0
+        return out
+
+    return divide(tp, predicted), divide(tp, true), divide(2.0 * tp, 1.0 * true + predicted)
+
+
+def evaluate(gold: Tags, pred: Tags, engine: str = "fast") -> Evaluation:
+    """All metrics at once; lengths are checked before anything is computed. Engine 'fast'
+    (our readers) and 'seqeval' (seqeval and sklearn) give the same scores."""
     _check_lengths(gold, pred)
     return Evaluation(
-        strict=mention_scores(gold, pred, "strict"),
-        default=mention_scores(gold, pred, "default"),
-        token=token_scores(gold, pred),
+        strict=mention_scores(gold, pred, "strict", engine),
+        default=mention_scores(gold, pred, "default", engine),
+        token=token_scores(gold, pred, engine=engine),
     )
 
 

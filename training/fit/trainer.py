@@ -34,7 +34,7 @@ from bioner_mtl.data.errors import InputError
 from bioner_mtl.models.base import TaggerModel
 from bioner_mtl.training.fit.batches import BatchStream, EncodedSplit, TagSet
 from bioner_mtl.training.fit.decoding import Transitions
-from bioner_mtl.training.fit.evaluation import evaluate, unit_counts
+from bioner_mtl.training.fit.evaluation import evaluate, mentions, selection_f1, unit_counts
 from bioner_mtl.training.fit.inference import Predictor, signature_of
 from bioner_mtl.training.fit.results import RunRecord, versions
 from bioner_mtl.training.spec.catalogue import get_model
@@ -150,12 +150,21 @@ def data_parallel(gpus: int, devices: list[str] | None = None):
 
 
 class Trainer:
-    """Holds one run: data, model, optimizer, per-task compiled steps."""
+    """Holds one run: data, model, optimizer, per-task compiled steps.
+
+    `fast` (default) takes the cheaper paths of issue 24 that compute the same numbers: devel
+    evaluations score only the selection F1 against gold mentions read once, and every score
+    uses our mention readers instead of seqeval's (tests hold both equal). fast=False is the
+    path before them, kept for experiments/cell_time.py's before-and-after benchmark; it is not
+    part of a run's configuration because it changes no number.
+    """
 
     def __init__(self, run: RunConfig, progress: bool = True,
-                 devices: list[str] | None = None):
+                 devices: list[str] | None = None, fast: bool = True):
         check_run(run)
-        self.run, self.progress = run, progress
+        self.run, self.progress, self.fast = run, progress, fast
+        self.engine = "fast" if fast else "seqeval"
+        self._gold_mentions: dict[tuple[str, str], set] = {}
         self.spec = get_model(run.model)
         keras.utils.set_random_seed(run.seed)
         self.model_config = self.spec.model_config(run.model_options)
@@ -314,9 +323,9 @@ class Trainer:
         select_on 'mean' the mean devel F1 over every NER head (each head's in the history)."""
         run = self.run
         if run.select_on != "mean":
-            f1 = self.evaluate(run.main, "devel", run.viterbi).f1
+            f1 = self.selection_f1(run.main, "devel", run.viterbi)
             return f1, {"devel_f1": f1}
-        heads = {name: self.evaluate(name, "devel", run.viterbi).f1 for name in run.tasks}
+        heads = {name: self.selection_f1(name, "devel", run.viterbi) for name in run.tasks}
         mean = float(np.mean(list(heads.values())))
         return mean, {"devel_f1": heads[run.main], "devel_heads_f1": heads,
                       "devel_mean_f1": mean}
@@ -457,7 +466,20 @@ class Trainer:
     def evaluate(self, task: str, split: str, viterbi: bool):
         encoded = getattr(self.tasks[task], split)
         gold = [list(s.tags) for s in encoded.sentences]
-        return evaluate(gold, self.predict(task, encoded, viterbi))
+        return evaluate(gold, self.predict(task, encoded, viterbi), self.engine)
+
+    def selection_f1(self, task: str, split: str, viterbi: bool) -> float:
+        """`evaluate(task, split, viterbi).f1`, the score that selects weights; the fast path
+        reads the split's gold mentions once and computes nothing else."""
+        if not self.fast:
+            return self.evaluate(task, split, viterbi).f1
+        encoded = getattr(self.tasks[task], split)
+        gold = [list(s.tags) for s in encoded.sentences]
+        key = (task, split)
+        if key not in self._gold_mentions:
+            self._gold_mentions[key] = mentions(gold)
+        return selection_f1(self._gold_mentions[key], gold,
+                            self.predict(task, encoded, viterbi))
 
     def _record(self, best: dict, history: list, steps: int, seconds: float) -> RunRecord:
         """The record of the trained model; a train+devel run is scored on test alone (its
@@ -470,11 +492,13 @@ class Trainer:
             encoded = getattr(self.tasks[run.main], split)
             gold = [list(s.tags) for s in encoded.sentences]
             tags = self.predict_both(run.main, encoded)
-            scores[split] = {name: evaluate(gold, tags[name == "constrained"]).to_dict()
+            scores[split] = {name: evaluate(gold, tags[name == "constrained"],
+                                            self.engine).to_dict()
                              for name in ("constrained", "unconstrained")}
             counts[split] = {"unit": resampling_unit(encoded.sentences),
                              **unit_counts(gold, tags[run.viterbi],
-                                           resampling_ids(encoded.sentences))}
+                                           resampling_ids(encoded.sentences),
+                                           engine=self.engine)}
         trainable = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
         total = int(sum(np.prod(v.shape) for v in self.model.variables))
         heads = {run.main: {split: scores[split][decoding] for split in splits}}
