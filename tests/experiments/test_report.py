@@ -110,6 +110,7 @@ def test_pairwise_section_sorts_partners_by_devel_gain_and_gives_the_verdict(tmp
     assert partners == ["(single-task window-cnn)", "Linnaeus", "BC5CDR", "NCBI-disease"]
     assert row(text, "Linnaeus")[3] == "+3.00" and row(text, "NCBI-disease")[3] == "-2.00"
     assert "Verdict for BC2GM: one seed: no verdict" in text  # one seed is no finding
+    assert row(text, "Linnaeus")[6] == "undecided"
     records = [rec("BC2GM", seed=s, test=t) for s, t in ((1, 0.70), (2, 0.72), (3, 0.71))]
     records += [rec("BC2GM", aux=("Linnaeus",), seed=s, test=t, devel=0.8)
                 for s, t in ((1, 0.75), (2, 0.76), (3, 0.77))]
@@ -120,6 +121,8 @@ def test_pairwise_section_sorts_partners_by_devel_gain_and_gives_the_verdict(tmp
                 if line.startswith("| ") and not line.startswith("| partner")]
     assert partners[1:] == ["Linnaeus", "BC5CDR"]  # devel decides the order, not test
     assert "95% CI" in text and "Verdict for BC2GM: Linnaeus helps (+5.00" in text
+    assert row(text, "Linnaeus")[6] == "helps"  # the verdict column, the table's own test
+    assert row(text, "BC5CDR")[6] == "helps"  # a verdict for every partner, chosen or not
 
 
 def test_data_ablation_lists_fractions_in_order_and_writes_a_plot(tmp_path):

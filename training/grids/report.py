@@ -298,14 +298,24 @@ def mark(p: float | None) -> str:
     return "*" if stats.significant(p) else ""
 
 
-def baseline_for(group: Group, groups: list[Group]) -> Group | None:
+def plan_tag(group: Group) -> str:
+    """The plan of rounds a group's records were run under ('' for a fixed design)."""
+    from bioner_mtl.training.grids import stats
+
+    plan = stats.Plan.from_tag(group.records[0].experiment)
+    return plan.tag if plan else ""
+
+
+def baseline_for(group: Group, groups: list[Group], plan: str | None = None) -> Group | None:
     """The single-task cell a multi-task one is tested against: the catalogue's baseline model
-    alone on the same corpus, preset, fraction, decoding and settings."""
+    alone on the same corpus, preset, fraction, decoding and settings (and, given `plan`,
+    run under the same plan of rounds)."""
     model = baseline_of(group.model)
     return best_on_devel(
         g for g in groups if g.model == model and not g.aux and not g.special
         and (g.main, g.preset, g.fraction, g.decoding, g.base_settings())
-        == (group.main, group.preset, group.fraction, group.decoding, group.base_settings()))
+        == (group.main, group.preset, group.fraction, group.decoding, group.base_settings())
+        and (plan is None or plan_tag(g) == plan))
 
 
 def settings_sections(groups: list[Group]) -> list[tuple[str | None, float, str]]:
@@ -550,18 +560,20 @@ def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
     grids: dict[tuple, list[Group]] = {}
     for g in groups:  # partners are ranked on devel: train+devel runs have none
         if len(g.aux) == 1 and not g.special and g.train_on == "train":
-            key = (g.preset, g.fraction, g.main, g.model, g.decoding, g.settings)
+            key = (g.preset, g.fraction, g.main, g.model, g.decoding, g.settings,
+                   plan_tag(g))  # a grid run in rounds is one grid of its own
             grids.setdefault(key, []).append(g)
     if not grids:
         return []
     out = ["## Pairwise grids", "",
            "One auxiliary partner at a time, sorted by devel gain (the choice); each partner's "
            "test gain (mention F1, points) over the single-task baseline with its 95% CI "
-           f"({stats.METHOD}); `*`: Holm-corrected p < 0.05.", ""]
+           f"({stats.METHOD}); `*`: Holm-corrected p < 0.05; verdict: helps / hurts (the "
+           "corrected test), equivalent (within the margin, TOST) or undecided.", ""]
     for key in sorted(grids, key=lambda k: (*sort_key(k[0]), -k[1], k[2], k[3])):
         partners = grids[key]
         first = partners[0]
-        base = baseline_for(first, groups)
+        base = baseline_for(first, groups, key[-1])
         label = variant(first, modal)
         out += [f"### {first.main}: {first.model}, {setting_title(first.preset, first.fraction)}"
                 + (f" [{label}]" if label else ""), ""]
@@ -570,13 +582,16 @@ def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
         rows = []
         for r in ranked:
             name = f"(single-task {base.model})" if r.partner == stats.BASELINE else r.partner
-            numbers = ["–", "–", "–"]
+            numbers, seeds = ["–", "–", "–", "–"], len(r.runs)
             if r.gain is not None:
-                p = "n < 2" if r.gain.seeds < 2 else f"{r.gain.p_holm:.3g}{summary.mark(r.gain)}"
+                p = ("n < 2" if r.gain.seeds < 2
+                     else f"{r.gain.adjusted:.3g}{summary.mark(r.gain)}")
                 numbers = [f"{100 * r.gain.mean:+.2f}",
-                           f"[{100 * r.gain.low:+.2f}, {100 * r.gain.high:+.2f}]", p]
-            rows.append([name, str(len(r.runs)), cell(r.runs), *numbers, cell(r.runs, TOKEN)])
-        out += table(["partner", "seeds", "test F1", "gain", "95% CI", "p (Holm)",
+                           f"[{100 * r.gain.low:+.2f}, {100 * r.gain.high:+.2f}]", p,
+                           r.gain.verdict]
+                seeds = r.gain.seeds  # a partner cut mid-round has seeds not yet paired
+            rows.append([name, str(seeds), cell(r.runs), *numbers, cell(r.runs, TOKEN)])
+        out += table(["partner", "seeds", "test F1", "gain", "95% CI", "p (Holm)", "verdict",
                       "token macro F1"], rows)
         if base is None:
             out += ["", f"No single-task baseline ({baseline_of(first.model)} alone) for "
