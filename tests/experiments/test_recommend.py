@@ -184,6 +184,7 @@ def test_collect_writes_the_summary_s_gains_atomically(tmp_path, capsys):
     assert line.gain == pytest.approx(9.0) and line.p == pytest.approx(gain.p)  # by hand: 9
     assert (line.ci_low, line.ci_high) == pytest.approx((100 * gain.low, 100 * gain.high))
     assert line.devel_gain == pytest.approx(10.0)
+    assert line.verdict == gain.verdict == "helps"  # +9 [+6.5, +11.5] by hand, one partner
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gains.jsonl", "grid"]  # no temp
     assert cli("--collect", tmp_path / "nothing", "--out", out) == 2
     assert "no results.jsonl" in one_error_line(capsys)
@@ -224,7 +225,8 @@ def test_bad_arguments_stop_with_one_line(capsys, args, message):
 
 def test_the_command_loads_no_tensorflow(three, tmp_path):
     a, b, *_ = three
-    code = ("import sys\nfrom bioner_mtl.experiments import recommend\nfrom bioner_mtl.training.cli import run\n"
+    code = ("import sys\nfrom bioner_mtl.experiments import recommend\n"
+            "from bioner_mtl.training.cli import run\n"
             f"assert run(recommend.main, ['--main', {a!r}, '--aux', {b!r}]) == 0\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'tensorflow', 'keras', 'keras_hub', 'sklearn'}))\n")

@@ -64,6 +64,7 @@ class MeasuredGain:
     preset: str | None
     model: str | None
     p_holm: float | None = None
+    verdict: str | None = None  # helps / hurts / equivalent / undecided (older files: none)
     where: str = ""  # file:line it was read from (for error lines)
 
     @property
@@ -103,7 +104,13 @@ def read_gains(path: str | Path) -> list[MeasuredGain]:
             raise InputError(f"{where}: a second line for main {row['main']} and aux "
                              f"{row['aux']}; keep one")
         seen.add((row["main"], row["aux"]))
-        known = {f: row[f] for f in (*FIELDS, "p_holm") if f in row}
+        if row.get("verdict") is not None:
+            from bioner_mtl.training.grids.stats import VERDICTS
+
+            if row["verdict"] not in VERDICTS:
+                raise InputError(f"{where}: field 'verdict' is {row['verdict']!r}, not one of "
+                                 f"{', '.join(VERDICTS)}; rewrite it with --collect")
+        known = {f: row[f] for f in (*FIELDS, "p_holm", "verdict") if f in row}
         out.append(MeasuredGain(**{**known, "main": str(row["main"]), "aux": str(row["aux"]),
                                    "where": where}))
     if not out:
@@ -135,7 +142,9 @@ def collect(directories: Sequence[str | Path]) -> list[dict]:
                 lines.append({
                     "main": main, "aux": row.partner, "gain": 100 * g.mean,
                     "ci_low": 100 * g.low, "ci_high": 100 * g.high, "p": g.p,
-                    "p_holm": g.p_holm, "seeds": g.seeds,
+                    "p_holm": g.p_holm, "seeds": g.seeds, "verdict": g.verdict,
+                    "p_adjusted": g.adjusted, "p_equiv": g.equivalence,
+                    "margin": 100 * g.margin,
                     "devel_gain": None if g.devel is None else 100 * g.devel,
                     "preset": "+".join(sorted({str(r.preset) for r in runs})),
                     "model": "+".join(sorted({r.model for r in runs}))})
