@@ -565,6 +565,17 @@ def make_server(tagger, limits: Limits = Limits(), name: str | None = None,
         async def shutdown(self, sockets=None) -> None:
             service.stop(drain_seconds)
             await super().shutdown(sockets)
+            if self.force_exit:  # uvicorn then skips the app's shutdown; ours is quick
+                await self.lifespan.shutdown()
+
+        def handle_exit(self, sig, frame) -> None:
+            # a second Ctrl-C stops without waiting; uvicorn re-raises every signal it caught
+            # once it is done, and a second SIGINT would reach asyncio's runner as a
+            # KeyboardInterrupt with a traceback: keep only the first
+            again = bool(self._captured_signals)
+            super().handle_exit(sig, frame)
+            if again:
+                self._captured_signals.pop()
 
     # uvicorn's own limit, after which it cancels what still runs (Guard answers it 503)
     config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan="on",
@@ -627,34 +638,107 @@ def load_test(url: str, texts: Sequence[str], clients: int, requests: int,
     return asyncio.run(main())
 
 
-# GET /: no external assets (it works offline); offsets count code points, as Python's do,
-# so the script slices Array.from(text), never the UTF-16 string itself.
-PAGE = """<!doctype html>
+# GET /: one self-contained page (no external assets, no build step: it works offline). Its
+# script puts user and model text on the page as text only (textContent), never as HTML.
+PAGE = r"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>bioner-mtl tagger</title>
 <style>
- body { font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto;
-        padding: 0 1rem; color: #222; }
- textarea { width: 100%; height: 10rem; font: inherit; box-sizing: border-box; }
- #output { white-space: pre-wrap; border: 1px solid #ccc; padding: .75rem; min-height: 3rem; }
- mark { border-radius: 3px; padding: 0 1px; cursor: help; }
- mark.h0 { background: #ffe08a; } mark.h1 { background: #9fe3ff; }
- mark.h2 { background: #c8f7a8; } mark.h3 { background: #ffc2e0; }
- mark.overlap { background: #d9c2ff; outline: 1px dashed #555; }
- #error { color: #a00; } #heads label { margin-right: 1rem; } .legend mark { cursor: default; }
+ * { box-sizing: border-box; }
+ body { font: 16px/1.5 system-ui, sans-serif; max-width: 62rem; margin: 0 auto;
+        padding: .5rem 1rem 2rem; color: #1d1d1f; background: #fff; }
+ h1 { font-size: 1.35rem; margin: .6rem 0 .2rem; }
+ h2 { font-size: 1.05rem; margin: 1.2rem 0 .4rem; }
+ #model { margin: 0 0 .6rem; color: #555; font-size: .9rem; }
+ textarea { display: block; width: 100%; min-height: 8rem; font: inherit; padding: .5rem;
+            border: 1px solid #999; border-radius: 4px; resize: vertical; }
+ .controls { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem 1rem;
+             margin: .5rem 0; }
+ #heads { display: flex; flex-wrap: wrap; gap: .2rem .9rem; border: 0; margin: 0;
+          padding: 0; }
+ #heads legend { float: left; margin-right: .6rem; color: #555; }
+ button { font: inherit; padding: .3rem .9rem; border: 1px solid #777; border-radius: 4px;
+          background: #f4f4f4; cursor: pointer; }
+ button:disabled { opacity: .6; cursor: progress; }
+ #tag { background: #1f5fbf; border-color: #1f5fbf; color: #fff; font-weight: 600; }
+ .hint { color: #666; font-size: .85rem; }
+ #status { min-height: 1.5em; margin: .3rem 0; }
+ #status.error { color: #a40000; font-weight: 600; }
+ body[data-state="loading"] #status::before { content: ""; display: inline-block;
+   width: .8em; height: .8em; margin-right: .4em; border: 2px solid #1f5fbf;
+   border-right-color: transparent; border-radius: 50%; animation: spin .8s linear infinite; }
+ @keyframes spin { to { transform: rotate(360deg); } }
+ .legend { display: flex; flex-wrap: wrap; gap: .35rem; list-style: none; margin: .4rem 0;
+           padding: 0; font-size: .9rem; }
+ .legend li { display: inline-flex; align-items: center; gap: .35rem; padding: .05rem .6rem;
+              border: 1px solid #ccc; border-radius: 1rem; }
+ .legend .count { font-weight: 700; font-variant-numeric: tabular-nums; }
+ .legend .none { color: #888; }
+ .chip { display: inline-block; width: .8em; height: .8em; border-radius: 2px;
+         background: hsl(var(--hue) 55% 38%); vertical-align: -.05em; }
+ #output { white-space: pre-wrap; overflow-wrap: anywhere; border: 1px solid #ccc;
+           border-radius: 4px; padding: .75rem; line-height: 2.2; }
+ mark { color: inherit; padding: .15em .1em; border-radius: 3px;
+        background: hsl(var(--hue) 90% 62% / var(--alpha)); }
+ mark.overlap { outline: 1px dashed #333; }
+ .label { display: inline-block; margin: 0 .3em 0 .15em; padding: 0 .35em; border-radius: 3px;
+          font-size: .7em; line-height: 1.5; font-weight: 600; white-space: nowrap;
+          vertical-align: .15em; color: #fff; background: hsl(var(--hue) 55% 38%);
+          user-select: none; }
+ #summary { margin: .5rem 0; }
+ .downloads { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem; }
+ .table-wrap { overflow-x: auto; }
+ table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+ th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid #ddd;
+          vertical-align: top; }
+ th { background: #f4f4f4; }
+ td.num { text-align: right; font-variant-numeric: tabular-nums; }
+ td .chip { margin-right: .3em; }
+ @media (max-width: 600px) {
+   body { padding: .25rem .6rem 1.5rem; font-size: 15px; }
+   table { font-size: .8rem; }
+   th, td { padding: .2rem .3rem; }
+   .hint { display: none; }
+ }
 </style>
 </head>
-<body>
+<body data-state="starting">
 <h1>bioner-mtl tagger</h1>
-<p id="model">loading the model description...</p>
-<textarea id="text" placeholder="Paste biomedical text here">\
-Germline mutations in BRCA1 predispose to breast and ovarian cancer.</textarea>
-<p><span id="heads"></span> <button id="tag">Tag</button> <span id="error"></span></p>
-<div id="output"></div>
-<p class="legend" id="legend"></p>
+<p id="model">Loading the model description…</p>
+<textarea id="text" aria-label="Text to tag" placeholder="Paste biomedical text here"
+>Germline mutations in BRCA1 predispose to breast and ovarian cancer.</textarea>
+<div class="controls">
+ <fieldset id="heads"><legend>Heads</legend></fieldset>
+ <button id="tag" type="button">Tag</button>
+ <span class="hint">or Ctrl+Enter</span>
+</div>
+<p id="status" role="status" aria-live="polite"></p>
+<ul id="legend" class="legend" aria-label="Entity types and how many were found"></ul>
+<section id="results" hidden>
+ <div id="output" aria-label="The text with its entities"></div>
+ <p id="summary"></p>
+ <div class="downloads">Download:
+  <button id="dl-jsonl" type="button" title="predict.py --format jsonl">JSON lines</button>
+  <button id="dl-brat" type="button" title="predict.py --format brat">BRAT .ann</button>
+  <button id="dl-pubtator" type="button" title="predict.py --format pubtator">PubTator</button>
+ </div>
+ <h2>Entities</h2>
+ <div class="table-wrap">
+  <table>
+   <thead><tr><th>Text</th><th>Type</th><th>Start</th><th>End</th><th>Confidence</th>
+   <th>Head</th></tr></thead>
+   <tbody id="rows"></tbody>
+  </table>
+ </div>
+</section>
 <script>
+"use strict";
+// Everything the user or the model wrote is put on the page as text (textContent, append of
+// strings), never parsed as HTML. Offsets count code points, as Python's do, so the script
+// slices Array.from(text), never the UTF-16 string itself.
 // segments:begin
 function segments(text, entities) {
   // cut the text at every entity boundary; each piece lists the entities covering it
@@ -671,60 +755,224 @@ function segments(text, entities) {
   return pieces;
 }
 // segments:end
+// formats:begin
+// what experiments/predict.py writes for these entities, byte for byte
+const SPACE = /[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/gu;
+function pyFloat(x) { return Number.isInteger(x) ? x.toFixed(1) : String(x); }
+function jsonLines(rows) {
+  // --format jsonl: json.dumps(row, ensure_ascii=False), one row a line
+  return rows.map(r => "{" + Object.keys(r).map(k => JSON.stringify(k) + ": " + (
+    k === "confidence" ? pyFloat(r[k]) : JSON.stringify(r[k]))).join(", ") + "}\n").join("");
+}
+function bratType(head, type) { return (head + "_" + type).replace(/[^0-9A-Za-z_-]/gu, "_"); }
+function brat(rows) {
+  // --format brat: T1<TAB>HEAD_TYPE START END<TAB>text, whitespace in the text as spaces
+  return rows.map((r, i) => "T" + (i + 1) + "\t" + bratType(r.head, r.type) + " " + r.start
+                  + " " + r.end + "\t" + r.text.replace(SPACE, " ") + "\n").join("");
+}
+function pubtator(id, text, rows) {
+  // --format pubtator: the text as the title (line breaks as spaces), then one mention a line
+  const lines = [id + "|t|" + text.replace(/[\r\n]/g, " "), id + "|a|"];
+  for (const r of rows) {
+    lines.push([id, r.start, r.end, r.text.replace(SPACE, " "), r.type, "", r.head,
+                pyFloat(r.confidence)].join("\t"));
+  }
+  return lines.join("\n") + "\n";
+}
+// formats:end
 const $ = id => document.getElementById(id);
-let headNames = [];
-function show(text, entities) {
-  const out = $("output");
-  out.replaceChildren();
-  for (const piece of segments(text, entities)) {
-    if (!piece.entities.length) { out.append(piece.text); continue; }
-    const mark = document.createElement("mark");
-    const heads = new Set(piece.entities.map(e => e.head));
-    mark.className = heads.size > 1 ? "overlap" : "h" + (headNames.indexOf(
-      piece.entities[0].head) % 4);
-    mark.title = piece.entities.map(e => e.head + ": " + e.type + " (confidence "
-                                   + e.confidence.toFixed(2) + ")").join("\\n");
-    mark.textContent = piece.text;
-    out.append(mark);
+const HUES = [40, 205, 125, 330, 270, 15, 175, 240, 85, 300];
+const hues = new Map();  // entity type -> hue, in the order the bundle lists its types
+let generation = 0;  // bumped by every new input: a late answer to an older one is dropped
+let result = null;  // {text, entities} on the page now
+function hue(type) {
+  if (!hues.has(type)) hues.set(type, HUES[hues.size % HUES.length]);
+  return hues.get(type);
+}
+function element(tag, text, className) {
+  const made = document.createElement(tag);
+  if (text !== undefined) made.textContent = text;
+  if (className) made.className = className;
+  return made;
+}
+function paint(made, type, confidence) {
+  made.style.setProperty("--hue", hue(type));
+  // a highlight is fainter the less certain the entity: 0.5 -> 33% opacity, 0.9 -> 83%
+  if (confidence !== undefined) {
+    made.style.setProperty("--alpha", (0.1 + 0.9 * confidence * confidence).toFixed(2));
+  }
+  return made;
+}
+function chip(type) { return paint(element("span", undefined, "chip"), type); }
+function confidence(e) { return e.confidence.toFixed(2); }
+function describe(e) { return e.type + ", confidence " + confidence(e) + " (" + e.head + ")"; }
+function setStatus(state, message, isError) {
+  document.body.dataset.state = state;
+  $("status").textContent = message || "";
+  $("status").className = isError ? "error" : "";
+  $("tag").disabled = state === "loading";
+  $("tag").textContent = state === "loading" ? "Tagging…" : "Tag";
+}
+function clear(state, message, isError) {
+  // no result stays on the page under a text it was not found in
+  result = null;
+  $("results").hidden = true;
+  $("output").replaceChildren();
+  $("rows").replaceChildren();
+  $("summary").textContent = "";
+  showLegend([]);
+  setStatus(state, message, isError);
+}
+function showLegend(entities) {
+  const counts = new Map();
+  for (const e of entities) { hue(e.type); counts.set(e.type, (counts.get(e.type) || 0) + 1); }
+  $("legend").replaceChildren();
+  for (const type of hues.keys()) {
+    const item = element("li");
+    item.dataset.type = type;
+    item.append(chip(type), element("span", type));
+    if (result) {
+      const n = counts.get(type) || 0;
+      item.append(element("span", String(n), n ? "count" : "count none"));
+    }
+    $("legend").append(item);
   }
 }
+function showText(text, entities) {
+  const out = $("output");
+  out.replaceChildren();
+  let position = 0;
+  for (const piece of segments(text, entities)) {
+    position += Array.from(piece.text).length;
+    if (!piece.entities.length) { out.append(piece.text); continue; }
+    // the innermost entity colours a piece several cover; each entity's label follows its end
+    const inner = piece.entities.reduce((a, b) => b.end - b.start < a.end - a.start ? b : a);
+    const mark = paint(element("mark", piece.text), inner.type, inner.confidence);
+    if (piece.entities.length > 1) mark.className = "overlap";
+    mark.title = piece.entities.map(describe).join("\n");
+    out.append(mark);
+    for (const e of piece.entities.filter(e => e.end === position)) {
+      const label = paint(element("span", e.type + " " + confidence(e), "label"), e.type);
+      label.title = describe(e);
+      out.append(label);
+    }
+  }
+}
+function showTable(entities) {
+  const ordered = [...entities].sort((a, b) => a.start - b.start || a.end - b.end);
+  for (const e of ordered) {
+    const row = element("tr");
+    const type = element("td", e.type);
+    type.prepend(chip(e.type));
+    row.append(element("td", e.text), type, element("td", String(e.start), "num"),
+               element("td", String(e.end), "num"), element("td", confidence(e), "num"),
+               element("td", e.head));
+    $("rows").append(row);
+  }
+}
+function show(text, body, milliseconds) {
+  result = {text: text, entities: body.entities};
+  showText(text, body.entities);
+  showTable(body.entities);
+  showLegend(body.entities);
+  const n = body.entities.length;
+  $("summary").textContent = (n === 1 ? "1 entity" : n + " entities") + " found by "
+    + body.heads.join(", ") + " in " + milliseconds + " ms. The number beside each is its "
+    + "confidence (0 to 1); fainter highlights are less certain.";
+  $("results").hidden = false;
+  setStatus("done", n ? "" : "No entities found in this text.");
+  // the address is now a link to this text: shared, it tags the text on load
+  const link = new URL(location.href);
+  link.search = new URLSearchParams({text: text}).toString();
+  if (link.href.length <= 8000) history.replaceState(null, "", link.href);
+}
 async function tag() {
-  $("error").textContent = "";
   const text = $("text").value;
-  const heads = [...document.querySelectorAll("#heads input:checked")].map(i => i.value);
+  const mine = ++generation;
+  if (!text.trim()) {
+    clear("empty", "Nothing to tag: paste or type a text first.", true);
+    return;
+  }
+  clear("loading", "Tagging…");
   const request = {text: text};
+  const heads = [...document.querySelectorAll("#heads input:checked")].map(i => i.value);
   if (heads.length) request.heads = heads;
+  const began = performance.now();
+  let answer, body = null;
   try {
-    const answer = await fetch("tag", {method: "POST", body: JSON.stringify(request),
-                                       headers: {"Content-Type": "application/json"}});
-    const body = await answer.json();
-    if (!answer.ok) { $("error").textContent = body.error; return; }
-    show(text, body.entities);
-    $("output").dataset.entities = body.entities.length;
-  } catch (err) { $("error").textContent = String(err); }
+    answer = await fetch("tag", {method: "POST", body: JSON.stringify(request),
+                                 headers: {"Content-Type": "application/json"}});
+    body = await answer.json().catch(() => null);
+  } catch (err) {
+    if (mine === generation) {
+      clear("error", "The service did not answer (" + err.message + "); is serve.py running?",
+            true);
+    }
+    return;
+  }
+  if (mine !== generation) return;  // the text changed meanwhile: this answer is stale
+  if (!answer.ok || !body || !Array.isArray(body.entities)) {
+    clear("error", (body && body.error) || ("The service answered HTTP " + answer.status
+                                            + " " + answer.statusText), true);
+    return;
+  }
+  show(text, body, Math.round(performance.now() - began));
+}
+function download(name, content) {
+  const url = URL.createObjectURL(new Blob([content], {type: "text/plain;charset=utf-8"}));
+  const link = element("a");
+  link.href = url;
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+function changed() {
+  generation++;
+  if (document.body.dataset.state !== "ready") {
+    clear("ready", "Text or heads changed: press Tag (or Ctrl+Enter) to tag again.");
+  }
 }
 async function start() {
   try {
-    const health = await (await fetch("health")).json();
-    headNames = health.heads;
+    const answer = await fetch("health");
+    const health = await answer.json();
+    if (!answer.ok) throw new Error(health.error || "HTTP " + answer.status);
     $("model").textContent = "Model " + health.model + (health.bundle ? " (" + health.bundle
-      + ")" : "") + "; hover over an entity for its head, type and confidence.";
+      + ")" : "") + ". Entities are coloured by type; the number beside each is its "
+      + "confidence. Hover over one for its head.";
     for (const name of health.heads) {
-      const label = document.createElement("label");
-      const box = document.createElement("input");
-      box.type = "checkbox"; box.value = name; box.checked = health.default_heads.includes(name);
+      const label = element("label");
+      const box = element("input");
+      box.type = "checkbox";
+      box.value = name;
+      box.checked = health.default_heads.includes(name);
+      box.addEventListener("change", changed);
       label.append(box, " " + name);
       $("heads").append(label);
-      const sample = document.createElement("mark");
-      sample.className = "h" + (headNames.indexOf(name) % 4);
-      sample.textContent = name;
-      $("legend").append(sample, " ");
     }
-  } catch (err) { $("error").textContent = String(err); }
+    for (const types of Object.values(health.types || {})) types.forEach(hue);
+    showLegend([]);
+  } catch (err) {
+    clear("error", "Could not read the service's description (" + err.message + ").", true);
+    return;
+  }
   const given = new URLSearchParams(location.search).get("text");
-  if (given !== null) { $("text").value = given; await tag(); }
+  if (given !== null) $("text").value = given;
+  await tag();  // the example, or the text of a shared link
 }
 $("tag").addEventListener("click", tag);
+$("text").addEventListener("input", changed);
+$("text").addEventListener("keydown", event => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    tag();
+  }
+});
+$("dl-jsonl").addEventListener("click", () => download("entities.jsonl",
+                                                        jsonLines(result.entities)));
+$("dl-brat").addEventListener("click", () => download("entities.ann", brat(result.entities)));
+$("dl-pubtator").addEventListener("click", () => download("entities.pubtator",
+  pubtator("page", result.text, result.entities)));
 start();
 </script>
 </body>
