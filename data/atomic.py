@@ -5,11 +5,19 @@ complete: a reader, a parallel run sharing a cache, or a user whose run was inte
 the old file or the whole new one, never half of one. The result gets the permissions a plain
 `open` would give (temporary files are private), and a failed write is one line naming the
 file.
+
+The rule every command follows: an output never replaces a file or directory the command did
+not create in this run unless the user asked for it (`--force`): `refuse_existing` checks
+that before anything is computed, and `refuse_input` refuses an output that is one of the
+command's own inputs even with --force. An output that is a directory (a corpus, a model
+bundle, a SavedModel) is built in a temporary directory beside its target and swapped in
+whole (`write_directory`): a failure half way leaves the old directory as it was.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -61,3 +69,71 @@ def save_figure(path: str | Path, figure, dpi: int) -> None:
     kind = Path(path).suffix.lstrip(".") or "png"
     write_atomically(path, lambda handle: figure.savefig(handle, format=kind, dpi=dpi),
                      binary=True)
+
+
+def refuse_existing(path: str | Path, force: bool, flag: str = "--out") -> None:
+    """Stop, before anything is computed or written, when `path` exists and the user did not
+    give --force: no output replaces what the user has (an empty directory holds nothing to
+    lose). `flag` is the option that names the output, for the error line."""
+    path = Path(path)
+    if force or not (path.exists() or path.is_symlink()):
+        return
+    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+        return
+    what = "a directory that is not empty" if path.is_dir() else "a file"
+    raise InputError(f"{path} already exists ({what}) and would be replaced; choose another "
+                     f"{flag}, or add --force to replace it")
+
+
+def refuse_input(path: str | Path, inputs, flag: str = "--out") -> None:
+    """Stop when the output `path` is (or holds, for a directory output) one of the files the
+    command reads: --force does not make an input an output."""
+    target = Path(path).resolve()
+    for source in inputs:
+        resolved = Path(source).resolve()
+        if resolved == target or target in resolved.parents:
+            raise InputError(f"{flag} {path}: writing there would replace the input "
+                             f"{source}; choose another {flag}")
+
+
+def _cannot(path: Path, err: OSError, hint: str) -> InputError:
+    return InputError(f"{path}: cannot write ({err.strerror or err}); {hint}")
+
+
+def write_directory(path: str | Path, write: Callable[[Path], T]) -> T:
+    """Build a directory in a temporary directory beside `path` (`write` fills the one it is
+    given), then swap it in whole; returns what `write` returned. Whoever looks at `path` sees
+    the old directory (or nothing) or the whole new one, never a mix: a failure, a full disk
+    or an interrupt half way removes the temporary directory and leaves `path` as it was. An
+    old `path` (the caller has checked it may be replaced: refuse_existing) is removed once
+    the new one is in place."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp"))
+    except OSError as err:
+        raise _cannot(path, err, "check the directory and its permissions") from None
+    try:
+        result = write(building)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(building, 0o777 & ~umask)  # mkdtemp's directory is private
+        if path.exists() or path.is_symlink():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.",
+                                        suffix=".old"))
+            os.replace(path, old / "old")
+            try:
+                os.replace(building, path)
+            except BaseException:
+                os.replace(old / "old", path)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(building, path)
+        return result
+    except BaseException as err:
+        shutil.rmtree(building, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise _cannot(path, err, "check the free space and permissions") from None
+        raise

@@ -2,7 +2,8 @@
 
 Readers and writers for three formats, all with character offsets into the document's text:
 
-* **BRAT standoff**: a directory (searched recursively) of ``NAME.txt`` + ``NAME.ann``; ``T``
+* **BRAT standoff**: a directory (searched recursively, symbolic links to folders followed;
+  a folder reached twice is refused) of ``NAME.txt`` + ``NAME.ann``; ``T``
   lines ``T1<TAB>Gene 0 5<TAB>BRCA1`` are mentions, discontinuous ones ``Gene 0 5;10 15``;
   other lines (relations, events, attributes, notes) are ignored.
 * **BioC** XML and JSON (the format is read from the file's first character): collection >
@@ -10,7 +11,13 @@ Readers and writers for three formats, all with character offsets into the docum
   ``type``, one or more locations with document offsets). Read with the standard library.
 * **PubTator**: ``PMID|t|title``, ``PMID|a|abstract``, then mention lines
   ``PMID<TAB>start<TAB>end<TAB>mention<TAB>type[<TAB>id]``; the abstract starts one character
-  after the title. Relation lines (``PMID<TAB>CID<TAB>...``) are ignored.
+  after the title. Relation lines (``PMID<TAB>CID<TAB>...``: a relation type, a word of
+  letters, in the second column) are ignored and counted in the summary; any other line must
+  be a mention line with whole-number offsets (``3.9``, ``1x`` or ``1²`` stop, naming the
+  line). Document ids holding ``|``, a tab or a line break cannot be written as PubTator.
+
+Offsets are whole numbers (a BioC JSON ``3.9`` is refused, not cut to 3) and text fields are
+text (a number where a passage's or an annotation's text belongs is refused).
 
 `tag_documents` cuts each passage into sentences and tokens with `data.text` (offsets kept)
 and turns the mentions into IOB2 tags. A problem in a file that leaves no sensible reading (a
@@ -30,6 +37,13 @@ counted in a summary line at the end:
   are kept;
 * a mention that crosses a sentence boundary: the sentences are joined into one;
 * an empty document: skipped.
+
+A document's offsets are also checked as a whole: offsets counted in other units than
+characters (a Windows line end as one character, UTF-16 code units, UTF-8 bytes) shift every
+later mention a little further, so each one alone would only look like a mismatch. When the
+mention texts fit the text only counted in one of those units, the offsets are converted
+(said once, counted in the summary); when most of them (3 or more) fit neither way, the
+document is refused.
 """
 
 from __future__ import annotations
@@ -55,7 +69,10 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("brat", "bioc", "pubtator")
 PUBTATOR_SUFFIXES = (".pubtator", ".pubtator.txt", ".pubtator3")
-_ANN_LINE = re.compile(r"(\S+) (\d+ \d+(?:;\d+ \d+)*)")
+_ANN_LINE = re.compile(r"(\S+) ([0-9]+ [0-9]+(?:;[0-9]+ [0-9]+)*)")
+_OFFSET = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also takes '²'
+# a PubTator relation line's second column: a relation type (CID, Association, ...)
+_RELATION = re.compile(r"[A-Za-z][A-Za-z_-]*")
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,10 @@ PROBLEMS = {  # kind -> how the summary line counts it
     "crossing": "crossing a sentence boundary (sentences joined)",
     "empty": "empty documents (skipped)",
     "no-ann": ".txt files without .ann (read without mentions)",
+    "units": "documents whose offsets count other units than characters (converted)",
+}
+NOTES = {  # kind -> how the summary line counts what was read and set aside (not a problem)
+    "relation": "relation lines ignored",
 }
 
 
@@ -131,17 +152,32 @@ class Problems:
         self.counts: Counter[str] = Counter()
         self.types = tuple(types) if types else None
         self.unknown_types: Counter[str] = Counter()
+        self.notes: Counter[str] = Counter()
+        self.said: set = set()  # what warn_once has said
 
     def warn(self, kind: str, message: str) -> None:
         self.counts[kind] += 1
         log.warning("%s", message)
+
+    def warn_once(self, kind: str, key, message: str) -> None:
+        """Count a problem; say it only the first time for `key` (e.g. a file and a cause)."""
+        self.counts[kind] += 1
+        if key not in self.said:
+            self.said.add(key)
+            log.warning("%s", message)
+
+    def note(self, kind: str) -> None:
+        """Count a line read and set aside on purpose (the summary names it, no warning)."""
+        self.notes[kind] += 1
 
     def summary(self, what: str) -> str:
         found = [f"{n} {PROBLEMS[k]}" for k, n in self.counts.items() if n]
         if self.unknown_types:
             found.append("dropped types: " + ", ".join(
                 f"{t} ({n})" for t, n in sorted(self.unknown_types.items())))
-        return f"{what}: " + ("; ".join(found) if found else "no problems")
+        text = f"{what}: " + ("; ".join(found) if found else "no problems")
+        notes = [f"{n} {NOTES[k]}" for k, n in self.notes.items() if n]
+        return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -156,6 +192,34 @@ def _read_text(path: Path) -> str:
                          "re-encode it as UTF-8") from None
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror or err}); check the path") from None
+
+
+def files_under(directory: Path) -> list[Path]:
+    """Every file under `directory`, sorted, symbolic links to folders followed (Path.rglob
+    skips them). A folder reached twice (two links to it, or a link back up the tree) is
+    refused: its documents would be read twice, under two ids."""
+    found: list[Path] = []
+    seen: dict[Path, Path] = {}
+
+    def walk(folder: Path) -> None:
+        real = folder.resolve()
+        if real in seen:
+            raise InputError(f"{folder}: the same folder as {seen[real]} (a symbolic link); "
+                             "its documents would be read twice: remove one of them")
+        seen[real] = folder
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError as err:
+            raise InputError(f"{folder}: cannot read ({err.strerror or err}); check the "
+                             "path") from None
+        for entry in entries:
+            if entry.is_dir():
+                walk(entry)
+            elif entry.is_file():
+                found.append(entry)
+
+    walk(Path(directory))
+    return sorted(found)
 
 
 def _check_type(kind: str, where: str) -> str:
@@ -184,8 +248,9 @@ def read_brat(directory: str | Path, problems: Problems | None = None) -> list[D
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory; BRAT documents are a directory of "
                          "NAME.txt and NAME.ann files")
-    texts = sorted(directory.rglob("*.txt"))
-    for ann in sorted(directory.rglob("*.ann")):
+    files = files_under(directory)
+    texts = [p for p in files if p.suffix == ".txt"]
+    for ann in (p for p in files if p.suffix == ".ann"):
         if not ann.with_suffix(".txt").is_file():
             raise InputError(f"{ann}: no {ann.with_suffix('.txt').name} beside it; the "
                              "offsets point into that text")
@@ -244,13 +309,21 @@ def read_bioc(path: str | Path) -> list[Document]:
 
 
 def _int(value, where: str, what: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = -1
-    if number < 0 or isinstance(value, bool):
-        raise InputError(f"{where}: {what} {value!r} is not an offset (a whole number >= 0)")
-    return number
+    """A whole number >= 0: a JSON integer or a string of ASCII digits. 3.9 is refused, not
+    cut to 3; '1²' and other Unicode digits too."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and _OFFSET.fullmatch(value.strip()):
+        return int(value)
+    raise InputError(f"{where}: {what} {value!r} is not an offset (a whole number >= 0)")
+
+
+def _string(value, where: str, what: str) -> str:
+    """A text field: a string (or absent); a number or a list where text belongs stops."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise InputError(f"{where}: the {what} is {type(value).__name__} {str(value)[:40]!r}, not "
+                     "text; give it as a string")
 
 
 def _bioc_document(path: Path, ident: str, passages: list[dict], infons: dict,
@@ -266,8 +339,8 @@ def _bioc_document(path: Path, ident: str, passages: list[dict], infons: dict,
                   else passage["sentences"])  # a passage given as sentences
         for piece in pieces:
             offset = _int(piece.get("offset"), here, "offset")
-            built.append(Passage(offset, piece.get("text") or "", dict(passage.get("infons")
-                                                                        or {})))
+            built.append(Passage(offset, _string(piece.get("text"), here, "passage text"),
+                                 dict(passage.get("infons") or {})))
         for piece in [passage, *passage.get("sentences", [])]:
             for a, annotation in enumerate(piece.get("annotations", [])):
                 mentions.append(_bioc_mention(annotation, f"{here}, annotation "
@@ -296,7 +369,7 @@ def _bioc_mention(annotation: dict, where: str) -> Mention:
     for loc in locations:
         start = _int(loc.get("offset"), where, "location offset")
         fragments.append((start, start + _int(loc.get("length"), where, "location length")))
-    return _mention(fragments, kind, annotation.get("text") or "",
+    return _mention(fragments, kind, _string(annotation.get("text"), where, "annotation text"),
                     str(annotation.get("id") or ""), f"{where} (offset {fragments[0][0]})",
                     infons)
 
@@ -358,10 +431,12 @@ def _bioc_json(path: Path, text: str) -> list[Document]:
     return documents
 
 
-def read_pubtator(path: str | Path) -> list[Document]:
+def read_pubtator(path: str | Path, problems: Problems | None = None) -> list[Document]:
     """PubTator: title and abstract lines, then tab-separated mention lines; blank lines
-    between documents (a new PMID starts a new document too)."""
-    path = Path(path)
+    between documents (a new PMID starts a new document too). A relation line (PMID, then a
+    relation type: a word of letters) is set aside and counted; any other line must be a
+    mention line whose offsets are whole numbers."""
+    path, problems = Path(path), problems or Problems()
     documents: list[Document] = []
     current: dict | None = None
 
@@ -393,13 +468,19 @@ def read_pubtator(path: str | Path) -> list[Document]:
             current[part] = line[head.end():]
             continue
         fields = line.split("\t")
-        if len(fields) >= 2 and not fields[1].isdigit() and current is not None \
+        if len(fields) >= 2 and _RELATION.fullmatch(fields[1]) and current is not None \
                 and fields[0] == current["id"]:
-            continue  # a relation line: PMID<TAB>CID<TAB>...
-        if len(fields) < 5 or not (fields[1].isdigit() and fields[2].isdigit()):
+            problems.note("relation")  # PMID<TAB>CID<TAB>...: counted in the summary
+            continue
+        if len(fields) < 5:
             raise InputError(f"{where}: not a PubTator line (want 'PMID|t|title', "
                              "'PMID|a|abstract' or 'PMID<TAB>start<TAB>end<TAB>mention<TAB>"
                              f"type[<TAB>id]'): {line[:60]!r}")
+        for value, what in ((fields[1], "start"), (fields[2], "end")):
+            if not _OFFSET.fullmatch(value):
+                raise InputError(f"{where}: not a PubTator line: mention {what} {value!r} is "
+                                 "not an offset (a whole number >= 0); fix the line: "
+                                 f"{line[:60]!r}")
         if current is None or fields[0] != current["id"]:
             raise InputError(f"{where}: mention of document {fields[0]} outside its document "
                              "(after its |t| and |a| lines, before a blank line)")
@@ -419,9 +500,9 @@ def document_files(path: str | Path, fmt: str) -> list[Path]:
     if not path.is_dir():
         raise InputError(f"{path}: no such file or directory")
     if fmt == "bioc":
-        found = sorted(p for p in path.rglob("*") if p.suffix in (".xml", ".json"))
+        found = [p for p in files_under(path) if p.suffix in (".xml", ".json")]
     else:
-        found = sorted(p for p in path.rglob("*") if p.name.endswith(PUBTATOR_SUFFIXES))
+        found = [p for p in files_under(path) if p.name.endswith(PUBTATOR_SUFFIXES)]
     if not found:
         kinds = ".xml or .json" if fmt == "bioc" else " or ".join(PUBTATOR_SUFFIXES)
         raise InputError(f"{path}: no {kinds} files to read as {fmt}")
@@ -431,7 +512,7 @@ def document_files(path: str | Path, fmt: str) -> list[Path]:
 def detect_format(directory: Path) -> str | None:
     """The document format of a directory, or None: .ann files are BRAT, .xml/.json BioC,
     .pubtator PubTator (a directory mixing them is refused)."""
-    names = [p.name for p in directory.rglob("*") if p.is_file()]
+    names = [p.name for p in files_under(directory)]
     found = {fmt for fmt, test in (
         ("brat", lambda n: n.endswith(".ann")),
         ("bioc", lambda n: n.endswith((".xml", ".json"))),
@@ -450,8 +531,8 @@ def read_documents(path: str | Path, fmt: str, problems: Problems | None = None
     if fmt == "brat":
         documents = read_brat(path, problems)
     else:
-        reader = read_bioc if fmt == "bioc" else read_pubtator
-        documents = [d for f in document_files(path, fmt) for d in reader(f)]
+        documents = [d for f in document_files(path, fmt)
+                     for d in (read_bioc(f) if fmt == "bioc" else read_pubtator(f, problems))]
     seen: dict[str, str] = {}
     for document in documents:
         if document.id in seen:
@@ -483,9 +564,116 @@ def _describe(m: Mention, text: str) -> str:
     return f"{m.type} {m.start}-{m.end} {text[m.start:m.end]!r}"
 
 
+# --- offsets counted in other units ------------------------------------------------------------
+# Tools count offsets in other units than this toolkit's characters (code points): Windows
+# line ends as one character (offsets made on the text with LF ends), UTF-16 code units
+# (JavaScript, Java, .NET: a character outside the BMP, an emoji, counts two) or UTF-8 bytes.
+# Each such unit shifts every later mention by one more character, so each mention alone
+# looks like a small mismatch. A document is checked as a whole: when the mention texts fit
+# the text only in one of these units, the offsets are converted (said once per file);
+# when most texts fit neither way, the document is refused.
+UNITS = {"crlf": "a Windows line end (CR LF) as one character",
+         "utf-16": "UTF-16 code units (a character outside the BMP as two)",
+         "utf-8": "UTF-8 bytes"}
+DRIFT_MIN = 3  # mismatching mention texts before a document's offsets are judged as a whole
+
+
+def _unit_sizes(text: str, unit: str) -> list[int]:
+    """How many units each character of `text` counts for (0: not counted)."""
+    if unit == "crlf":
+        return [0 if c == "\r" and text[i + 1:i + 2] == "\n" else 1 for i, c in enumerate(text)]
+    if unit == "utf-16":
+        return [2 if ord(c) > 0xFFFF else 1 for c in text]
+    return [len(c.encode("utf-8", "surrogatepass")) for c in text]
+
+
+class _Units:
+    """Offsets counted in `unit` from each passage's offset (BioC: the file's passage offsets
+    are in the tool's units too) or, `whole`, from the document's start (PubTator's abstract
+    offset and BRAT's single text are this toolkit's), converted to characters."""
+
+    def __init__(self, document: Document, unit: str, whole: bool):
+        pieces = ([(0, document.text)] if whole else
+                  [(p.offset, p.text) for p in document.passages])
+        self.passages = []  # (offset, starts, ends): unit position -> character position
+        for offset, text in pieces:
+            sizes = _unit_sizes(text, unit)
+            starts, ends = [-1] * (sum(sizes) + 1), [-1] * (sum(sizes) + 1)
+            starts[0] = ends[0] = position = 0
+            for i, size in enumerate(sizes):
+                if starts[position] < 0:
+                    starts[position] = i  # a CR of CRLF counts nothing: the unit is the CR's
+                position += size
+                if size:
+                    ends[position] = i + 1
+            starts[position] = len(sizes)
+            self.passages.append((offset, starts, ends))
+
+    def convert(self, start: int, end: int) -> tuple[int, int] | None:
+        home = max((p for p in self.passages if p[0] <= start), key=lambda p: p[0],
+                   default=None)
+        if home is None:
+            return None
+        offset, starts, ends = home
+        first = starts[start - offset] if start - offset < len(starts) else -1
+        last = ends[end - offset] if end - offset < len(ends) else -1
+        return None if first < 0 or last < 0 else (offset + first, offset + last)
+
+    def mention(self, m: Mention) -> Mention | None:
+        pieces = [self.convert(s, e) for s, e in (m.fragments or ((m.start, m.end),))]
+        if None in pieces:
+            return None
+        return replace(m, start=pieces[0][0], end=max(e for _, e in pieces),
+                       fragments=tuple(pieces) if m.fragments else ())
+
+
+def _fits(m: Mention, text: str) -> bool:
+    actual = " ".join(text[s:e] for s, e in (m.fragments or ((m.start, m.end),)))
+    return _norm(m.text) == _norm(actual)
+
+
+def _unit_checked(document: Document, problems: Problems) -> Document:
+    """The document with its offsets in characters: as read when the mention texts fit, or
+    converted when they fit only counted in another unit (UNITS); refused when most of them
+    fit neither way (the offsets belong to another text)."""
+    text = document.text
+    checked = [m for m in document.mentions if m.text]
+    wrong = sum(not _fits(m, text) for m in checked)
+    if wrong == 0:
+        return document
+    best = None
+    for unit in UNITS:
+        for whole in (False, True):
+            units = _Units(document, unit, whole)
+            converted = [units.mention(m) for m in checked]
+            fit = sum(c is not None and _fits(c, text) for c in converted)
+            if fit > len(checked) - wrong and (best is None or fit > best[1]):
+                best = (unit, fit, units)
+    # converted when that leaves at most a tenth of the texts unexplained (typos stay warnings)
+    if best is not None and len(checked) - best[1] <= len(checked) // 10:
+        unit, fit, units = best
+        mentions = tuple(units.mention(m) or m for m in document.mentions)
+        problems.warn_once("units", unit,
+                           f"{document.source}: document {document.id}: the mention offsets "
+                           f"count {UNITS[unit]} ({fit} of {len(checked)} mention texts fit "
+                           f"the text that way, {len(checked) - wrong} as read); converted to "
+                           "characters, here and in every document where they fit only that "
+                           "way (counted at the end)")
+        return replace(document, mentions=mentions)
+    if wrong >= DRIFT_MIN and 2 * wrong > len(checked):
+        first = next(m for m in checked if not _fits(m, text))
+        raise InputError(f"{first.where}: {wrong} of the {len(checked)} mention texts of "
+                         f"document {document.id} differ from the text at their offsets (e.g. "
+                         f"{first.text!r} at {first.start}-{first.end}, where the text is "
+                         f"{text[first.start:first.end]!r}): the offsets were counted on "
+                         "another text or in other units; fix them")
+    return document
+
+
 def tag_document(document: Document, problems: Problems) -> TaggedDocument | None:
     """The document's sentences with IOB2 tags, problems resolved (see the module doc); None
     for an empty document."""
+    document = _unit_checked(document, problems)
     text = document.text
     sentences = document_sentences(document)
     if not sentences:
@@ -691,8 +879,12 @@ def load_documents(path: str | Path, fmt: str, *, types: Sequence[str] | None = 
         if not splits[name]:
             raise InputError(f"{path}: the {name} split has no sentences (its "
                              f"{len(ids[name])} document(s) are empty); choose another split")
-    mentions = sum(len(t.mentions) for t in tagged)
-    counts = ", ".join(f"{n} {len(ids[n])}" for n in SPLIT_NAMES)
+    # what the splits hold: a document in no split file is left out with its mentions
+    chosen_ids = {i for name in SPLIT_NAMES for i in ids[name]}
+    mentions = sum(len(t.mentions) for t in tagged if t.id in chosen_ids)
+    left = sum(1 for t in tagged if t.id not in chosen_ids)
+    counts = ", ".join(f"{n} {len(ids[n])}" for n in SPLIT_NAMES) + (
+        f", {left} left out" if left else "")
     summary = problems.summary(f"{path}: {len(documents)} documents ({counts}), {mentions} "
                                "mentions kept")
     (log.warning if problems.counts or problems.unknown_types else log.info)("%s", summary)
@@ -702,7 +894,7 @@ def load_documents(path: str | Path, fmt: str, *, types: Sequence[str] | None = 
 def source_paths(directory: str | Path, fmt: str) -> list[Path]:
     """The files a directory of documents is read from (a corpus cache key hashes them)."""
     if fmt == "brat":
-        return sorted(p for p in Path(directory).rglob("*") if p.suffix in (".txt", ".ann"))
+        return [p for p in files_under(Path(directory)) if p.suffix in (".txt", ".ann")]
     return document_files(directory, fmt)
 
 
@@ -795,6 +987,17 @@ def bioc_xml_text(documents: Iterable[Document]) -> str:
         + body + "\n"
 
 
+def check_pubtator_id(ident: str, where: str) -> None:
+    """A document id PubTator can hold: its lines start `ID|t|` and `ID<TAB>`, so an id with
+    '|', a tab or a line break (or none at all) would not read back as the same document."""
+    bad = next((c for c in ("|", "\t", "\n", "\r") if c in ident), None)
+    if bad is not None or not ident.strip():
+        why = f"holds {bad!r}" if bad is not None else "is empty"
+        raise InputError(f"{where}: document id {ident!r} {why}, which PubTator cannot hold "
+                         "(its lines are ID|t|title and ID<TAB>...); rename it or write BioC "
+                         "(--format bioc or bioc-json)")
+
+
 def pubtator_text(documents: Iterable[Document]) -> str:
     """PubTator; a document that is not a title plus an abstract one character later is
     written whole as the title (line breaks as spaces, so offsets stay), with an empty
@@ -802,6 +1005,7 @@ def pubtator_text(documents: Iterable[Document]) -> str:
     confidence where the mention has them."""
     blocks = []
     for document in documents:
+        check_pubtator_id(document.id, document.source or "PubTator output")
         text = document.text
         p = document.passages
         if len(p) == 2 and p[0].offset == 0 and p[1].offset == len(p[0].text) + 1:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -86,15 +88,18 @@ class WordVectors:
             with np.load(path, allow_pickle=False) as data:
                 version = int(data["format"])
                 words_bytes, matrix = data["words"].tobytes(), data["matrix"]
+            words = words_bytes.decode("utf-8").split("\n") if words_bytes else []
         except FileNotFoundError:
             raise InputError(f"{path}: no such vectors file; check the path") from None
-        except (OSError, ValueError, KeyError) as err:
-            raise InputError(f"{path}: not a vectors .npz written by this toolkit ({err}); "
-                             "train again or give a word2vec/GloVe file") from None
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
+                zlib.error) as err:
+            # a truncated or damaged file (an interrupted copy, a full disk): one line, and
+            # the word2vec cache trains the vectors again
+            raise InputError(f"{path}: not a whole vectors .npz written by this toolkit "
+                             f"({err}); train again or give a word2vec/GloVe file") from None
         if version != FORMAT_VERSION:
             raise InputError(f"{path}: vectors format {version}, this toolkit reads "
                              f"{FORMAT_VERSION}; train the vectors again")
-        words = words_bytes.decode("utf-8").split("\n") if words_bytes else []
         try:
             vectors = cls(words, matrix)
         except ValueError as err:

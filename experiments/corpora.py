@@ -3,9 +3,9 @@
     python experiments/corpora.py list
     python experiments/corpora.py stats [NAME ...]
     python experiments/corpora.py validate DIR [--repair]
-    python experiments/corpora.py convert NAME_OR_DIR --scheme IOBES --out DIR
+    python experiments/corpora.py convert NAME_OR_DIR --scheme IOBES --out DIR [--force]
     python experiments/corpora.py import DIR_OR_FILE --format brat|bioc|pubtator --out DIR \
-        [--split 0.8,0.1,0.1 --seed 1 | --split-files train.ids,devel.ids,test.ids] \
+        [--force] [--split 0.8,0.1,0.1 --seed 1 | --split-files train.ids,devel.ids,test.ids] \
         [--types Gene,Chemical]
 
 `import` reads annotated documents (BRAT .txt/.ann directories, BioC XML or JSON, PubTator),
@@ -14,6 +14,10 @@ writes a corpus directory split by document: train.tsv, devel.tsv, test.tsv, and
 ids of each split in train.ids, devel.ids, test.ids (reusable as --split-files). Each problem
 found is one warning line naming file and offset, and how it was resolved; a summary counts
 them.
+
+`convert` and `import` never replace an existing --out (a corpus, or anything else) unless
+given --force; the new corpus is written into a temporary directory beside --out and renamed
+into place whole, so a failure half way leaves what was there before.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ import sys
 from pathlib import Path
 
 from bioner_mtl.data import corpora
-from bioner_mtl.data.atomic import write_text
+from bioner_mtl.data.atomic import refuse_existing, refuse_input, write_directory, write_text
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.data.reader import write_split
 from bioner_mtl.training.cli import ArgumentParser, run
+
+FORCE_HELP = ("replace --out if it exists (default: refuse; the new corpus is built beside it "
+              "and swapped in whole)")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -58,20 +65,21 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 def cmd_convert(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    sources = {p.resolve() for p in corpora.source_files(args.corpus)}
+    sources = corpora.source_files(args.corpus)
     for split in corpora.SPLITS:
-        if (out / f"{split}.tsv").resolve() in sources:
+        if (out / f"{split}.tsv").resolve() in {p.resolve() for p in sources}:
             raise InputError(f"--out {out}: writing {split}.tsv there would overwrite the "
                              "corpus's own file; choose another --out")
+    refuse_input(out, sources)
+    refuse_existing(out, args.force)
     corpus = corpora.load_corpus(args.corpus, args.repair)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{out}: cannot create the output directory ({err.strerror}); "
-                         "choose another --out") from None
     scheme = args.scheme if corpus.spec.kind == "ner" else None
-    for split in corpora.SPLITS:
-        write_split(out / f"{split}.tsv", corpus.split(split), scheme)
+
+    def write(directory: Path) -> None:
+        for split in corpora.SPLITS:
+            write_split(directory / f"{split}.tsv", corpus.split(split), scheme)
+
+    write_directory(out, write)  # the whole corpus or, after a failure, what was there
     print(f"wrote {corpus.name} in {scheme or 'its own labels'} to {out}/"
           f"{{{','.join(corpora.SPLITS)}}}.tsv")
 
@@ -80,9 +88,6 @@ def cmd_import(args: argparse.Namespace) -> None:
     from bioner_mtl.data import documents
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: a file, not a directory; give a directory for the "
-                         "corpus")
     if args.split_files and args.split is not None:
         raise InputError("--split and --split-files both given; choose one (fractions, or "
                          "your own files of document ids)")
@@ -93,17 +98,21 @@ def cmd_import(args: argparse.Namespace) -> None:
     fractions = documents.parse_fractions(args.split or "0.8,0.1,0.1")
     if not Path(args.source).exists():
         raise InputError(f"{args.source}: no such file or directory")
+    refuse_input(out, [args.source, *(split_files or [])])
+    refuse_existing(out, args.force)
     imported = documents.load_documents(args.source, args.format, types=types,
                                         fractions=fractions, seed=args.seed,
                                         split_files=split_files)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{out}: cannot create the output directory ({err.strerror}); "
-                         "choose another --out") from None
-    for split in corpora.SPLITS:
-        write_split(out / f"{split}.tsv", imported.splits[split])
-        write_text(out / f"{split}.ids", "".join(f"{i}\n" for i in imported.ids[split]))
+
+    def write(directory: Path) -> None:
+        for split in corpora.SPLITS:
+            write_split(directory / f"{split}.tsv", imported.splits[split])
+            write_text(directory / f"{split}.ids",
+                       "".join(f"{i}\n" for i in imported.ids[split]))
+
+    # built beside --out and swapped in whole: a failure half way (a full disk) leaves the
+    # old corpus as it was, never new train beside old devel and test
+    write_directory(out, write)
     sizes = ", ".join(f"{s} {len(imported.ids[s])} documents / {len(imported.splits[s])} "
                       "sentences" for s in corpora.SPLITS)
     print(f"wrote {out}/{{{','.join(corpora.SPLITS)}}}.tsv ({sizes}); document ids in "
@@ -128,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     convert = sub.add_parser("convert", help="write a corpus's splits in a tag scheme")
     convert.add_argument("corpus", help="corpus name (derived ones too) or directory")
     convert.add_argument("--scheme", choices=["IOB2", "IOB", "IOBES"], default="IOB2")
-    convert.add_argument("--out", required=True, help="output directory")
+    convert.add_argument("--out", required=True, help="output directory (new or empty)")
+    convert.add_argument("--force", action="store_true", help=FORCE_HELP)
     convert.set_defaults(func=cmd_convert)
     imports = sub.add_parser("import", help="annotated documents (BRAT, BioC, PubTator) as a "
                              "corpus directory, split by document")
@@ -136,7 +146,9 @@ def main(argv: list[str] | None = None) -> None:
                          "directory of such files")
     imports.add_argument("--format", choices=["brat", "bioc", "pubtator"], required=True,
                          help="bioc reads XML and JSON")
-    imports.add_argument("--out", required=True, help="output corpus directory")
+    imports.add_argument("--out", required=True, help="output corpus directory (new or "
+                         "empty)")
+    imports.add_argument("--force", action="store_true", help=FORCE_HELP)
     imports.add_argument("--split", help="train,devel,test fractions of the documents "
                          "(default 0.8,0.1,0.1)")
     imports.add_argument("--seed", type=int, default=1, help="seed of the document shuffle "

@@ -15,16 +15,16 @@ import argparse
 import logging
 import sys
 
-from bioner_mtl.training.cli import add_verbose_argument, run
+from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, run
 
 log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="a bundle written by train.py --save-model")
-    p.add_argument("--out", required=True, help="directory for the SavedModel (new or empty)")
+    p.add_argument("--out", required=True, help="directory for the SavedModel (new or empty; "
+                   "built beside it and renamed into place whole)")
     add_verbose_argument(p)
     args = p.parse_args(argv)
     from bioner_mtl.training.product.export import export_bundle

@@ -18,6 +18,9 @@ offsets are offsets into the input's documents (a documents file is read whole, 
 chunks). --format bioc, bioc-json and pubtator write the documents with the predicted entities
 (type, head and confidence as BioC infons, or PubTator columns after the identifier); plain
 text input becomes one document per file, its id the file name.
+
+An output file already in --out (a BRAT folder's gold NAME.ann, an earlier run's output) is
+never replaced unless --force is given; each output is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from bioner_mtl.data.atomic import write_atomically, write_text
+from bioner_mtl.data.atomic import refuse_existing, write_atomically, write_text
+from bioner_mtl.data.documents import check_pubtator_id
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, run
 
@@ -54,18 +58,63 @@ def input_kind(name: str, input_format: str) -> str:
 
 
 def open_lines(name: str) -> Iterator[str]:
+    """The lines of a file or of stdin (-), as UTF-8 text (line ends kept as they are): bytes
+    that are not UTF-8, or a NUL byte (binary data), stop with one line naming the line
+    before anything is tagged as if it were text. stdin's bytes are decoded here, as a file's
+    are: its own decoding may turn any byte into a character (surrogateescape under a C
+    locale)."""
     if name == "-":
-        yield from sys.stdin
+        yield from _text_lines("stdin", sys.stdin.buffer)
         return
     path = Path(name)
     if not path.is_file():
         raise InputError(f"{name}: no such file; give text or CoNLL files, or - for stdin")
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            yield from handle
-    except UnicodeDecodeError as err:
-        raise InputError(f"{name}: not UTF-8 text ({err.reason} at byte {err.start}); "
-                         "re-encode it as UTF-8") from None
+    with path.open("rb") as handle:
+        yield from _text_lines(name, handle)
+
+
+SNIFF_BYTES = 1 << 16  # how much of each input is checked for binary data before loading
+
+
+def check_text_start(name: str) -> None:
+    """Refuse binary data (a NUL byte, bytes that are not UTF-8) in the first 64 KiB of an
+    input before the model loads; stdin's bytes are looked at without being consumed. The
+    rest is checked line by line as it is read (open_lines)."""
+    import codecs
+
+    if name == "-":
+        head = sys.stdin.buffer.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    elif Path(name).is_file():
+        with Path(name).open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    else:
+        return
+    where = "stdin" if name == "-" else name
+    lines = head.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        last = number == len(lines)  # may end inside a character: decoded incrementally
+        if b"\x00" in raw:
+            raise InputError(f"{where}:{number}: a NUL byte: binary data, not text; give UTF-8 "
+                             "text")
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(raw, final=not last)
+        except UnicodeDecodeError as err:
+            raise InputError(f"{where}:{number}: not UTF-8 text ({err.reason} at byte "
+                             f"{err.start} of the line); binary data, or text in another "
+                             "encoding: re-encode it as UTF-8") from None
+
+
+def _text_lines(name: str, handle) -> Iterator[str]:
+    for number, raw in enumerate(handle, start=1):  # split on b"\n": never inside a character
+        if b"\x00" in raw:
+            raise InputError(f"{name}:{number}: a NUL byte: binary data, not text; give UTF-8 "
+                             "text")
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise InputError(f"{name}:{number}: not UTF-8 text ({err.reason} at byte "
+                             f"{err.start} of the line); binary data, or text in another "
+                             "encoding: re-encode it as UTF-8") from None
 
 
 def conll_sentences(lines: Iterator[str]) -> Iterator[list[str]]:
@@ -246,6 +295,9 @@ def main(argv: list[str] | None = None) -> None:
                    "BioC, .pubtator PubTator, anything else text; bioc reads XML and JSON")
     p.add_argument("--heads", help="heads to run, A,B (default: every NER head)")
     p.add_argument("--out", help="directory for one output file per input (default: stdout)")
+    p.add_argument("--force", action="store_true",
+                   help="replace output files already in --out (default: refuse, naming the "
+                        "first; a BRAT folder's gold NAME.ann is such a file)")
     p.add_argument("--chunk", type=int, default=1000, help="sentences tagged per batch")
     p.add_argument("--min-confidence", type=float, metavar="P",
                    help="drop entities whose confidence is below P (0 to 1; calibrated by the "
@@ -273,13 +325,19 @@ def main(argv: list[str] | None = None) -> None:
         raise InputError(f"--format {args.format} with {len(args.inputs)} inputs writes one "
                          "collection per input: give --out DIR")
     suffix = SUFFIXES[args.format]
-    targets = output_paths(args.inputs, args.out, suffix, args.format == "brat")
+    if args.format == "pubtator":  # a text input's document id is its file name
+        for name in args.inputs:
+            if input_kind(name, args.input_format) == "text":
+                check_pubtator_id(Path(name).stem if name != "-" else "stdin", name)
+    targets = output_paths(args.inputs, args.out, suffix, args.format == "brat", args.force)
     from bioner_mtl.training.product.bundle import check_min_confidence, load
 
     check_min_confidence(args.min_confidence)  # before the model loads
     for name in args.inputs:
         if name != "-" and not Path(name).is_file():
             raise InputError(f"{name}: no such file; give text or CoNLL files, or - for stdin")
+        if input_kind(name, args.input_format) in ("text", "conll"):
+            check_text_start(name)  # binary data is refused before the model loads
     tagger = load(args.model)
     args.heads = [h.strip() for h in args.heads.split(",") if h.strip()] if args.heads else None
     tagger.heads_for(args.heads)  # unknown heads fail before any input is read
@@ -295,10 +353,12 @@ def main(argv: list[str] | None = None) -> None:
             tag_file(tagger, name, args, sys.stdout)
 
 
-def output_paths(inputs: list[str], out: str | None, suffix: str, text_too: bool
-                 ) -> dict[str, Path]:
+def output_paths(inputs: list[str], out: str | None, suffix: str, text_too: bool,
+                 force: bool = False) -> dict[str, Path]:
     """Each input's output file in --out, refusing before anything is tagged: two inputs that
-    would write one file, and an output that would overwrite an input."""
+    would write one file, an output that would overwrite an input, and (without --force) an
+    output file that is already there: a BRAT folder's gold NAME.ann, an earlier run's
+    output."""
     if not out:
         return {}
     if Path(out).exists() and not Path(out).is_dir():
@@ -316,10 +376,12 @@ def output_paths(inputs: list[str], out: str | None, suffix: str, text_too: bool
             if resolved in owner:
                 raise InputError(f"{owner[resolved]} and {name} would both write {path}; "
                                  "rename one or tag them into different --out directories")
-            if resolved in sources and not (path.suffix == ".txt" and resolved ==
-                                            Path(name).resolve()):
+            is_own_text = path.suffix == ".txt" and resolved == Path(name).resolve()
+            if resolved in sources and not is_own_text:
                 raise InputError(f"--out {out}: writing {path} would overwrite an input "
                                  "file; choose another --out")
+            if not is_own_text:  # the input itself is not written again
+                refuse_existing(path, force)
             owner[resolved] = name
         paths[name] = target
     return paths

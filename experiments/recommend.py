@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bioner_mtl.data import corpora
 from bioner_mtl.data import partner_features as pf
+from bioner_mtl.data.atomic import refuse_existing, refuse_input
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, partners_for, run
 from bioner_mtl.training.grids import recommend
@@ -115,6 +117,8 @@ def parser() -> argparse.ArgumentParser:
                                    f"{recommend.GAINS_FILE.relative_to(recommend.GAINS_FILE.parents[2])}"
                                    " where it exists)")
     p.add_argument("--out", help="with --collect: the gains file to write")
+    p.add_argument("--force", action="store_true",
+                   help="with --collect: replace --out if it exists (default: refuse)")
     add_verbose_argument(p)
     return p
 
@@ -124,13 +128,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.collect:
         if not args.out:
             raise InputError("--collect needs --out FILE, the gains file to write")
-        lines = recommend.collect(args.collect)
+        # never over a results file it reads; over anything else only with --force
+        refuse_input(args.out, [Path(d) / "results.jsonl" for d in args.collect])
+        lines = recommend.collect(args.collect)  # reads and checks the grids first
+        refuse_existing(args.out, args.force)
         recommend.write_gains(args.out, lines)
         print(f"wrote {len(lines)} gains lines of {len({x['main'] for x in lines})} main "
               f"corpora to {args.out}")
         return
-    if args.out:
-        raise InputError("--out goes with --collect")
+    if args.out or args.force:
+        raise InputError(f"{'--out' if args.out else '--force'} goes with --collect")
     if args.validate:
         gains = recommend.read_gains(args.validate)
         results, overall = recommend.validate(gains)

@@ -9,7 +9,8 @@ paired tests of training.stats) only when everything but the seed matches: corpu
 auxiliary corpora, preset, training fraction, decoding and the run's settings
 (training.results.settings_key). Which paper table and column a model's runs go to, and which
 single-task model they are compared with, come from the catalogue (training.catalogue).
-Data-ablation plots are written next to the report.
+Data-ablation plots are written next to the report. The report never replaces an existing
+file unless given --force, and never one of the results files it reads.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bioner_mtl.data.atomic import write_text
+from bioner_mtl.data.atomic import refuse_existing, refuse_input, write_text
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import ArgumentParser, run
 from bioner_mtl.training.grids.report import build_report
@@ -46,11 +47,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories to read")
     p.add_argument("--out", help="report file (default RUN_DIR/report.md for one directory, "
                    "else ./report.md)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the report file if it exists (default: refuse)")
     args = p.parse_args(argv)
     directories = [Path(d) for d in args.run_dirs]
     out = Path(args.out) if args.out else (
         directories[0] / "report.md" if len(directories) == 1 else Path("report.md"))
-    text = build_report(directories, results_files(directories), out)
+    files = results_files(directories)
+    refuse_input(out, files)  # a report over a results file it reads: never
+    refuse_existing(out, args.force)
+    text = build_report(directories, files, out)
     write_text(out, text)
     print(f"report: {out}")
 

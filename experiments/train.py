@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from bioner_mtl.data import corpora
+from bioner_mtl.data.atomic import refuse_existing
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import (
     ArgumentParser,
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", help="run directory (default runs/train-MAIN-MODEL-PRESET)")
     p.add_argument("--save-model", metavar="DIR", help="write the trained model as a bundle "
                    "for experiments/predict.py (DIR/seed-N with several seeds)")
+    p.add_argument("--force", action="store_true",
+                   help="with --save-model: replace a bundle already in DIR (default: refuse)")
     p.add_argument("--train-on", choices=["train", "train+devel"],
                    help="train (default: weights selected on devel) or train+devel (a fixed "
                         "length, then test once; give --epochs, --steps or --epochs-from)")
@@ -94,6 +97,16 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out or f"runs/train-{Path(args.main).name}-{args.model}-{args.preset}"
                + ("-train+devel" if fixed else ""))
     results = open_results(out, args.resume, "train")
+    if args.save_model:
+        # a bundle already there is replaced only with --force (it is written beside it and
+        # swapped in whole); a cell --resume skips writes no bundle, so its bundle stays
+        from bioner_mtl.training.fit.results import cell_key
+
+        finished = results.finished()
+        for r in runs:
+            if cell_key(r) not in finished:
+                shown = Path(args.save_model) / (f"seed-{r.seed}" if args.seeds > 1 else "")
+                refuse_existing(shown, args.force, "--save-model")
     from bioner_mtl.training.grids import (
         stats,  # after the checks: stats loads SciPy, training TensorFlow
     )

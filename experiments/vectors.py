@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from bioner_mtl.data.atomic import refuse_existing
 from bioner_mtl.data.corpora import SPLITS, load_corpus, spec_for
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.embeddings import WordVectors, coverage, load_vectors, train_word2vec
@@ -48,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.out is not None and args.out.suffix != ".npz":
         raise InputError(f"--out {args.out}: the vectors are saved as .npz; "
                          "give a file name ending in .npz")
+    if args.out is not None:
+        refuse_existing(args.out, args.force)  # before minutes of training
     names = [n.strip() for n in args.corpora.split(",") if n.strip()] if args.corpora else None
     if args.corpora is not None and not names:
         raise InputError("--corpora is empty; give names separated by commas, e.g. BC2GM,BC5CDR")
@@ -87,6 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--cache-dir", type=Path,
                        help="default: $BIONER_CACHE/vectors or ~/.cache/bioner-mtl/vectors")
     train.add_argument("--out", type=Path, help="also save the vectors to this .npz file")
+    train.add_argument("--force", action="store_true",
+                       help="replace --out if it exists (default: refuse)")
     train.set_defaults(run=cmd_train)
     cov = commands.add_parser("coverage", help="share of a corpus's tokens the vectors cover")
     cov.add_argument("--vectors", required=True,

@@ -81,6 +81,7 @@ class Case:
     needle: str  # what the error line must say ({d} too)
     files: dict = field(default_factory=dict)  # path -> text, bytes or a function of the folder
     heavy: bool = False  # loads a model (TensorFlow): kept few
+    env: dict = field(default_factory=dict)  # environment variables the user set
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,33 @@ COMMANDS = ("train", "pairwise", "ablation", "groups", "adversarial", "entity_ab
             "report", "vectors", "predict", "serve", "serve_bench", "export", "recommend")
 BUNDLE: list[Path] = []  # the suite's real bundle, while the test runs
 TEXT = {"notes.txt": "Mutations in the APC gene cause colon cancer.\n"}
+
+
+def pubtator_docs(extra: str = "") -> str:
+    """Three PubTator documents (lines 1-3, 5-7, 9-11), `extra` lines ending the last."""
+    return "\n".join(f"{i}|t|Aspirin helps.\n{i}|a|It works.\n{i}\t0\t7\tAspirin\tChemical\n"
+                     + (extra if i == 3 else "") for i in (1, 2, 3))
+
+
+def bioc_json(text="Aspirin helps.", offset=0) -> str:
+    """A BioC JSON collection of three documents, the last one's passage text and first
+    location offset as given (any JSON value)."""
+    def document(i: int) -> dict:
+        last = i == 3
+        return {"id": str(i), "passages": [{
+            "offset": 0, "text": text if last else "Aspirin helps.",
+            "annotations": [{"id": "a", "infons": {"type": "Chemical"}, "text": "Aspirin",
+                             "locations": [{"offset": offset if last else 0, "length": 7}]}]}]}
+    return json.dumps({"documents": [document(i) for i in (1, 2, 3)]})
+
+
+# a pairwise grid of main A: single-task and partner B, three seeds each (a gain to collect)
+GAINS_GRID = records(*({"main": "A", "aux": aux, "seed": seed, "test_f1": f1 + gain,
+                        "devel_f1": f1 + gain, "preset": "quick"}
+                       for aux, gain in (([], 0), (["B"], 0.1))
+                       for seed, f1 in ((1, 0.7), (2, 0.72), (3, 0.74))))
+BRAT_DOCS = {f"docs/d{i}.{suffix}": content for i in (1, 2, 3) for suffix, content in (
+    ("txt", "Aspirin and ibuprofen help.\n"), ("ann", "T1\tChem 0 7\tAspirin\n"))}
 
 CASES = [
     # --- train.py: values and combinations (before TensorFlow is imported) ---
@@ -581,6 +609,89 @@ CASES = [
          ": no results.jsonl; pass a directory written by experiments/pairwise.py"),
     Case("pairwise-recommend-zero", "pairwise", ["--main", MAIN, "--recommend", "0"],
          "--recommend 0: train at least one partner"),
+    # --- issue 26: no output replaces what the user has without --force (refused before any
+    # work), and none replaces an input even with --force ---
+    Case("predict-brat-over-the-gold-ann", "predict", ["--model", "model", "notes.txt",
+                                                       "--format", "brat", "--out", "."],
+         "notes.ann already exists (a file) and would be replaced; choose another --out, or "
+         "add --force", {**TEXT, **bundle(), "notes.ann": "T1\tDisease 32 44\tcolon cancer\n"}),
+    Case("predict-over-an-earlier-output", "predict", ["--model", "model", "notes.txt",
+                                                       "--out", "o"],
+         "o/notes.jsonl already exists", {**TEXT, **bundle(), "o/notes.jsonl": "{}\n"}),
+    Case("report-out-is-the-grid-s-results", "report", ["grid", "--out", "grid/results.jsonl"],
+         "--out grid/results.jsonl: writing there would replace the input grid/results.jsonl",
+         {"grid/results.jsonl": records({})}),
+    Case("report-out-exists", "report", ["grid", "--out", "notes.md"],
+         "notes.md already exists (a file)", {"grid/results.jsonl": records({}),
+                                              "notes.md": "my notes\n"}),
+    Case("recommend-collect-over-the-grid-s-results", "recommend",
+         ["--collect", "grid", "--out", "grid/results.jsonl"],
+         "would replace the input grid/results.jsonl", {"grid/results.jsonl": GAINS_GRID}),
+    Case("recommend-collect-out-exists", "recommend", ["--collect", "grid", "--out", "g.jsonl"],
+         "g.jsonl already exists", {"grid/results.jsonl": GAINS_GRID, "g.jsonl": "mine\n"}),
+    Case("train-save-model-over-a-bundle", "train", ["--main", MAIN, "--save-model", "bundle",
+                                                     "--out", "o"],
+         "bundle already exists (a directory that is not empty) and would be replaced; choose "
+         "another --save-model, or add --force", {"bundle/bundle.json": "{}\n"}),
+    Case("corpora-convert-over-a-corpus", "corpora", ["convert", "mine", "--out", "old"],
+         "old already exists (a directory that is not empty)",
+         {**inside("mine", corpus()), **inside("old", corpus())}),
+    Case("corpora-convert-over-a-folder-holding-it", "corpora",
+         ["convert", "all/mine", "--out", "all", "--force"],
+         "--out all: writing there would replace the input all/mine/train.tsv",
+         inside("all/mine", corpus())),
+    Case("corpora-import-over-a-corpus", "corpora", ["import", "docs.pubtator", "--format",
+                                                     "pubtator", "--out", "old"],
+         "old already exists", {"docs.pubtator": pubtator_docs(), **inside("old", corpus())}),
+    Case("corpora-import-into-its-source", "corpora", ["import", "docs", "--format", "brat",
+                                                       "--out", "docs", "--force"],
+         "--out docs: writing there would replace the input docs", BRAT_DOCS),
+    Case("vectors-out-exists", "vectors", ["train", "--out", "v.npz"],
+         "v.npz already exists (a file)", {"v.npz": b"my vectors"}),
+    # --- issue 26: readers that guessed (malformed offsets, numbers for text, binary data,
+    # ids a format cannot hold, offsets of another text) ---
+    Case("corpora-import-pubtator-offset-with-a-letter", "corpora",
+         ["import", "docs.pubtator", "--format", "pubtator", "--out", "o"],
+         "docs.pubtator:12: not a PubTator line: mention start '1x' is not an offset",
+         {"docs.pubtator": pubtator_docs("3\t1x\t7\tspirin\tChemical\n")}),
+    Case("corpora-import-pubtator-offset-superscript", "corpora",
+         ["import", "docs.pubtator", "--format", "pubtator", "--out", "o"],
+         "docs.pubtator:12: not a PubTator line: mention start '1²' is not an offset",
+         {"docs.pubtator": pubtator_docs("3\t1²\t7\tspirin\tChemical\n")}),
+    Case("corpora-import-pubtator-offset-decimal", "corpora",
+         ["import", "docs.pubtator", "--format", "pubtator", "--out", "o"],
+         "docs.pubtator:12: not a PubTator line: mention end '7.5' is not an offset",
+         {"docs.pubtator": pubtator_docs("3\t0\t7.5\tAspirin\tChemical\n")}),
+    Case("corpora-import-bioc-json-fractional-offset", "corpora",
+         ["import", "docs.json", "--format", "bioc", "--out", "o"],
+         "docs.json: document 3, passage 1, annotation a: location offset 3.9 is not an "
+         "offset", {"docs.json": bioc_json(offset=3.9)}),
+    Case("corpora-import-bioc-json-number-for-text", "corpora",
+         ["import", "docs.json", "--format", "bioc", "--out", "o"],
+         "docs.json: document 3, passage 1: the passage text is int '5', not text",
+         {"docs.json": bioc_json(text=5)}),
+    Case("corpora-import-offsets-of-another-text", "corpora",
+         ["import", "docs", "--format", "brat", "--out", "o"],
+         "docs/d2.ann:1: 3 of the 3 mention texts of document d2 differ from the text at "
+         "their offsets", {**BRAT_DOCS, "docs/d2.ann": "T1\tChem 2 9\tAspirin\n"
+                           "T2\tChem 14 23\tibuprofen\nT3\tChem 23 27\thelp\n"}),
+    Case("predict-binary-file", "predict", ["--model", "model", "scan.txt"],
+         "scan.txt:1: a NUL byte: binary data, not text",
+         {"scan.txt": b"GIF89a\x01\x00\x01\x00\xff", **bundle()}),
+    Case("predict-latin-1-file", "predict", ["--model", "model", "notes.txt"],
+         "notes.txt:2: not UTF-8 text", {"notes.txt": "Fine.\nCaf\xe9 au lait.\n".encode(
+             "latin-1"), **bundle()}),
+    Case("predict-pubtator-id-with-a-bar", "predict", ["--model", "model", "a|b.txt",
+                                                       "--format", "pubtator"],
+         "document id 'a|b' holds '|', which PubTator cannot hold",
+         {"a|b.txt": "IL-2 rises.\n", **bundle()}),
+    Case("serve_bench-url-without-scheme", "serve_bench", ["--url", "127.0.0.1:8000"],
+         "--url '127.0.0.1:8000': give http://HOST:PORT"),
+    Case("serve_bench-closed-port", "serve_bench", ["--url", "http://127.0.0.1:1"],
+         "--url http://127.0.0.1:1: no service answers"),
+    Case("train-executor-garbage", "train", ["--main", MAIN, "--out", "o"],
+         "BIONER_EXECUTOR='garbage': set it to inprocess or pool",
+         env={"BIONER_EXECUTOR": "garbage"}),
 ]
 
 
@@ -611,7 +722,7 @@ def run_case(case: Case, folder: Path) -> tuple[str | None, float]:
     before = materialise(case, folder)
     args = [a.replace("{d}", str(folder)) for a in case.args]
     script = ROOT / "experiments" / f"{case.command}.py"
-    env = user_environment()
+    env = {**user_environment(), **case.env}
     started = time.perf_counter()
     try:
         done = subprocess.run([sys.executable, str(script), *args], cwd=folder, env=env,

@@ -66,3 +66,78 @@ def test_a_figure_is_saved_in_the_format_its_name_ends_with(tmp_path):
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in (tmp_path / "plot.svg").read_bytes()[:400]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png", "plot.svg"]
+
+
+# ----- the rule: nothing the user has is replaced without --force; directories swap whole ----
+def test_refuse_existing_names_the_path_and_the_flag(tmp_path):
+    from bioner_mtl.data.atomic import refuse_existing
+
+    (tmp_path / "report.md").write_text("mine")
+    with pytest.raises(InputError, match=r"report.md already exists \(a file\) and would be "
+                                         r"replaced; choose another --out, or add --force"):
+        refuse_existing(tmp_path / "report.md", force=False)
+    refuse_existing(tmp_path / "report.md", force=True)  # asked for
+    refuse_existing(tmp_path / "new.md", force=False)  # nothing there
+    (tmp_path / "empty").mkdir()
+    refuse_existing(tmp_path / "empty", force=False)  # nothing to lose
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "train.tsv").write_text("x")
+    with pytest.raises(InputError, match=r"full already exists \(a directory that is not "
+                                         r"empty\).*another --save-model"):
+        refuse_existing(tmp_path / "full", force=False, flag="--save-model")
+
+
+def test_refuse_input_holds_even_with_force(tmp_path):
+    from bioner_mtl.data.atomic import refuse_input
+
+    grid = tmp_path / "grid"
+    (grid / "sub").mkdir(parents=True)
+    results = grid / "sub" / "results.jsonl"
+    results.write_text("{}\n")
+    for out in (results, grid, grid / "sub", grid / "sub" / ".." / "sub"):
+        with pytest.raises(InputError, match="would replace the input"):
+            refuse_input(out, [results])
+    refuse_input(grid / "report.md", [results])
+
+
+def test_write_directory_swaps_the_new_directory_in_whole(tmp_path):
+    from bioner_mtl.data.atomic import write_directory
+
+    target = tmp_path / "corpus"
+    target.mkdir()
+    (target / "old.tsv").write_text("old")
+
+    def build(directory):
+        assert directory.parent == tmp_path and directory != target  # beside, not inside
+        (directory / "train.tsv").write_text("new")
+        return 7
+
+    assert write_directory(target, build) == 7
+    assert sorted(p.name for p in target.iterdir()) == ["train.tsv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]  # nothing left beside
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode_of(target) == 0o777 & ~umask  # not mkdtemp's private 0o700
+
+
+@pytest.mark.parametrize("error", [InputError("x: cannot write (No space left on device)"),
+                                   OSError(28, "No space left on device"), KeyboardInterrupt])
+def test_a_directory_write_that_fails_half_way_leaves_the_old_one(tmp_path, error):
+    from bioner_mtl.data.atomic import write_directory
+
+    target = tmp_path / "corpus"
+    target.mkdir()
+    for split in ("train", "devel", "test"):
+        (target / f"{split}.tsv").write_text(f"old {split}")
+
+    def half(directory):
+        (directory / "train.tsv").write_text("new train")
+        raise error
+
+    with pytest.raises(InputError if isinstance(error, Exception) else KeyboardInterrupt) as err:
+        write_directory(target, half)
+    if isinstance(error, OSError):
+        assert str(err.value).startswith(f"{target}: cannot write (No space left on device)")
+    assert {p.name: p.read_text() for p in target.iterdir()} == {
+        f"{s}.tsv": f"old {s}" for s in ("train", "devel", "test")}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]

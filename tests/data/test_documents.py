@@ -1,5 +1,6 @@
 """BRAT, BioC and PubTator documents: readers with their one-line problems, writers, tags."""
 
+import dataclasses
 import json
 import logging
 
@@ -418,3 +419,72 @@ def test_split_files_and_fractions_are_checked(tmp_path, caplog):
     split = docs.split_by_fractions([str(i) for i in range(20)], (0.8, 0.1, 0.1), 1)
     assert [len(split[s]) for s in docs.SPLIT_NAMES] == [16, 2, 2]
     assert sorted(sum(split.values(), []), key=int) == [str(i) for i in range(20)]
+
+
+# ----- offsets counted in other units (issue 26): converted once, or refused -------------------
+def tagged_words(document, problems=None) -> list[str]:
+    tagged = docs.tag_document(document, problems or docs.Problems())
+    return [" ".join(t.text for t, g in zip(s.tokens, s.tags) if g != "O")
+            for s in tagged.sentences if set(s.tags) != {"O"}]
+
+
+def mention(text: str, word: str, start: int, **kw) -> docs.Mention:
+    return docs.Mention(start, start + kw.pop("length", len(word)), "Chem", word, **kw)
+
+
+def test_bioc_utf16_offsets_are_converted_within_each_passage(caplog):
+    first, second = "Mood \U0001F600 \U0001F600 fine; aspirin given.", "Then ibuprofen."
+    units = len(first.encode("utf-16-le")) // 2  # the file's passage offsets are in units too
+    passages = (docs.Passage(0, first), docs.Passage(units + 1, second))
+    mentions = (mention(first, "aspirin", first.index("aspirin") + 2),
+                mention(second, "ibuprofen", units + 1 + second.index("ibuprofen")))
+    problems = docs.Problems()
+    document = docs.Document("d", passages, mentions, "f.json")
+    assert tagged_words(document, problems) == ["aspirin", "ibuprofen"]
+    assert problems.counts == {"units": 1}
+    assert [m for m in warnings(caplog) if "UTF-16 code units" in m]
+
+
+def test_pubtator_utf8_byte_offsets_count_from_the_document_start():
+    title, abstract = "Caf\u00e9 na\u00efve aspirin", "Then ibuprofen."
+    text = f"{title}\n{abstract}"
+    in_bytes = lambda i: len(text[:i].encode()) # noqa: E731
+    mentions = tuple(mention(text, w, in_bytes(text.index(w)), length=len(w))
+                     for w in ("aspirin", "ibuprofen"))
+    document = docs.Document("1", (docs.Passage(0, title), docs.Passage(len(title) + 1,
+                                                                        abstract)), mentions)
+    assert tagged_words(document) == ["aspirin", "ibuprofen"]
+
+
+def test_a_typo_beside_converted_offsets_stays_a_warning(caplog):
+    text = "A\r\n" + " ".join(f"w{i} aspirin" for i in range(12))
+    starts = [m - 1 for m in range(len(text)) if text.startswith("aspirin", m)]  # LF-counted
+    mentions = [mention(text, "aspirin", s) for s in starts]
+    mentions[5] = mention(text, "asprin", starts[5], length=7)  # the annotator's typo
+    problems = docs.Problems()
+    words = tagged_words(docs.Document("d", (docs.Passage(0, text),), tuple(mentions)),
+                         problems)
+    assert " ".join(words).split() == ["aspirin"] * 12
+    assert problems.counts == {"units": 1, "mismatch": 1}
+
+
+def test_offsets_of_another_text_are_refused_and_a_few_mismatches_are_not():
+    text = "Aspirin and ibuprofen and naproxen help."
+    shifted = tuple(mention(text, w, text.index(w) + 3) for w in ("Aspirin", "ibuprofen",
+                                                                  "naproxen"))
+    with pytest.raises(InputError, match=r"f.ann:1: 3 of the 3 mention texts of document d "
+                                         r"differ from the text at their offsets"):
+        docs.tag_document(docs.Document("d", (docs.Passage(0, text),),
+                                        tuple(dataclasses.replace(m, where="f.ann:1")
+                                              for m in shifted)), docs.Problems())
+    two = shifted[:2] + (mention(text, "naproxen", text.index("naproxen")),)
+    problems = docs.Problems()
+    docs.tag_document(docs.Document("d", (docs.Passage(0, text),), two), problems)
+    assert problems.counts["mismatch"] == 2  # fewer than 3: warnings, as before
+
+
+def test_pubtator_ids_a_pubtator_file_cannot_hold_are_refused():
+    for ident in ("a|b", "a\tb", "", "a\nb"):
+        document = docs.Document(ident, (docs.Passage(0, "Aspirin."),))
+        with pytest.raises(InputError, match="which PubTator cannot hold"):
+            docs.pubtator_text([document])

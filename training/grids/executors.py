@@ -219,6 +219,9 @@ class Auto:
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or min(os.cpu_count() or 1, AUTO_MAX_WORKERS)
+        if os.environ.get("BIONER_EXECUTOR", "") not in ("", "inprocess", "pool"):
+            raise InputError(f"BIONER_EXECUTOR={os.environ['BIONER_EXECUTOR']!r}: set it to "
+                             "inprocess or pool, or unset it (--executor chooses too)")
 
     def map_cells(self, runs: list[RunConfig], on_result: OnResult, progress: bool) -> None:
         forced = os.environ.get("BIONER_EXECUTOR", "")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bioner_mtl.data.atomic import write_text
+from bioner_mtl.data.atomic import write_directory, write_text
 from bioner_mtl.data.derived_labels import mention_spans
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.data.reader import Sentence
@@ -72,12 +72,21 @@ def save_bundle(trainer, directory: str | Path, calibrate: bool = True) -> Path:
     NER head fitted on its devel split (calibration.json and the reliability diagrams beside
     it). The trainer's predictor is left at the fitted temperatures, so its confidences and
     the bundle's agree. `calibrate=False` keeps the trainer's temperatures (1 unless set):
-    for tests that check other things than calibration, which costs a pass per try."""
+    for tests that check other things than calibration, which costs a pass per try.
+
+    The bundle is written into a temporary directory beside `directory` and swapped in whole
+    (data.atomic.write_directory): a failure half way (a full disk) leaves what was there, and
+    a bundle already there is replaced only whole. Whether it may be replaced is the
+    caller's to check (train.py --save-model refuses without --force)."""
+    directory = Path(directory)
+    write_directory(directory, lambda building: _write_bundle(trainer, building, calibrate))
+    return directory
+
+
+def _write_bundle(trainer, directory: Path, calibrate: bool) -> None:
     from bioner_mtl.training.product.calibration import calibrate_heads
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_weights(directory / WEIGHTS_FILE)
+    trainer.model.save_weights(directory / WEIGHTS_FILE)  # an OSError: one line, the swap's
     # a train+devel model has no held-out devel to fit temperatures on: they stay 1
     held_out = trainer.run.train_on != "train+devel"
     calibrated = {name: (task.devel, task.test) for name, task in trainer.tasks.items()
@@ -102,7 +111,6 @@ def save_bundle(trainer, directory: str | Path, calibrate: bool = True) -> Path:
         "run": trainer.run.to_dict(),
     }
     write_text(directory / BUNDLE_FILE, json.dumps(meta, indent=1))
-    return directory
 
 
 def check_description(meta: dict, path: Path) -> None:

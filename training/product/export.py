@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from bioner_mtl.data.atomic import write_directory
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.data.tags import OUTSIDE, split_tag
 from bioner_mtl.training.fit.batches import TagSet
@@ -293,12 +294,14 @@ def export_tagger(tagger: Tagger, out: str | Path) -> Path:
     `tagger.tag_sentences` does."""
     out = Path(out)
     check_out(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"--out {out}: cannot be made ({err.strerror or err}); choose a "
-                         "writable place") from None
     module = TaggerModule(tagger)
+    # written beside --out and renamed into place whole: a failure half way leaves no half
+    # SavedModel
+    write_directory(out, lambda building: _save(tagger, module, building, out))
+    return out
+
+
+def _save(tagger: Tagger, module: TaggerModule, out: Path, shown: Path) -> None:
     # TensorFlow's notes while saving (inner input names renamed, "Assets written") say
     # nothing a user can act on
     loggers = [logging.getLogger(name) for name in ("absl", "tensorflow")]
@@ -307,6 +310,9 @@ def export_tagger(tagger: Tagger, out: str | Path) -> Path:
         logger.setLevel(logging.WARNING)
     try:
         tf.saved_model.save(module, str(out), signatures={"serving_default": module.tag})
+    except tf.errors.OpError as err:  # TensorFlow's own error for a full disk or a lost path
+        raise InputError(f"--out {shown}: cannot write the SavedModel ({err.message}); check "
+                         "the free space and permissions") from None
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
@@ -317,4 +323,3 @@ def export_tagger(tagger: Tagger, out: str | Path) -> Path:
     vocabulary = Path(tagger.featurizer.encoder.source) / "vocab.txt" if module.subwords else None
     if vocabulary is not None and vocabulary.is_file():
         shutil.copy(vocabulary, extra)
-    return out

@@ -1,0 +1,241 @@
+"""Issue 26's hostile cases whose answer is not a plain refusal from the table in
+tests/test_bad_input.py: a result that must be right (offsets counted in other units
+converted and said once, a linked folder read, counts that match what was written, a damaged
+cache trained again), or a refusal that needs more than files (a symbolic link, bytes on
+stdin, a server that is not ours, a write that fails half way). Each command runs through
+its real command line: a subprocess in a folder of files, or its main through
+training.cli.run (where a stand-in is patched in)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from bioner_mtl.experiments import corpora as corpora_cli
+from bioner_mtl.experiments import predict as predict_cli
+from bioner_mtl.training.cli import run
+from tests.experiments.test_documents_io import CapitalsTagger
+from tests.test_bad_input import user_environment
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLITS = ("train", "devel", "test")
+
+
+def command(folder: Path, name: str, *args: str, stdin: bytes | None = None,
+            env: dict | None = None) -> tuple[int, list[str]]:
+    """experiments/NAME.py run as a user runs it in `folder`: exit code and stderr lines."""
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), *args],
+                          cwd=folder, input=stdin, capture_output=True, timeout=120,
+                          env={**user_environment(), **(env or {})})
+    return done.returncode, done.stderr.decode(errors="replace").strip().splitlines()
+
+
+def refused(folder: Path, name: str, *args: str, needle: str, **how) -> None:
+    """Exit 2, exactly one `error:` line saying `needle`, no traceback."""
+    code, lines = command(folder, name, *args, **how)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert needle in lines[0], lines
+
+
+def snapshot(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def tagged(corpus: Path) -> list[tuple[str, str]]:
+    """(token, tag) of every entity token of the corpus's three splits."""
+    return [tuple(line.split("\t")) for split in SPLITS
+            for line in (corpus / f"{split}.tsv").read_text().splitlines()
+            if line and not line.endswith("\tO")]
+
+
+# ----- offsets counted in other units: converted, said once ------------------------------------
+CRLF_TEXT = "First line here.\r\nAspirin and ibuprofen help.\r\nThird: naproxen.\r\n"
+# offsets an annotation tool counted on the text with LF line ends
+CRLF_ANN = "T1\tChem 17 24\tAspirin\nT2\tChem 29 38\tibuprofen\nT3\tChem 52 60\tnaproxen\n"
+EXPECTED = [("Aspirin", "B-Chem"), ("ibuprofen", "B-Chem"), ("naproxen", "B-Chem")] * 3
+
+
+def test_brat_offsets_counted_on_lf_text_are_converted_and_said_once(tmp_path):
+    for i in (1, 2, 3):
+        (tmp_path / "docs").mkdir(exist_ok=True)
+        (tmp_path / "docs" / f"d{i}.txt").write_bytes(CRLF_TEXT.encode())
+        (tmp_path / "docs" / f"d{i}.ann").write_text(CRLF_ANN)
+    code, lines = command(tmp_path, "corpora", "import", "docs", "--format", "brat",
+                          "--out", "corpus")
+    assert code == 0, lines
+    assert sorted(tagged(tmp_path / "corpus")) == sorted(EXPECTED)  # old code: shifted
+    said = [line for line in lines if "Windows line end (CR LF)" in line]
+    assert len(said) == 1 and "converted to characters" in said[0], lines
+    assert not [line for line in lines if "the file says" in line], lines  # no per-item noise
+    assert "3 documents whose offsets count other units than characters (converted)" \
+        in lines[-1], lines
+
+
+def test_bioc_offsets_in_utf16_units_after_an_emoji_are_converted(tmp_path):
+    text = "Patient \U0001F600 took aspirin, then ibuprofen."
+    units = lambda i: len(text[:i].encode("utf-16-le")) // 2  # noqa: E731
+
+    def document(n: int) -> dict:
+        spans = [(text.index(word), len(word)) for word in ("aspirin", "ibuprofen")]
+        return {"id": str(n), "passages": [{"offset": 0, "text": text, "annotations": [
+            {"id": f"a{k}", "infons": {"type": "Chem"}, "text": text[s:s + n_],
+             "locations": [{"offset": units(s), "length": n_}]}
+            for k, (s, n_) in enumerate(spans)]}]}
+
+    (tmp_path / "docs.json").write_text(json.dumps({"documents": [document(n)
+                                                                  for n in (1, 2, 3)]}))
+    code, lines = command(tmp_path, "corpora", "import", "docs.json", "--format", "bioc",
+                          "--out", "corpus")
+    assert code == 0, lines
+    assert sorted(tagged(tmp_path / "corpus")) == sorted(
+        [("aspirin", "B-Chem"), ("ibuprofen", "B-Chem")] * 3)  # old code: 'spirin ,' ...
+    assert len([line for line in lines if "UTF-16 code units" in line]) == 1, lines
+
+
+# ----- what a reader left out or counted wrongly -----------------------------------------------
+def brat_documents(folder: Path, names: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.txt").write_text("Aspirin helps.\n")
+        (folder / f"{name}.ann").write_text("T1\tChem 0 7\tAspirin\n")
+
+
+def test_a_brat_folder_s_linked_subfolder_is_read(tmp_path):
+    brat_documents(tmp_path / "docs", ["d1", "d2"])
+    brat_documents(tmp_path / "elsewhere" / "more", ["d3", "d4"])
+    (tmp_path / "docs" / "more").symlink_to(tmp_path / "elsewhere" / "more")
+    code, lines = command(tmp_path, "corpora", "import", "docs", "--format", "brat",
+                          "--out", "corpus")
+    assert code == 0, lines
+    ids = sorted(i for s in SPLITS for i in (tmp_path / "corpus" / f"{s}.ids").read_text()
+                 .split())
+    assert ids == ["d1", "d2", "more/d3", "more/d4"]  # old code: the linked two were skipped
+    assert "4 documents" in lines[-1], lines
+
+
+def test_a_folder_reached_twice_through_links_is_refused(tmp_path):
+    brat_documents(tmp_path / "docs" / "a", ["d1", "d2", "d3"])
+    (tmp_path / "docs" / "b").symlink_to(tmp_path / "docs" / "a")
+    refused(tmp_path, "corpora", "import", "docs", "--format", "brat", "--out", "corpus",
+            needle="docs/b: the same folder as docs/a (a symbolic link); its documents would "
+                   "be read twice")
+
+
+def test_split_files_that_leave_a_document_out_count_only_what_is_written(tmp_path):
+    (tmp_path / "docs.pubtator").write_text("\n".join(
+        f"{i}|t|Aspirin and ibuprofen help.\n{i}|a|x\n{i}\t0\t7\tAspirin\tChem\n"
+        f"{i}\t12\t21\tibuprofen\tChem\n{i}\tCID\tD1\tD2\n" for i in (1, 2, 3, 4)))
+    for split, ident in zip(SPLITS, "123"):
+        (tmp_path / f"{split}.ids").write_text(f"{ident}\n")
+    code, lines = command(tmp_path, "corpora", "import", "docs.pubtator", "--format",
+                          "pubtator", "--out", "corpus", "--split-files",
+                          "train.ids,devel.ids,test.ids")
+    assert code == 0, lines
+    written = len(tagged(tmp_path / "corpus"))
+    assert written == 6
+    # old code: "4 documents (train 1, devel 1, test 1), 8 mentions kept: no problems"
+    assert "4 documents (train 1, devel 1, test 1, 1 left out), 6 mentions kept: no " \
+        "problems (4 relation lines ignored)" in lines[-1], lines
+
+
+# ----- binary input, ids a format cannot hold, servers that are not ours ----------------------
+@pytest.mark.parametrize(("data", "needle"), [
+    (b"GIF89a\x01\x00\x01\x00\x00\x00", "stdin:1: a NUL byte: binary data, not text"),
+    (b"fine\n\xff\xfe\xfd binary\n", "stdin:2: not UTF-8 text"),
+])
+def test_binary_bytes_on_stdin_are_refused_before_the_model_loads(tmp_path, data, needle):
+    refused(tmp_path, "predict", "--model", "nope", "-", stdin=data, needle=needle)
+
+
+def test_a_pubtator_output_of_an_id_with_a_bar_is_refused(tmp_path, monkeypatch, capsys):
+    from bioner_mtl.training.product import bundle
+
+    monkeypatch.setattr(bundle, "load", lambda path: CapitalsTagger())
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps({"documents": [
+        {"id": "PMC1|v2", "passages": [{"offset": 0, "text": "Aspirin helps."}]}]}))
+    out = tmp_path / "out"
+    # old code: wrote 'PMC1|v2|t|Aspirin helps.', which reads back as another line entirely
+    assert run(predict_cli.main, ["--model", "m", str(source), "--format", "pubtator",
+                                  "--out", str(out)]) == 2
+    assert "document id 'PMC1|v2' holds '|', which PubTator cannot hold" in \
+        capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+    assert run(predict_cli.main, ["--model", "m", str(source), "--format", "bioc-json",
+                                  "--out", str(out)]) == 0  # BioC holds it
+
+
+def test_serve_bench_refuses_a_server_that_is_not_ours(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        refused(tmp_path, "serve_bench", "--url", f"http://127.0.0.1:{server.server_port}",
+                needle="GET /health answered 404")
+    finally:
+        server.shutdown()
+
+
+# ----- caches and writes that fail half way -----------------------------------------------------
+def test_a_truncated_vectors_cache_is_trained_again(tmp_path):
+    args = ["train", "--corpora", "NCBI-disease", "--dim", "8", "--epochs", "1",
+            "--workers", "1", "--cache-dir", "cache"]
+    code, lines = command(tmp_path, "vectors", *args)
+    assert code == 0, lines
+    [cached] = (tmp_path / "cache").glob("*.npz")
+    cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2])  # a full disk
+    code, lines = command(tmp_path, "vectors", *args)  # old code: a BadZipFile traceback
+    assert code == 0, lines
+    assert any("ignoring a damaged cache entry" in line for line in lines), lines
+    from bioner_mtl.embeddings.vectors import WordVectors
+
+    assert len(WordVectors.load(cached)) > 100  # whole again
+
+
+def corpus_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_an_import_that_fails_half_way_leaves_the_old_corpus(tmp_path, monkeypatch, capsys):
+    from bioner_mtl.data.errors import InputError
+
+    brat_documents(tmp_path / "docs", ["d1", "d2", "d3", "d4"])
+    brat_documents(tmp_path / "new", ["n1", "n2", "n3", "n4"])  # other ids: other .ids files
+    out = tmp_path / "corpus"
+    assert run(corpora_cli.main, ["import", str(tmp_path / "docs"), "--format", "brat",
+                                  "--out", str(out)]) == 0
+    before = corpus_of(out)
+    real = corpora_cli.write_split
+
+    def full_disk(path, sentences, *args):
+        if path.name == "devel.tsv":
+            raise InputError(f"{path}: cannot write (No space left on device)")
+        return real(path, sentences, *args)
+
+    monkeypatch.setattr(corpora_cli, "write_split", full_disk)
+    assert run(corpora_cli.main, ["import", str(tmp_path / "new"), "--format", "brat",
+                                  "--out", str(out), "--force"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    # old code: a new train.tsv beside the old devel and test, which validate called ok
+    assert corpus_of(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "docs", "new"]  # no temp
+    monkeypatch.setattr(corpora_cli, "write_split", real)
+    (out / "notes.txt").write_text("replaced with the rest\n")
+    assert run(corpora_cli.main, ["import", str(tmp_path / "new"), "--format", "brat",
+                                  "--out", str(out), "--force"]) == 0
+    assert sorted(corpus_of(out)) == sorted(before)  # swapped in whole: notes.txt is gone
+    assert "n1" in "".join((out / f"{s}.ids").read_text() for s in SPLITS)
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~current_umask())
+
+
+def current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
