@@ -71,18 +71,32 @@ def save_figure(path: str | Path, figure, dpi: int) -> None:
                      binary=True)
 
 
-def refuse_existing(path: str | Path, force: bool, flag: str = "--out") -> None:
+def refuse_existing(path: str | Path, force: bool, flag: str = "--out",
+                    kind: tuple[str, tuple[str, ...]] | None = None) -> None:
     """Stop, before anything is computed or written, when `path` exists and the user did not
     give --force: no output replaces what the user has (an empty directory holds nothing to
-    lose). `flag` is the option that names the output, for the error line."""
+    lose). `flag` is the option that names the output, for the error line. `kind` (a name
+    and the glob patterns of what such a directory holds: ("corpus", ("*.tsv", ...))) limits
+    --force to directories of that kind: a folder holding anything else (the user's home, a
+    project) is never replaced whole."""
     path = Path(path)
-    if force or not (path.exists() or path.is_symlink()):
+    if not (path.exists() or path.is_symlink()):
         return
     if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
         return
-    what = "a directory that is not empty" if path.is_dir() else "a file"
-    raise InputError(f"{path} already exists ({what}) and would be replaced; choose another "
-                     f"{flag}, or add --force to replace it")
+    if not force:
+        what = "a directory that is not empty" if path.is_dir() else "a file"
+        raise InputError(f"{path} already exists ({what}) and would be replaced; choose "
+                         f"another {flag}, or add --force to replace it")
+    if kind is not None and path.is_dir():
+        name, patterns = kind
+        other = sorted(p.name for p in path.iterdir()
+                       if not any(p.match(pattern) for pattern in patterns))
+        if other:
+            shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+            raise InputError(f"{flag} {path}: holds {shown}, not only a {name}'s files; "
+                             f"--force replaces a {name} whole, not a folder of other files: "
+                             f"move them or choose another {flag}")
 
 
 def refuse_input(path: str | Path, inputs, flag: str = "--out") -> None:

@@ -23,6 +23,8 @@ from bioner_mtl.data.reader import Sentence, read_split
 # the corpora shipped as package data (a folder beside this module in a clone or a wheel)
 BUNDLED_DIR = Path(str(resources.files("bioner_mtl.data") / "corpora"))
 SPLITS = ("train", "devel", "test")
+# what a corpus directory holds: --force (corpora.py convert, import) replaces only such a folder
+CORPUS_KIND = ("corpus", ("*.tsv", "*.tsv.gz", "*.ids"))
 
 # Entity classes used to group corpora (CRICHTON tables 3-8, RODRIGUEZ).
 CHEMICAL, DISEASE, GENE = "Chemical", "Disease", "Gene/Protein"

@@ -71,7 +71,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
             raise InputError(f"--out {out}: writing {split}.tsv there would overwrite the "
                              "corpus's own file; choose another --out")
     refuse_input(out, sources)
-    refuse_existing(out, args.force)
+    refuse_existing(out, args.force, kind=corpora.CORPUS_KIND)
     corpus = corpora.load_corpus(args.corpus, args.repair)
     scheme = args.scheme if corpus.spec.kind == "ner" else None
 
@@ -99,7 +99,7 @@ def cmd_import(args: argparse.Namespace) -> None:
     if not Path(args.source).exists():
         raise InputError(f"{args.source}: no such file or directory")
     refuse_input(out, [args.source, *(split_files or [])])
-    refuse_existing(out, args.force)
+    refuse_existing(out, args.force, kind=corpora.CORPUS_KIND)
     imported = documents.load_documents(args.source, args.format, types=types,
                                         fractions=fractions, seed=args.seed,
                                         split_files=split_files)

@@ -101,12 +101,13 @@ def main(argv: list[str] | None = None) -> None:
         # a bundle already there is replaced only with --force (it is written beside it and
         # swapped in whole); a cell --resume skips writes no bundle, so its bundle stays
         from bioner_mtl.training.fit.results import cell_key
+        from bioner_mtl.training.product.bundle import BUNDLE_KIND
 
         finished = results.finished()
         for r in runs:
             if cell_key(r) not in finished:
                 shown = Path(args.save_model) / (f"seed-{r.seed}" if args.seeds > 1 else "")
-                refuse_existing(shown, args.force, "--save-model")
+                refuse_existing(shown, args.force, "--save-model", BUNDLE_KIND)
     from bioner_mtl.training.grids import (
         stats,  # after the checks: stats loads SciPy, training TensorFlow
     )

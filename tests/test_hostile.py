@@ -227,10 +227,10 @@ def test_an_import_that_fails_half_way_leaves_the_old_corpus(tmp_path, monkeypat
     assert corpus_of(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "docs", "new"]  # no temp
     monkeypatch.setattr(corpora_cli, "write_split", real)
-    (out / "notes.txt").write_text("replaced with the rest\n")
+    (out / "train.tsv.gz").write_bytes(b"an old split, replaced with the rest")
     assert run(corpora_cli.main, ["import", str(tmp_path / "new"), "--format", "brat",
                                   "--out", str(out), "--force"]) == 0
-    assert sorted(corpus_of(out)) == sorted(before)  # swapped in whole: notes.txt is gone
+    assert sorted(corpus_of(out)) == sorted(before)  # swapped in whole: no train.tsv.gz
     assert "n1" in "".join((out / f"{s}.ids").read_text() for s in SPLITS)
     assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~current_umask())
 

@@ -87,6 +87,19 @@ def test_refuse_existing_names_the_path_and_the_flag(tmp_path):
         refuse_existing(tmp_path / "full", force=False, flag="--save-model")
 
 
+def test_force_replaces_only_a_directory_of_the_output_s_kind(tmp_path):
+    from bioner_mtl.data.atomic import refuse_existing
+
+    corpus = ("corpus", ("*.tsv", "*.ids"))
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "train.tsv").write_text("x")
+    (tmp_path / "old" / "train.ids").write_text("x")
+    refuse_existing(tmp_path / "old", force=True, kind=corpus)
+    (tmp_path / "old" / "thesis.tex").write_text("years of work")
+    with pytest.raises(InputError, match=r"old: holds thesis.tex, not only a corpus's files"):
+        refuse_existing(tmp_path / "old", force=True, kind=corpus)
+
+
 def test_refuse_input_holds_even_with_force(tmp_path):
     from bioner_mtl.data.atomic import refuse_input
 

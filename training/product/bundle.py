@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 FORMAT = 2  # bump when a bundle written before could be read wrongly (2: BiLSTM projections)
 BUNDLE_FILE, WEIGHTS_FILE = "bundle.json", "model.weights.h5"
+# what a bundle directory holds: --force (train.py --save-model) replaces only such a folder
+BUNDLE_KIND = ("model bundle", (BUNDLE_FILE, WEIGHTS_FILE, "calibration.json",
+                                "reliability_*.png", "encoder"))
 # bundle.json: every key a loader reads, with its JSON type (weights_sha256 is optional:
 # bundles saved before it existed load without the check)
 # Model options added after bundles were first written, with the value that rebuilds the
