@@ -123,8 +123,10 @@ def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS) -> No
                    help=f"paired seeds per cell (default {seeds}); gains are computed per seed")
     p.add_argument("--seed", type=int, default=1, help="first seed")
     p.add_argument("--train-fraction", type=float, help="share of the main training split")
-    p.add_argument("--steps", type=int, help="training steps per run")
-    p.add_argument("--epochs", type=float, help="epochs of the main corpus per run")
+    p.add_argument("--steps", type=int, help="main-corpus batches per run (a partner's "
+                   "batches come on top, so every cell of a grid sees as many)")
+    p.add_argument("--epochs", type=float, help="epochs of the main corpus per run (either "
+                   "flag replaces the preset's length and its floor of main-corpus batches)")
     p.add_argument("--viterbi", action=argparse.BooleanOptionalAction, default=None,
                    help="decode with transitions seen in training (default on)")
     p.add_argument("--select-on", choices=["main", "mean"],

@@ -98,6 +98,40 @@ def test_grid_resumes_without_recomputing(tmp_path, monkeypatch, capsys):
     assert (out / "pairwise.csv").exists() and (out / "gains_Ex-PTM.png").exists()
 
 
+def grid_records(tmp_path, *args) -> list:
+    out = tmp_path / "grid"
+    assert pairwise_cli("--main", "Ex-PTM", "--aux", "BioNLP13PC", "--out", str(out),
+                        *args, *ONE_ROUND) == 0
+    return ResultsFile(out / "results.jsonl").records()
+
+
+def test_steps_give_every_cell_the_same_main_corpus_batches(tmp_path):
+    """--steps counts main-corpus batches: the partner's cell trains 16 of them too, plus
+    its partner's (it used to train 16 steps, half of them the partner's)."""
+    records = grid_records(tmp_path, *TINY)
+    alone, paired = sorted(records, key=lambda r: len(r.aux))
+    assert alone.main_batches == paired.main_batches == 16
+    assert alone.steps == 16 < paired.steps  # alternate: a partner batch after each main one
+    assert alone.main_epochs == paired.main_epochs
+
+
+def test_epochs_beat_the_preset_s_floor_and_the_record_says_what_was_trained(tmp_path):
+    """--epochs 2 under the quick preset trains 2 epochs of the main corpus, not the preset's
+    floor of 1,500 main batches (about 500 epochs of this slice), in every cell alike."""
+    tiny = [a for a in TINY if a not in ("--steps", "16")]
+    records = grid_records(tmp_path, *tiny, "--epochs", "2", "--set", "train.patience=none")
+    alone, paired = sorted(records, key=lambda r: len(r.aux))
+    for r in (alone, paired):
+        assert r.config["train"]["epochs"] == 2 and r.config["train"]["min_main_batches"] == 0
+        assert r.main_epochs == 2 and r.stopped == "cap"
+    assert alone.main_batches == paired.main_batches
+    assert presets.resolve("Ex-PTM", "window-cnn", train={"steps": 5}).train.min_main_batches \
+        == 0
+    assert presets.resolve("Ex-PTM", "window-cnn").train.min_main_batches == 1500  # the floor
+    kept = presets.resolve("Ex-PTM", "window-cnn", train={"epochs": 2, "min_main_batches": 9})
+    assert kept.train.min_main_batches == 9  # given with the length, it stays
+
+
 def record(main, aux, seed, f1):
     return make_record(main=main, aux=[aux] if aux else [], seed=seed, test_f1=f1,
                        devel_f1=f1, test_token_macro_f1=f1 + 0.1)

@@ -52,11 +52,12 @@ def test_best_devel_weights_are_kept(trained):
     history = record.history
     main_batches = [h["main_batches"] for h in history]  # evaluations count main batches
     assert all(m % EVERY == 0 for m in main_batches[:-1]) and main_batches == sorted(main_batches)
-    assert history[-1]["step"] == STEPS and len(history) >= 2
+    # train.steps counts main-corpus batches: the partner's batches come on top
+    assert history[-1]["main_batches"] == record.main_batches == STEPS and len(history) >= 2
+    assert history[-1]["step"] == record.steps > STEPS
     best = max(history, key=lambda h: h["devel_f1"])  # the first of equal maxima
     assert record.devel_f1 == best["devel_f1"] > 0
     assert record.best_step == best["step"]
-    assert record.steps == STEPS
     assert same_weights(trainer.model.get_weights(), snapshots[history.index(best)])
     assert trainer.evaluate(MAIN, "devel", viterbi=True).f1 == best["devel_f1"]
 
@@ -80,6 +81,8 @@ def test_record_fields(trained):
     assert record.wall_seconds >= 0
     assert {"python", "tensorflow", "keras", "numpy"} <= set(record.versions)
     assert record.config["train"]["steps"] == STEPS
+    passes = STEPS / -(-len(trainer.tasks[MAIN].train.token_ids) // run.train.batch_size)
+    assert record.main_epochs == round(passes, 4)  # what the main corpus got, as epochs
 
 
 def test_record_is_json(trained):
@@ -117,7 +120,7 @@ def test_patience_stops_and_restores_the_best(tiny_run):
             stop = i
             break
     if stop is None:
-        assert record.steps == 300 and record.stopped == "cap"
+        assert record.main_batches == 300 and record.stopped == "cap"
         assert record.improving_at_cap == (stale <= 1)
     else:
         assert stop == len(f1s) - 1

@@ -118,6 +118,10 @@ class RunRecord:
     model_config: dict
     pretrain: dict | None = None  # task -> devel accuracy, steps, why it stopped (D-MTM POS)
     steps_per_epoch: int | None = None  # one schedule pass: what --epochs-from divides by
+    # What the main corpus got (None in records written before they were kept): its batches
+    # trained, and those as passes over its training split (what --steps and --epochs set)
+    main_batches: int | None = None
+    main_epochs: float | None = None
     # Set by the grid that ran it:
     cell: str | None = None
     preset: str | None = None

@@ -37,6 +37,7 @@ from bioner_mtl.training.fit.decoding import Transitions
 from bioner_mtl.training.fit.evaluation import evaluate, mentions, selection_f1, unit_counts
 from bioner_mtl.training.fit.inference import Predictor, signature_of
 from bioner_mtl.training.fit.results import RunRecord, versions
+from bioner_mtl.training.fit.tensorboard import open_logger
 from bioner_mtl.training.spec.catalogue import get_model
 from bioner_mtl.training.spec.config import RunConfig
 from bioner_mtl.training.spec.presets import check_run, single_task
@@ -256,15 +257,21 @@ class Trainer:
         return optimizer
 
     def _plan(self) -> tuple[dict[str, int], int, int]:
-        """Batches per pass of each scheduled task, steps per epoch, total steps."""
+        """Batches per pass of each scheduled task, steps per epoch, total steps. train.steps
+        counts main-corpus batches: the total is then the steps that many take at the
+        schedule's share of main batches (exact for turns, near it for random draws); the
+        loop itself stops on the main batches."""
         t, run = self.run.train, self.run
         scheduled = {n: -(-len(self.tasks[n].train.token_ids) // t.batch_size)
                      for n in run.tasks}
-        epoch_len = len(get_schedule(run.schedule)(run.main, scheduled,
-                                                   np.random.default_rng(0)))
+        plan = get_schedule(run.schedule)(run.main, scheduled, np.random.default_rng(0))
+        epoch_len = len(plan)
+        if t.steps:
+            return scheduled, epoch_len, -(-t.steps * epoch_len
+                                           // max(1, plan.count(run.main)))
         # The floor counts main-corpus batches, so partners keep the baseline's main exposure.
         epochs = max(t.epochs or 1, t.min_main_batches / scheduled[run.main])
-        return scheduled, epoch_len, t.steps or max(1, int(round(epochs * epoch_len)))
+        return scheduled, epoch_len, max(1, int(round(epochs * epoch_len)))
 
     def _signature(self, split: str) -> dict[str, tf.TensorSpec]:
         """Training batches may carry more inputs (auxiliary labels) than evaluation ones."""
@@ -345,17 +352,20 @@ class Trainer:
         scheduled, epoch_len, total = self._plan()
         schedule, order_rng = get_schedule(run.schedule), stream_rng(run.seed, "<schedule>")
         best = {"f1": -1.0, "step": 0, "weights": None}
+        logger = open_logger(run, self.optimizer)  # None unless run.tensorboard: no cost
         history, losses, step, main_batches, epoch, stale = [], [], 0, 0, 0, 0
-        stopped = "cap"
+        stopped, done = "cap", False
         bar = tqdm(total=total, desc=f"{run.main}+{','.join(run.aux) or '-'}", unit="step",
                    disable=None if self.progress else True, leave=False)  # None: TTY only
-        while step < total:
+        while not done:
             if t.lr_decay:  # WANG: "decays at the rate of 3%": lr * 0.97 ** epoch (their code)
                 self.optimizer.learning_rate = t.learning_rate * (1.0 - t.lr_decay) ** epoch
             plan = schedule(run.main, scheduled, order_rng)
             for position, task in enumerate(plan):
                 inputs, tags = next(streams[task])
                 losses.append(self.train_step(task, inputs, tags))  # no host sync per step
+                if logger:
+                    logger.step(task, losses[-1])
                 step += 1
                 main_batches += task == run.main
                 bar.update()
@@ -363,29 +373,40 @@ class Trainer:
                 # at the same exposure to the main corpus whatever their partners add.
                 due = (main_batches % t.eval_every == 0 and task == run.main if t.eval_every
                        else position == len(plan) - 1)
-                if (due or step == total) and fixed:
+                # train.steps counts main-corpus batches too: every cell of a grid trains
+                # as many of them, whatever its partners add (epochs keep it by the schedule)
+                last = (main_batches == t.steps and task == run.main if t.steps
+                        else step == total)
+                if (due or last) and fixed:
                     loss = float(np.mean([float(x) for x in losses]))
                     history.append({"step": step, "main_batches": main_batches, "loss": loss})
                     bar.set_postfix(loss=f"{loss:.3f}")
                     losses = []
-                elif due or step == total:
+                    if logger:
+                        logger.point(history[-1])
+                elif due or last:
                     score, scores = self.devel_score()
                     loss = float(np.mean([float(x) for x in losses]))
                     history.append({"step": step, "main_batches": main_batches, "loss": loss,
                                     **scores})
                     bar.set_postfix(loss=f"{loss:.3f}", devel=f"{score:.3f}")
                     losses = []
+                    if logger:
+                        logger.point(history[-1])
                     if score > best["f1"]:
                         best, stale = {"f1": score, "step": step,
                                        "weights": self.model.get_weights()}, 0
                     elif best["f1"] > 0:  # a model still finding nothing has not stalled
                         stale += 1
                     if t.patience is not None and stale > t.patience:
-                        total, stopped = step, "patience"
-                if step >= total:
+                        stopped = "patience"
+                done = last or stopped == "patience"
+                if done:
                     break
             epoch += 1
         bar.close()
+        if logger:
+            logger.close()
         best["stopped"] = stopped
         # At the cap with a devel gain inside the last `patience` evaluations: the cell
         # would have trained on, so its comparison is between unfinished models.
@@ -401,7 +422,9 @@ class Trainer:
             Path(run.save_encoder).parent.mkdir(parents=True, exist_ok=True)
             self._encoder().save_weights(run.save_encoder)
         record = self._record(best, history, step, time.perf_counter() - started)
-        return dataclasses.replace(record, pretrain=pretrained, steps_per_epoch=epoch_len)
+        return dataclasses.replace(record, pretrain=pretrained, steps_per_epoch=epoch_len,
+                                   main_batches=main_batches,
+                                   main_epochs=round(main_batches / scheduled[run.main], 4))
 
     def train_step(self, task: str, inputs: dict, tags: np.ndarray):
         """One optimisation step of `task` on one batch; returns the loss tensor (reading it

@@ -24,9 +24,10 @@ class TrainConfig:
     warmup: float = 0.0  # share of steps with linear warm-up, then linear decay to 0 (BERT)
     lr_decay: float = 0.0  # per-epoch decay: lr x (1 - decay) ** epoch; WANG 0.03 (x 0.97)
     epochs: float | None = 10.0  # epochs of the main corpus; ignored when steps is set
-    steps: int | None = None  # total optimisation steps (overrides epochs)
-    min_main_batches: int = 0  # with epochs: train at least this many main-corpus batches
-    eval_every: int | None = None  # steps between devel evaluations; None = once per epoch
+    steps: int | None = None  # main-corpus batches (overrides epochs); partners' on top
+    # with epochs: train at least this many main-corpus batches (an explicit length drops it)
+    min_main_batches: int = 0
+    eval_every: int | None = None  # main batches between devel evaluations; None: per epoch
     patience: int | None = None  # evaluations without devel gain before stopping; None = never
     # A family's pretrain tasks (the dependent model's POS tagger) train until their devel
     # accuracy stops improving (CRICHTON: 98.10% on GENIA-POS): evaluated every

@@ -47,14 +47,20 @@ CHOICES = {"sharing": SHARINGS, "pooling": POOLINGS, "label_on": LABEL_ON,
 def resolve(main: str, model: str, preset: str = "quick", *, run: dict[str, Any] | None = None,
             train: dict[str, Any] | None = None, model_options: dict[str, Any] | None = None
             ) -> RunConfig:
-    """The resolved run: explicit arguments beat the preset, which beats paper defaults."""
+    """The resolved run: explicit arguments beat the preset, which beats paper defaults. A
+    length given explicitly (train epochs or steps) is the length: the preset's floor of
+    main-corpus batches goes with it, unless min_main_batches is given too."""
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     spec = get_model(model)
     quick = spec.quick if preset == "quick" else {}
     options = {**quick.get("model", {}), **(model_options or {})}
     spec.model_config(options)  # names unknown options early
-    train_config = replace(spec.train, **{**quick.get("train", {}), **(train or {})})
+    train = dict(train or {})
+    if (train.get("epochs") is not None or train.get("steps") is not None) \
+            and "min_main_batches" not in train:
+        train["min_main_batches"] = 0  # --epochs 3 trained ~73 epochs under the quick floor
+    train_config = replace(spec.train, **{**quick.get("train", {}), **train})
     return replace(RunConfig(main=main, model=model), **{**spec.run, **quick.get("run", {}),
                                                         **(run or {}),
                                                         "model_options": options,
