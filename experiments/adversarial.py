@@ -44,9 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--alphas", default="0,0.1,0.01", help="adversarial loss weights (WANG)")
     p.add_argument("--betas", default="0,0.01,0.001", help="orthogonality loss weights (WANG)")
     p.add_argument("--out", help="run directory (default runs/adversarial-MAIN-AUX-PRESET)")
-    add_run_arguments(p)
+    add_run_arguments(p, model="adversarial")
     add_verdict_arguments(p)
-    p.set_defaults(model="adversarial")
     args = p.parse_args(argv)
     margin = check_verdict_arguments(args)
     if args.model != "adversarial":

@@ -42,9 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fractions", default="0.25,0.5,1.0",
                    help="training fractions of each left-out corpus's fine-tuning")
     p.add_argument("--out", help="run directory (default runs/entity-ablation-CLASS-PRESET)")
-    add_run_arguments(p)
+    add_run_arguments(p, model="bert")
     add_verdict_arguments(p)
-    p.set_defaults(model="bert")
     args = p.parse_args(argv)
     margin = check_verdict_arguments(args)
     names = [n.strip() for n in args.corpora.split(",") if n.strip()]

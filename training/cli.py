@@ -93,27 +93,28 @@ def presets_help() -> str:
                                    subsequent_indent=" " * (width + 4)) for name in PRESETS)
 
 
-def catalogue_epilog() -> str:
+def catalogue_epilog(model: str = DEFAULT_MODEL) -> str:
     """The --help text after the flags: every registered model and every preset."""
     from bioner_mtl.training.spec.catalogue import catalogue_help
 
-    return (f"models (--model NAME, default {DEFAULT_MODEL}):\n{catalogue_help()}\n\n"
+    return (f"models (--model NAME, default {model}):\n{catalogue_help()}\n\n"
             f"presets (--preset NAME, default {DEFAULT_PRESET}):\n{presets_help()}")
 
 
-def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS) -> None:
+def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS,
+                      model: str = DEFAULT_MODEL) -> None:
     """The flags every training command shares (pairwise, train, ...); the parser's --help
-    ends with the model catalogue and the presets."""
+    ends with the model catalogue and the presets. `model`: the command's default model."""
     from bioner_mtl.training.spec.presets import PRESETS
     from bioner_mtl.training.spec.schedules import SCHEDULES
 
     if p.formatter_class is argparse.HelpFormatter:  # keep the lists' lines as they are
         p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = "\n\n".join(text for text in (p.epilog, catalogue_epilog()) if text)
+    p.epilog = "\n\n".join(text for text in (p.epilog, catalogue_epilog(model)) if text)
     # no argparse `choices`: an unknown name is refused in one line with the valid names
     # (training.catalogue.get_model), like every other user mistake
-    p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME",
-                   help=f"the model to train, by its registered name (default {DEFAULT_MODEL}; "
+    p.add_argument("--model", default=model, metavar="NAME",
+                   help=f"the model to train, by its registered name (default {model}; "
                         "the list below)")
     p.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET,
                    help="; ".join(f"{name}: {PRESET_HELP.get(name, name)}" for name in PRESETS)

@@ -20,6 +20,8 @@ from bioner_mtl.training.spec.presets import PRESETS
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_COMMANDS = ["train", "pairwise", "ablation", "groups", "adversarial",
                      "entity_ablation", "cell_time"]  # the commands with add_run_arguments
+# the model each command trains when --model is left out (its --help must say that one)
+DEFAULT_MODELS = {"adversarial": "adversarial", "entity_ablation": "bert"}
 NOISE = ("absl::InitializeLog", "oneDNN", "cudart", "cuda_platform", "cpu_feature_guard")
 
 
@@ -35,7 +37,11 @@ def help_text(command: str, capsys) -> str:
 def test_help_lists_every_model_and_preset(command, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     lines = help_text(command, capsys).splitlines()
-    models = lines.index("models (--model NAME, default window-cnn):")
+    default = DEFAULT_MODELS.get(command, "window-cnn")
+    models = lines.index(f"models (--model NAME, default {default}):")
+    flag = " ".join(lines[next(i for i, line in enumerate(lines)
+                               if line.lstrip().startswith("--model NAME ")):][:2])
+    assert f"(default {default};" in " ".join(flag.split())
     presets = lines.index("presets (--preset NAME, default quick):")
     # one entry per model, in catalogue order, each starting on its own line with its summary
     starts = [line.split()[0] for line in lines[models + 1:presets] if line.startswith("  ")
