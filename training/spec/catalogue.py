@@ -233,8 +233,9 @@ def catalogue_help(columns: int | None = None) -> str:
 
 
 # The BERT papers' own settings, selectable by name; `bert` keeps the family's shared defaults.
-# Each inherits bert's quick preset. Where SPEC.md gives no value the bert entry's is kept and
-# the summary says so.
+# Each inherits bert's quick preset (lr 1e-4, batch 16, 3 epochs with early stopping, length
+# 96, 30% of the main corpus: docs/models.md lists how far that is from each paper). Where
+# neither SPEC.md nor the paper gives a value the bert entry's is kept and the summary says so.
 _BERT_TRAIN = MODELS["bert"].train
 variant("bert-khan", "bert",
         "KHAN MT-BioNER: the bert model with KHAN's settings: linear warm-up over 40% of the "
@@ -247,17 +248,19 @@ variant("bert-tong", "bert",
         "TONG multi-granularity: max length 256, warm-up 10%, the mtCLS, bCLS and mCLS heads "
         "(each a projection to the hidden size with tanh, then a classifier) on max pooling "
         "(TONG's best), L = L_ner + L_mtCLS + L_bCLS + L_mCLS (weights 1: SPEC.md gives none); "
-        "lr 5e-5 (TONG's exact rate is not in SPEC.md), 3 epochs as bert",
+        "lr 1e-5 and 100 epochs as TONG (who train 50-100; their BioBERT baseline 100), the "
+        "best devel epoch kept",
         config_options={"max_length": 256, "pooling": "max", "ner_weight": 1.0,
                         "mtcls_weight": 1.0, "bcls_weight": 1.0, "mcls_weight": 1.0},
-        train=dataclasses.replace(_BERT_TRAIN, warmup=0.1),
+        train=dataclasses.replace(_BERT_TRAIN, warmup=0.1, learning_rate=1e-5, epochs=100),
         paper=PaperColumn("BERT", "TONG single-task", "TONG MTL"))
 variant("bert-rodriguez", "bert",
         "RODRIGUEZ: 512-subword rows packing a document's sentences (never splitting a "
         "mention), every subword trained on its word's label and the word read from its last "
         "subword (label_on=every-last), one batch per corpus in turn (round-robin, no "
-        "upsampling; --schedule round-robin-upsample for it); lr, warm-up 10% and 3 epochs as "
-        "bert (not in SPEC.md)",
+        "upsampling; --schedule round-robin-upsample for it), 20 epochs as RODRIGUEZ; lr 5e-5 "
+        "and warm-up 10% as bert (not in SPEC.md)",
         config_options={"max_length": 512, "pack": True, "label_on": "every-last"},
+        train=dataclasses.replace(_BERT_TRAIN, epochs=20),
         run={"schedule": "round-robin", "tag_scheme": "IOB2"},
         paper=PaperColumn("BERT", "RODRIGUEZ single-task", "RODRIGUEZ MTL"))
