@@ -141,6 +141,10 @@ def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS,
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any other setting: a model option (hidden=600), a run field "
                         "(devel_limit=500) or train.NAME (train.learning_rate=1e-3)")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="write each cell's training curves for `tensorboard --logdir DIR` "
+                        "(per-task loss, devel F1, learning rate, steps per second; one run "
+                        "folder per cell, named by its cell; default: none)")
     p.add_argument("--resume", action="store_true", help="skip runs already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--executor", choices=["auto", "inprocess", "pool", "ray"], default="auto",
@@ -216,6 +220,8 @@ def resolve_run(args: argparse.Namespace, main: str):
                 "select_on", "train_on"):  # train_on: experiments/train.py's --train-on
         if getattr(args, key, None) is not None:
             run_over[key] = getattr(args, key)
+    if getattr(args, "tensorboard", None):  # absolute: a pool or Ray worker writes there
+        run_over["tensorboard"] = str(Path(args.tensorboard).resolve())
     if run_over.get("train_on") == "train+devel":
         # a fixed length: the preset's devel evaluation, early stopping, length floor and devel
         # cut are not this run's (those given with --set are refused by check_run)

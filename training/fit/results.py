@@ -25,7 +25,7 @@ from bioner_mtl.training.spec.config import RunConfig
 
 RECORD_FORMAT = 1  # bump when a field changes meaning; older records are refused, not guessed
 # Where and how a run is kept, not what it computes: two runs differing only here are one cell.
-NOT_IDENTITY = ("gpus", "save_bundle", "save_encoder", "length_from")
+NOT_IDENTITY = ("gpus", "save_bundle", "save_encoder", "length_from", "tensorboard")
 # Settings added after records were first written: at these values they are left out of the
 # identity, so the cells of older records keep their keys (a resume does not train them again).
 LATER_DEFAULTS = {"train_on": "train", "select_on": "main"}

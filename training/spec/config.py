@@ -69,6 +69,8 @@ class RunConfig:
     # corpus's devel F1) or 'mean' (the mean devel F1 over every NER head of the model)
     select_on: str = "main"
     length_from: str | None = None  # where a fixed length came from (experiments/train.py)
+    # write the training curves here, for `tensorboard --logdir` (training/fit/tensorboard.py)
+    tensorboard: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property

@@ -35,7 +35,8 @@ VECTOR_CORPORA = ("bundled", "run")
 MIN_MAX_LENGTH = 3  # [CLS], one subword of a word, [SEP]
 # run fields with their own flag: messages name the flag
 RUN_FLAGS = {"train_fraction": "--train-fraction", "gpus": "--gpus", "seed": "--seed",
-             "tag_scheme": "--tag-scheme", "schedule": "--schedule", "vectors": "--vectors"}
+             "tag_scheme": "--tag-scheme", "schedule": "--schedule", "vectors": "--vectors",
+             "tensorboard": "--tensorboard"}
 # fields --set cannot change: a flag decides them (--set seed=5 would be overridden by --seed)
 FLAG_ONLY = {"main": "--main", "aux": "--aux", "model": "--model", "seed": "--seed/--seeds",
              "loss_weights": "--aux-weight", "train": "--set train.NAME=VALUE",
@@ -211,6 +212,10 @@ def check_run_fields(run: RunConfig) -> None:
         raise bad("vectors", "no such vectors file; give a word2vec (.bin or text), GloVe or "
                              ".npz file, or leave --vectors out for vectors trained on the "
                              "bundled text")
+    if run.tensorboard is not None and (not isinstance(run.tensorboard, str)
+                                        or Path(run.tensorboard).is_file()):
+        raise bad("tensorboard", "a file, not a directory; give a directory for the "
+                                 "TensorBoard logs (one folder per cell inside)")
     if not is_int(run.gpus) or run.gpus < 1:
         raise bad("gpus", "data-parallel replicas: at least 1")
     if run.tag_scheme not in TAG_SCHEMES:
