@@ -38,7 +38,6 @@ from bioner_mtl.training.fit.evaluation import evaluate, mentions, selection_f1,
 from bioner_mtl.training.fit.inference import Predictor, signature_of
 from bioner_mtl.training.fit.results import RunRecord, versions
 from bioner_mtl.training.fit.tensorboard import open_logger
-from bioner_mtl.training.fit.tensorboard import open_logger
 from bioner_mtl.training.spec.catalogue import get_model
 from bioner_mtl.training.spec.config import RunConfig
 from bioner_mtl.training.spec.presets import check_run, single_task
@@ -354,7 +353,6 @@ class Trainer:
         schedule, order_rng = get_schedule(run.schedule), stream_rng(run.seed, "<schedule>")
         best = {"f1": -1.0, "step": 0, "weights": None}
         logger = open_logger(run, self.optimizer)  # None unless run.tensorboard: no cost
-        logger = open_logger(run, self.optimizer)  # None unless run.tensorboard: no cost
         history, losses, step, main_batches, epoch, stale = [], [], 0, 0, 0, 0
         stopped, done = "cap", False
         bar = tqdm(total=total, desc=f"{run.main}+{','.join(run.aux) or '-'}", unit="step",
@@ -366,8 +364,6 @@ class Trainer:
             for position, task in enumerate(plan):
                 inputs, tags = next(streams[task])
                 losses.append(self.train_step(task, inputs, tags))  # no host sync per step
-                if logger:
-                    logger.step(task, losses[-1])
                 if logger:
                     logger.step(task, losses[-1])
                 step += 1
@@ -388,8 +384,6 @@ class Trainer:
                     losses = []
                     if logger:
                         logger.point(history[-1])
-                    if logger:
-                        logger.point(history[-1])
                 elif due or last:
                     score, scores = self.devel_score()
                     loss = float(np.mean([float(x) for x in losses]))
@@ -397,8 +391,6 @@ class Trainer:
                                     **scores})
                     bar.set_postfix(loss=f"{loss:.3f}", devel=f"{score:.3f}")
                     losses = []
-                    if logger:
-                        logger.point(history[-1])
                     if logger:
                         logger.point(history[-1])
                     if score > best["f1"]:
@@ -413,8 +405,6 @@ class Trainer:
                     break
             epoch += 1
         bar.close()
-        if logger:
-            logger.close()
         if logger:
             logger.close()
         best["stopped"] = stopped
