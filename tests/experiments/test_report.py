@@ -57,13 +57,13 @@ def row(text: str, first: str) -> list[str]:
 
 
 def crichton(text: str) -> str:
-    return section(text, "### Window-CNN family vs CRICHTON table 9 (paper preset")
+    return section(text, "### Window-CNN family vs CRICHTON tables 9 and 2 (paper preset")
 
 
 def test_crichton_table_shows_our_mean_and_std_beside_the_paper(tmp_path):
     write(tmp_path / "runs" / "a", seeds("NCBI-disease", [0.80, 0.82]))
     cells = row(crichton(make_report(tmp_path, tmp_path / "runs")), "NCBI-disease")
-    # corpus | MLP ours | MLP CRICHTON | STM ours | STM CRICHTON | ...
+    # corpus | MLP ours | MLP CRICHTON t.9 | STM ours | STM CRICHTON t.9 | ...
     assert cells[3] == "81.00 ± 1.41 (2)"  # mean 81, sample std sqrt(2) by hand
     assert cells[4] == "80.26"
     assert cells[1] == "–" and cells[2] == "79.09"  # no MLP runs; the paper's MLP
@@ -80,13 +80,63 @@ def test_significant_multi_task_cells_get_a_star_and_others_do_not(tmp_path):
         # one single-task seed: no test however large the gain
         + seeds("Ex-PTM", [0.60]) + seeds("Ex-PTM", [0.70, 0.72], aux=("BioNLP09",)))
     text = crichton(make_report(tmp_path, write(tmp_path / "r", records)))
-    assert row(text, "BC2GM")[5] == "76.00 ± 1.00 (3)* with BC5CDR"
-    assert row(text, "Linnaeus")[5] == "83.00 ± 2.00 (3) with BC5CDR"
-    assert row(text, "Ex-PTM")[5] == "71.00 ± 1.41 (2) with BioNLP09"
-    assert "BC2GM MO-MTM vs STM: n = 3 vs 3, p = 0.0131*" in text
-    assert "Linnaeus MO-MTM vs STM: n = 3 vs 3, p = 0.478" in text
-    assert "Ex-PTM MO-MTM vs STM: n = 2 vs 1, no test" in text
+    assert row(text, "BC2GM")[7] == "76.00 ± 1.00 (3)* with BC5CDR"  # one partner
+    assert row(text, "Linnaeus")[7] == "83.00 ± 2.00 (3) with BC5CDR"
+    assert row(text, "Ex-PTM")[7] == "71.00 ± 1.41 (2) with BioNLP09"
+    assert "BC2GM MO-MTM one partner vs STM: n = 3 vs 3, p = 0.0131*" in text
+    assert "Linnaeus MO-MTM one partner vs STM: n = 3 vs 3, p = 0.478" in text
+    assert "Ex-PTM MO-MTM one partner vs STM: n = 2 vs 1, no test" in text
     assert "n < 2 on either side gives no test" in text
+
+
+def test_crichton_columns_match_the_paper_tables_they_cite(tmp_path):
+    """Table 9's MO-MTM was trained on all 15 corpora and its D-MTM has no NER partner: a
+    one-partner run goes beside table 2's best-partner gain, a run with every other bundled
+    corpus beside table 9's MO-MTM, and neither a D-MTM with a partner nor a window CNN with
+    some partners fills a paper column (both stay in All record groups)."""
+    from bioner_mtl.data.corpora import bundled_ner_corpora
+
+    others = tuple(c for c in bundled_ner_corpora() if c != "Ex-PTM")
+    records = [rec("Ex-PTM", test=0.60), rec("Ex-PTM", aux=("BioNLP11EPI",), test=0.65),
+               rec("Ex-PTM", aux=others, test=0.70),
+               rec("Ex-PTM", aux=("BioNLP09", "BC2GM"), test=0.99, devel=0.99),
+               rec("Ex-PTM", "dependent-cnn", test=0.62),
+               rec("Ex-PTM", "dependent-cnn", ("BioNLP09",), test=0.98, devel=0.98),
+               rec("BC2GM", test=0.70)]
+    text = make_report(tmp_path, write(tmp_path / "c", records))
+    table = crichton(text)
+    header = row(table, "corpus")
+    assert header[1:] == [
+        "MLP ours", "MLP CRICHTON t.9", "STM ours", "STM CRICHTON t.9",
+        "MO-MTM all corpora ours", "MO-MTM all corpora CRICHTON t.9",
+        "MO-MTM one partner ours", "MO-MTM one partner CRICHTON t.2 gain",
+        "D-MTM ours", "D-MTM CRICHTON t.9"]
+    cells = row(table, "Ex-PTM")
+    assert cells[3:5] == ["60.00 (1)", "68.56"]
+    assert cells[5:7] == [f"70.00 (1) with all {len(others)} others", "74.90"]  # table 9
+    assert cells[7:9] == ["65.00 (1) with BioNLP11EPI", "+5.02* with BioNLP11EPI"]  # table 2
+    assert cells[9:11] == ["62.00 (1)", "69.67"]  # D-MTM alone, not the one with a partner
+    assert "99.00" not in table and "98.00" not in table
+    assert row(table, "BC2GM")[8] == "not significant or negative"  # SPEC.md section 8
+    groups = section(text, "## All record groups")
+    assert "| Ex-PTM | dependent-cnn | BioNLP09 |" in groups
+    assert "| Ex-PTM | window-cnn | BioNLP09+BC2GM |" in groups
+    assert "table 2 for one partner" in table and "all 15 of their corpora" in table
+
+
+def test_bert_rows_stand_beside_the_paper_model_of_their_kind(tmp_path):
+    """TONG's model is one corpus with label-derived heads (bert-tong alone), KHAN's one model
+    on three corpora (a multi-head bert); BioBERT's single-task number is Lee et al.'s as
+    TONG's table 2 lists it, printed as the paper prints it."""
+    records = [rec("NCBI-disease", "bert", test=0.80),
+               rec("NCBI-disease", "bert", ("BC5CDR",), test=0.81),
+               rec("NCBI-disease", "bert-tong", test=0.82),
+               rec("NCBI-disease", "bert-tong", ("BC5CDR",), test=0.83)]
+    text = section(make_report(tmp_path, write(tmp_path / "b", records)), "#### NCBI-disease")
+    assert row(text, "single-task")[-1] == "BioBERT, Lee et al. as TONG t.2 lists it 89.36"
+    assert row(text, "TONG one corpus")[-1] == "TONG max pooling 89.91"
+    assert row(text, "multi-head with BC5CDR")[-1] == "KHAN 3-corpus MTL 88.1"
+    assert row(text, "TONG multi-corpus with BC5CDR")[-1] == "–"  # TONG had no partners
 
 
 def test_wang_table_uses_token_level_macro_f1(tmp_path):
@@ -98,6 +148,8 @@ def test_wang_table_uses_token_level_macro_f1(tmp_path):
     cells = row(text, "NCBI-disease")
     assert cells[1:4] == ["86.00 ± 1.41 (2)", "86.05", "71.00 ± 1.41 (2)"]  # token, WANG, mention
     assert cells[13:16] == ["90.00 (1) with BioNLP09", "86.50", "60.00 (1)"]  # CS-MTM
+    assert row(text, "corpus")[1:4] == ["STM token ours", "STM WANG t.2", "STM mention ours"]
+    assert "does not say which partner its FS-, SP- and ADV-MTM used" in text
 
 
 def test_pairwise_section_sorts_partners_by_devel_gain_and_gives_the_verdict(tmp_path):

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bioner_mtl.data import corpora
 from bioner_mtl.data.atomic import save_figure
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.fit.results import ResultsFile, RunRecord, settings_key
@@ -22,9 +23,11 @@ from bioner_mtl.training.spec.catalogue import MODELS, PaperColumn, baseline_of
 # training.grids.stats and training.grids.summary (SciPy, a second to load) are imported where
 # they are used, so a wrong directory or a damaged results file is refused at once
 
-# --- The papers' numbers (test F1, %), copied from SPEC.md section 7. Not our results. ---
+# --- The papers' numbers (test F1, %), copied from SPEC.md sections 7 and 8, each with its
+# table. Not our results. ---
 
-CRICHTON_TABLE_9: dict[str, dict[str, float]] = {  # mention level, PubMed-PMC word2vec
+# CRICHTON table 9, mention level, PubMed-PMC word2vec: MO-MTM is trained on all 15 corpora
+CRICHTON_TABLE_9: dict[str, dict[str, float]] = {
     "BC2GM": {"MLP": 70.31, "STM": 72.63, "MO-MTM": 73.17, "D-MTM": 72.87},
     "BC5CDR": {"MLP": 83.11, "STM": 83.66, "MO-MTM": 83.90, "D-MTM": 83.83},
     "BioNLP09": {"MLP": 81.84, "STM": 83.90, "MO-MTM": 84.20, "D-MTM": 84.10},
@@ -37,12 +40,21 @@ CRICHTON_TABLE_9: dict[str, dict[str, float]] = {  # mention level, PubMed-PMC w
     "Linnaeus": {"MLP": 79.01, "STM": 83.98, "MO-MTM": 81.57, "D-MTM": 84.04},
     "NCBI-disease": {"MLP": 79.09, "STM": 80.26, "MO-MTM": 79.02, "D-MTM": 80.37},
 }
+# CRICHTON table 2 (SPEC.md section 8): the four corpora whose best partner's gain over the
+# STM was significant, with that partner and gain (points); for the other corpora the best
+# partner's gain was not significant or was negative.
+CRICHTON_TABLE_2: dict[str, tuple[str, float]] = {
+    "BioNLP11ID": ("BioNLP13GE", 0.76), "BioNLP13CG": ("BioNLP13PC", 0.59),
+    "BioNLP13GE": ("BioNLP11EPI", 2.81), "Ex-PTM": ("BioNLP11EPI", 5.02),
+}
 # CRICHTON table 10: points lost on average against the full training data.
 CRICHTON_TABLE_10: dict[str, dict[float, float]] = {
     "STM": {0.5: 3.4, 0.25: 8.0, 0.1: 16.7},
     "MO-MTM (best partner)": {0.5: 0.2, 0.25: 3.0, 0.1: 9.8},
 }
-WANG_TABLE_2: dict[str, dict[str, float]] = {  # token-level macro F1, GloVe 100d
+# WANG table 2, token-level macro F1, GloVe 100d. Which partner the FS-, SP- and ADV-MTM rows
+# used is not stated there; CS-MTM's Ex-PTM 72.05 is the BioNLP09 cell of WANG's table 4.
+WANG_TABLE_2: dict[str, dict[str, float]] = {
     "BC2GM": {"STM": 83.91, "FS-MTM": 84.04, "SP-MTM": 84.34, "ADV-MTM": 83.85, "CS-MTM": 84.41},
     "Ex-PTM": {"STM": 67.31, "FS-MTM": 71.49, "SP-MTM": 70.24, "ADV-MTM": 71.72, "CS-MTM": 72.05},
     "NCBI-disease": {"STM": 86.05, "FS-MTM": 85.49, "SP-MTM": 86.29, "ADV-MTM": 86.44,
@@ -52,16 +64,26 @@ WANG_TABLE_2: dict[str, dict[str, float]] = {  # token-level macro F1, GloVe 100
 }
 WANG_BEST_PARTNER = {"BC2GM": "JNLPBA", "Ex-PTM": "BioNLP09", "NCBI-disease": "BioNLP09",
                      "Linnaeus": "BC5CDR"}
-BERT_REFERENCE: dict[str, dict[str, list[tuple[str, float]]]] = {  # mention level, BioBERT v1.1
-    "BC2GM": {"single": [("BioBERT (TONG t.2)", 84.40)],
-              "multi": [("TONG max pooling", 84.78), ("KHAN 3-corpus MTL", 83.01)]},
-    "BC5CDR-chem": {"single": [("BioBERT (TONG t.2)", 93.44)],
-                    "multi": [("TONG max pooling", 93.98)]},
-    "BC5CDR": {"single": [], "multi": [("KHAN 3-corpus MTL", 89.5)]},
-    "NCBI-disease": {"single": [("BioBERT (TONG t.2)", 89.36)],
-                     "multi": [("TONG max pooling", 89.91), ("KHAN 3-corpus MTL", 88.1)]},
+# Mention level, BioBERT (SPEC.md section 7), as (who, number as printed), by the kind of run
+# they sit beside. TONG's table 2 lists the BioBERT row as Lee et al. report it (TONG's own
+# BioBERT run is not this number). TONG's model is one corpus with auxiliary heads derived from
+# its labels, so it sits beside bert-tong alone; KHAN's is one model on 3 corpora. SPEC.md
+# gives the KHAN numbers and TONG's max-pooling ones without their tables.
+LEE = "BioBERT, Lee et al. as TONG t.2 lists it"
+BERT_REFERENCE: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "BC2GM": {"single": [(LEE, "84.40")], "tong": [("TONG max pooling", "84.78")],
+              "khan": [("KHAN 3-corpus MTL", "83.01")]},
+    "BC5CDR-chem": {"single": [(LEE, "93.44")], "tong": [("TONG max pooling", "93.98")]},
+    "BC5CDR": {"khan": [("KHAN 3-corpus MTL", "89.5")]},
+    "NCBI-disease": {"single": [(LEE, "89.36")], "tong": [("TONG max pooling", "89.91")],
+                     "khan": [("KHAN 3-corpus MTL", "88.1")]},
 }
-TONG_FRACTION = {("NCBI-disease", 0.1): "TONG at 10% of NCBI-disease: 83.39 vs BioBERT 80.10"}
+# which of those each BERT column of the catalogue is compared with (none: no paper number)
+BERT_KIND = {"single-task": "single", "KHAN single-task": "single",
+             "RODRIGUEZ single-task": "single", "TONG one corpus": "tong",
+             "multi-head": "khan", "KHAN MTL": "khan"}
+TONG_FRACTION = {("NCBI-disease", 0.1): "TONG table 3, 10% of NCBI-disease: TONG 83.39 vs "
+                                        "BioBERT 80.10"}
 
 PRESET_ORDER = {"paper": 0, "quick": 1}
 TOKEN = "test_token_macro_f1"
@@ -83,8 +105,8 @@ def special_of(r: RunRecord) -> str | None:
 
 def budget_of(r: RunRecord) -> str:
     train = r.config.get("train") or {}
-    if train.get("steps"):
-        return f"{train['steps']} steps"
+    if train.get("steps"):  # main-corpus batches since main_batches is recorded; before, steps
+        return f"{train['steps']} " + ("main batches" if r.main_batches is not None else "steps")
     if train.get("epochs"):
         return f"{train['epochs']:g} epoch" + ("" if train["epochs"] == 1 else "s")
     return "?"
@@ -145,11 +167,22 @@ def paper_of(model: str) -> PaperColumn | None:
     return spec.paper if spec else None
 
 
-def column_of(model: str, with_partners: bool) -> str | None:
+def column_of(model: str, aux: tuple[str, ...] = (), main: str | None = None) -> str | None:
+    """The paper column a run of `model` with partners `aux` fills, if any. Where the paper
+    tells one-partner runs from its model on every corpus (CRICHTON's tables 2 and 9), a run
+    with several partners fills the all-corpora column only if it has every other bundled
+    corpus."""
     paper = paper_of(model)
     if paper is None:
         return None
-    return paper.with_partners if with_partners else paper.alone
+    if not aux:
+        return paper.alone
+    if paper.one_partner is None:
+        return paper.with_partners
+    if len(aux) == 1:
+        return paper.one_partner
+    every = set(corpora.bundled_ner_corpora()) - {main}
+    return paper.with_partners if set(aux) == every else None
 
 
 # --- Reading. ---
@@ -333,7 +366,7 @@ def setting_title(preset: str | None, fraction: float, train_on: str = "train") 
     return f"{preset or 'no'} preset, {data}{final}"
 
 
-def corpus_order(names: Iterable[str], reference: dict) -> list[str]:
+def corpus_order(names: Iterable[str], reference: Iterable[str]) -> list[str]:
     names = set(names)
     return [c for c in reference if c in names] + sorted(names - set(reference))
 
@@ -377,10 +410,10 @@ def paper_columns(paper_table: str) -> dict[str, list[str]]:
         paper = spec.paper
         if paper is None or paper.table != paper_table:
             continue
-        if paper.alone == paper.with_partners:
-            columns.setdefault(paper.alone, []).append(f"`{name}`")
-            continue
-        for column, role in ((paper.alone, "alone"), (paper.with_partners, "with partners")):
+        with_partners = ("with every other bundled corpus" if paper.one_partner
+                         else "with partners")
+        for column, role in ((paper.alone, "alone"), (paper.with_partners, with_partners),
+                             (paper.one_partner, "with one partner")):
             if column:
                 columns.setdefault(column, []).append(f"`{name}` {role}")
     return columns
@@ -392,34 +425,59 @@ def legend(columns: dict[str, list[str]]) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """How one paper's table is laid out: our metrics per column, the paper's number after the
-    first of them."""
+    """How one paper's tables are laid out: our metrics per column, after the first of them
+    the paper's cell from the table that column cites (its number in the header)."""
 
     heading: str
     paper: str
-    numbers: dict[str, dict[str, float]]
+    order: tuple[str, ...]  # the paper's corpora, in its order
+    sources: dict[str, tuple[str, dict[str, str]]]  # column -> (table, corpus -> paper's cell)
     metrics: tuple[tuple[str, str], ...]  # (header words, RunRecord field)
     note: str  # {legend} is the catalogue's column legend
 
 
+def table_9(column: str) -> dict[str, str]:
+    return {corpus: ref(row[column]) for corpus, row in CRICHTON_TABLE_9.items()}
+
+
+def table_2_cell(corpus: str) -> str:
+    """CRICHTON table 2's best one-partner gain for a corpus of its table 9."""
+    if corpus in CRICHTON_TABLE_2:
+        partner, gain = CRICHTON_TABLE_2[corpus]
+        return f"{gain:+.2f}* with {partner}"
+    return "not significant or negative"
+
+
 LAYOUTS = {
     "CRICHTON": Layout(
-        "Window-CNN family vs CRICHTON table 9", "CRICHTON", CRICHTON_TABLE_9,
+        "Window-CNN family vs CRICHTON tables 9 and 2", "CRICHTON", tuple(CRICHTON_TABLE_9),
+        {"MLP": ("t.9", table_9("MLP")), "STM": ("t.9", table_9("STM")),
+         "MO-MTM all corpora": ("t.9", table_9("MO-MTM")),
+         "MO-MTM one partner": ("t.2 gain", {c: table_2_cell(c) for c in CRICHTON_TABLE_9}),
+         "D-MTM": ("t.9", table_9("D-MTM"))},
         (("ours", "test_f1"),),
         "Test mention-level F1 (strict, %): ours as mean ± sample std over seeds (number of "
-        "seeds); CRICHTON = the paper's table 9 (PubMed-PMC word2vec), copied into report.py, "
-        "not our runs. Columns: {legend}. A column with partners shows the partner set with "
-        "the best mean *devel* F1, named after `with`. Where a cell has several variants (in "
-        "[brackets]) the one with the best devel F1 is shown; all are listed under All record "
-        "groups. `*`: p < 0.05 in a paired test over seeds (training.stats) against the "
-        "baseline's cell of the same corpus; n < 2 on either side gives no test and no mark."),
+        "seeds); CRICHTON's cells are the paper's (PubMed-PMC word2vec), copied into "
+        "report.py, not our runs: table 9 for MLP, STM, D-MTM (the STM with a GENIA POS "
+        "tagger, no NER partner) and MO-MTM trained on all 15 of their corpora (ours: with "
+        "every other bundled corpus, 11 of the 15 being bundled); table 2 for one partner, "
+        "where the paper gives the best partner's gain over the STM (points; `*` significant "
+        "in their t-test), not an F1. Columns: {legend}. The one-partner column shows the "
+        "partner with the best mean *devel* F1, named after `with`. Where a cell has several "
+        "variants (in [brackets]) the one with the best devel F1 is shown; all are listed "
+        "under All record groups. `*` after ours: p < 0.05 in a paired test over seeds "
+        "(training.stats) against the baseline's cell of the same corpus; n < 2 on either "
+        "side gives no test and no mark."),
     "WANG": Layout(
-        "BiLSTM-CNN-CRF family vs WANG table 2", "WANG", WANG_TABLE_2,
+        "BiLSTM-CNN-CRF family vs WANG table 2", "WANG", tuple(WANG_TABLE_2),
+        {column: ("t.2", {corpus: ref(row[column]) for corpus, row in WANG_TABLE_2.items()})
+         for column in ("STM", "FS-MTM", "SP-MTM", "ADV-MTM", "CS-MTM")},
         (("token ours", TOKEN), ("mention ours", "test_f1")),
         "Token-level macro F1 without `O` (WANG's metric, %) beside WANG's table 2 (GloVe "
         "100d, copied into report.py, not our runs); `mention ours` is our strict mention-level "
         "F1 of the same runs. Columns: {legend}; each cell is the variant with the best devel "
-        "F1. WANG's best partners: "
+        "F1. Table 2 does not say which partner its FS-, SP- and ADV-MTM used; its CS-MTM "
+        "Ex-PTM 72.05 is the BioNLP09 cell of WANG's table 4. WANG's best partners: "
         + ", ".join(f"{c} <- {p}" for c, p in WANG_BEST_PARTNER.items())
         + ". `*`: p < 0.05, paired test over seeds (training.stats) against the baseline's "
         "cell, on the column's metric; n < 2 gives no test."),
@@ -432,18 +490,19 @@ def layout_table(layout: Layout, groups: list[Group], modal: dict, note: bool) -
     columns = paper_columns(layout.paper)
     first, *others = layout.metrics
     header = ["corpus"] + [h for c in columns for h in (
-        f"{c} {first[0]}", f"{c} {layout.paper}", *(f"{c} {m[0]}" for m in others))]
+        f"{c} {first[0]}", f"{c} {layout.paper} {layout.sources.get(c, ('?',))[0]}",
+        *(f"{c} {m[0]}" for m in others))]
     tests, rows, shown = Tests(), [], []
-    for corpus in corpus_order({g.main for g in groups}, layout.numbers):
+    for corpus in corpus_order({g.main for g in groups}, layout.order):
         mine = [g for g in groups if g.main == corpus]
-        chosen = {c: best_on_devel(g for g in mine if column_of(g.model, bool(g.aux)) == c)
+        chosen = {c: best_on_devel(g for g in mine if column_of(g.model, g.aux, g.main) == c)
                   for c in columns}
         shown += chosen.values()
         row = [corpus]
         for column, group in chosen.items():
             texts = ["–"] * len(layout.metrics)
             if group is not None:
-                base_column = column_of(baseline_of(group.model), False)
+                base_column = column_of(baseline_of(group.model))
                 base = chosen.get(base_column) if base_column != column else None
                 for i, (words, metric) in enumerate(layout.metrics):
                     p = test_against(group, base, metric)
@@ -452,9 +511,12 @@ def layout_table(layout: Layout, groups: list[Group], modal: dict, note: bool) -
                         tests.add(f"{corpus} {column} vs {base_column}{what}", group, base, p)
                     texts[i] = cell(group, metric, mark(p))
                 if group.aux:
-                    texts[0] += f" with {aux_text(group.aux)}"
+                    every = len(group.aux) > 1 and paper_of(group.model).one_partner
+                    texts[0] += " with " + (f"all {len(group.aux)} others" if every
+                                            else aux_text(group.aux))
                 texts[0] = tagged(texts[0], variant(group, modal))
-            row += [texts[0], ref(layout.numbers.get(corpus, {}).get(column)), *texts[1:]]
+            paper = layout.sources.get(column, ("", {}))[1].get(corpus, "–")
+            row += [texts[0], paper, *texts[1:]]
         rows.append(row)
     out = table(header, rows)
     if note:
@@ -474,14 +536,14 @@ def bert_tables(groups: list[Group], modal: dict, note: bool = True) -> list[str
         rows = []
         for g in sorted(singles, key=lambda g: -g.mean()) + multis:
             p = test_against(g, base) if g.aux and base is not None else None
-            papers = refs.get("multi" if g.aux else "single", [])
+            name = column_of(g.model, g.aux, g.main)
+            papers = refs.get(BERT_KIND.get(name or "", ""), [])
             encoder = Path(g.encoder).name if g.encoder else "all-MiniLM-L6-v2 (default)"
-            name = column_of(g.model, bool(g.aux))
             rows.append([f"{name} with {aux_text(g.aux)}" if g.aux else name,
                          encoder, variant(g, modal) or "–", cell(g, mark=mark(p)),
                          "–" if not g.aux else ("n < 2" if p is None else f"{p:.3g}"),
                          cell(g, TOKEN),
-                         "; ".join(f"{name} {value:.2f}" for name, value in papers) or "–"])
+                         "; ".join(f"{who} {value}" for who, value in papers) or "–"])
         out += [f"#### {corpus}", ""] + table(
             ["model", "encoder", "variant", "test F1 ours", "p vs single-task",
              "token macro F1", "papers (BioBERT v1.1)"], rows, left=3) + budget_line(mine)
@@ -489,13 +551,16 @@ def bert_tables(groups: list[Group], modal: dict, note: bool = True) -> list[str
     return out + ([] if not note else [
         "Test mention-level F1 (%), mean ± std (seeds). The papers' numbers (copied into "
         "report.py) used BioBERT v1.1, a far larger biomedical encoder: compare trends, not "
-        "levels, when our encoder differs. p: paired test (training.stats) against the "
+        "levels, when our encoder differs. Single-task rows stand beside BioBERT as TONG's "
+        "table 2 lists Lee et al.'s number; `bert-tong` alone beside TONG's model (one corpus "
+        "with its label-derived heads, max pooling); multi-head rows of `bert` and `bert-khan` "
+        "beside KHAN's one model on 3 corpora. p: paired test (training.stats) against the "
         "single-task row with the best devel F1 (`*` p < 0.05); n < 2 gives no test."])
 
 
 def paper_tables(groups: list[Group], modal: dict) -> list[str]:
     out = ["## Single-task and multi-task by corpus", ""]
-    plain = [g for g in groups if not g.special and column_of(g.model, bool(g.aux))]
+    plain = [g for g in groups if not g.special and column_of(g.model, g.aux, g.main)]
     noted: set[str] = set()  # each table's explanation once, under its first one
     for preset, fraction, train_on in settings_sections(plain):
         here = [g for g in plain if (g.preset, g.fraction, g.train_on)
