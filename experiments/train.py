@@ -8,6 +8,12 @@
     python experiments/train.py --main Ex-PTM --model bilstm-crf --preset paper --seeds 3
     python experiments/train.py --main Ex-PTM --model bilstm-crf --preset paper --seeds 3 \\
         --train-on train+devel --epochs-from runs/train-Ex-PTM-bilstm-crf-paper
+    python experiments/train.py --config run.toml                 # a run from a file
+    python experiments/train.py --from-record runs/x/results.jsonl:3 --print-config > run.toml
+
+--print-config prints the run as a TOML run file (the flags without dashes, [set] for --set)
+and stops; --config FILE runs one (flags given beside it override it); --from-record takes
+the run of a results record or a model bundle, so every recorded run can be re-run.
 
 Prints the main corpus's devel and test scores and appends each run's record to
 OUT/results.jsonl (default runs/train-MAIN-MODEL-PRESET, with -train+devel for a final run).
@@ -35,8 +41,11 @@ from bioner_mtl.training.cli import (
     checked,
     executor_from,
     open_results,
+    read_recorded_run,
     resolve_run,
     run,
+    run_file_data,
+    run_file_text,
     seeded,
 )
 from bioner_mtl.training.spec.config import replace
@@ -60,7 +69,17 @@ def main(argv: list[str] | None = None) -> None:
                    help="with --train-on train+devel: train as many epochs of the main corpus "
                         "as the devel-selected run of the same settings in RESULTS (a "
                         "results.jsonl or its run directory) chose")
+    p.add_argument("--from-record", metavar="RESULTS[:LINE]",
+                   help="the run of a results record (RESULTS.jsonl:LINE, or a run directory "
+                        "with one record) or of a model bundle (its directory), as a run file "
+                        "gives it: with --print-config, print that file; without, train it "
+                        "again (flags given here override it)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the run as a TOML run file for --config and stop (nothing is "
+                        "trained or written)")
     add_run_arguments(p, seeds=1)
+    p.command_line_only = {"from_record", "print_config"}
+    p.run_sources["from_record"] = read_recorded_run
     args = p.parse_args(argv)
     fixed = args.train_on == "train+devel"
     lengths = [f"{flag} {value:g}" if flag == "--epochs" else f"{flag} {value}"
@@ -87,6 +106,10 @@ def main(argv: list[str] | None = None) -> None:
             base = replace(base, train=replace(base.train, epochs=epochs, steps=None))
         base = replace(base, length_from=length_from)
     runs = checked(seeded(base, args))
+    if args.print_config:
+        data = run_file_data(runs[0].to_dict(), "this command line", args.preset, args.seeds)
+        print(run_file_text(data, args.run_file and args.run_file.where), end="")
+        return
     if args.save_model and Path(args.save_model).exists() and not Path(args.save_model).is_dir():
         raise InputError(f"--save-model {args.save_model}: a file, not a directory; give a "
                          "directory for the bundle")

@@ -5,7 +5,10 @@ TensorFlow start unless --verbose."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -14,10 +17,12 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.training import quiet_tensorflow
-from bioner_mtl.training.fit.results import ResultsFile, RunRecord
+from bioner_mtl.training.fit.results import ResultsFile, RunRecord, cell_key, identity
+from bioner_mtl.training.spec import runfile
 
 VERBOSE_HELP = ("show what the libraries say: TensorFlow's start-up lines and C++ log, "
                 "gensim's progress (default: only this tool's progress and errors)")
@@ -36,27 +41,275 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     if verbose:
         quiet_tensorflow.uninstall()
         os.environ[quiet_tensorflow.VERBOSE_ENV] = "1"  # what workers started from here read
+    reading = READ_RUN_FILE.set(None)
     try:
         return main(argv) or 0
     except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
+        source = READ_RUN_FILE.get()  # a flag's bad value that a run file gave names it
+        print(f"error: {source.blame(err) if source else err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
+        READ_RUN_FILE.reset(reading)
         if verbose and previous is None:
             os.environ.pop(quiet_tensorflow.VERBOSE_ENV, None)
+
+
+UNSET = object()  # a flag the command line does not give
+# the run file the running command read (set by ArgumentParser, read by run() for its error
+# line: a value the file gave is named with the file's key, whichever check refused it)
+READ_RUN_FILE: contextvars.ContextVar[RunFile | None] = contextvars.ContextVar(
+    "READ_RUN_FILE", default=None)
+# flags a run file may not hold: what to do with a run, not the run (and the file itself)
+COMMAND_LINE_ONLY = {"config", "verbose"}
+# flags that say one thing two ways: the command line's one replaces the file's other
+ONE_OF = (("steps", "epochs", "epochs_from"),)
 
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser with its mistakes (an unknown flag, a value of the wrong type, a
     missing argument, a choice it does not have) raised as InputError: one `error:` line that
     names the flag, like every other user mistake, instead of the usage text and a second
-    line. Sub-commands (add_subparsers) get the same parser."""
+    line. Sub-commands (add_subparsers) get the same parser.
+
+    A parser with run sources (`run_sources`, dest -> loader: add_run_arguments gives
+    --config) reads the run a source names, a TOML run file, and takes its flags where the
+    command line gives none; `args.run_file` keeps what it gave (None without one)."""
 
     def error(self, message: str):
         raise InputError(f"{message} (see {self.prog} --help)")
+
+    def parse_known_args(self, args=None, namespace=None):
+        sources = getattr(self, "run_sources", None)
+        if not sources or namespace is not None:
+            return super().parse_known_args(args, namespace)
+        argv = list(sys.argv[1:] if args is None else args)
+        given = self._given(argv)
+        chosen = [(dest, getattr(given, dest)) for dest in sources
+                  if getattr(given, dest, UNSET) not in (UNSET, None)]
+        if not chosen:
+            found, rest = super().parse_known_args(argv)
+            found.run_file = None
+            return found, rest
+        if len(chosen) > 1:
+            raise InputError(f"{' and '.join(self._flag(d) for d, _ in chosen)}: give one run "
+                             "to start from")
+        dest, value = chosen[0]
+        data, where = sources[dest](value)
+        run_file = RunFile.read(self, data, where, given)
+        with self._relaxed(set(run_file.flags)):
+            found, rest = super().parse_known_args(argv, argparse.Namespace(
+                **{d: parsed for d, (_, _, parsed, _) in run_file.flags.items()}))
+        run_file.drop_overridden(found.set or [], given)
+        found.run_file = run_file
+        READ_RUN_FILE.set(run_file)
+        return found, rest
+
+    def _given(self, argv: list[str]) -> argparse.Namespace:
+        """What the command line itself says: each flag's value, UNSET where it is not given
+        (nothing required yet: a run file may give it)."""
+        blank = argparse.Namespace(**{a.dest: UNSET for a in self._actions
+                                      if a.dest != argparse.SUPPRESS
+                                      and not isinstance(a, argparse._AppendAction)})
+        with self._relaxed(None):
+            return super().parse_known_args(argv, blank)[0]
+
+    @contextlib.contextmanager
+    def _relaxed(self, dests: set[str] | None):
+        """Flags (and groups of them) among `dests` (None: all) not required while inside."""
+        groups = self._mutually_exclusive_groups
+        saved = [(a, a.required) for a in self._actions] + [(g, g.required) for g in groups]
+        try:
+            for action in self._actions:
+                if dests is None or action.dest in dests:
+                    action.required = False
+            for group in groups:
+                if dests is None or any(a.dest in dests for a in group._group_actions):
+                    group.required = False
+            yield
+        finally:
+            for thing, required in saved:
+                thing.required = required
+
+    def _flag(self, dest: str) -> str:
+        return long_flag(next(a for a in self._actions if a.dest == dest))
+
+
+def long_flag(action: argparse.Action) -> str:
+    """--viterbi for --viterbi/--no-viterbi, --main for -m/--main."""
+    return next((o for o in action.option_strings if o.startswith("--")),
+                action.option_strings[0])
+
+
+class RunFile:
+    """A run file read for one command: the flags it gives that the command line does not
+    (dest -> (key as written, TOML value, parsed value, option strings)), its [set] entries
+    ((--set key, TOML value), in order), and where it came from, so that a mistake in it is
+    one line naming the file, the key and the fix."""
+
+    def __init__(self, where: str, flags: dict[str, tuple], settings: list[tuple[str, Any]]):
+        self.where, self.flags, self.settings = where, flags, settings
+
+    @classmethod
+    def read(cls, parser: ArgumentParser, data: dict, where: str,
+             given: argparse.Namespace) -> RunFile:
+        """The file's keys checked against the parser's flags (unknown keys, types, choices);
+        those the command line gives (or one of their alternatives) are left out."""
+        excluded = COMMAND_LINE_ONLY | getattr(parser, "command_line_only", set())
+        actions = {long_flag(a).lstrip("-").replace("-", "_"): a for a in parser._actions
+                   if a.option_strings and a.dest != "help" and a.help != argparse.SUPPRESS
+                   and a.dest not in excluded}  # keyed as the flag is spelt: class, not dest
+        flags, settings = {}, []
+        for key, value in data.items():
+            name = key.replace("-", "_")
+            if name == "set":
+                settings = runfile.set_entries(value, where)
+                continue
+            if name not in actions:
+                raise InputError(unknown_key(key, where, parser, sorted(actions)))
+            action = actions[name]
+            if action.dest in flags:
+                raise InputError(f"{where}: {flags[action.dest][0]} and {key} are the same "
+                                 "flag; keep one")
+            flags[action.dest] = (key, value, flag_value(action, key, value, where),
+                                  action.option_strings)
+        alternatives = [[a.dest for a in g._group_actions]
+                        for g in parser._mutually_exclusive_groups] + [list(o) for o in ONE_OF]
+        for group in alternatives:
+            mine = [d for d in group if d in flags]
+            if len(mine) > 1:
+                raise InputError(f"{where}: {' and '.join(flags[d][0] for d in mine)}: give "
+                                 f"one ({' or '.join(parser._flag(d) for d in mine)}, not "
+                                 "both)")
+            if mine and any(getattr(given, d, UNSET) is not UNSET for d in group):
+                del flags[mine[0]]  # the command line chose another of them
+        flags = {d: f for d, f in flags.items() if getattr(given, d, UNSET) is UNSET}
+        return cls(where, flags, settings)
+
+    def drop_overridden(self, pairs: list[str], given: argparse.Namespace) -> None:
+        """Forget the [set] entries that the command line's --set or flags replace."""
+        from bioner_mtl.training.spec.config import FLAGS
+        from bioner_mtl.training.spec.presets import RUN_FLAGS
+
+        keys = {pair.partition("=")[0] for pair in pairs}
+        flagged = {**RUN_FLAGS, **{f"train.{k}": f for k, f in FLAGS.items()}}
+        self.settings = [(k, v) for k, v in self.settings if k not in keys and getattr(
+            given, flagged.get(k, "--").removeprefix("--").replace("-", "_"), UNSET) is UNSET]
+
+    def set_pairs(self, model: str) -> list[str]:
+        """The [set] entries as --set KEY=VALUE texts, each key and value type checked."""
+        from bioner_mtl.training.spec.presets import setting_like
+
+        pairs = []
+        for key, value in self.settings:
+            _, like = setting_like(key, model)
+            pairs.append(f"{key}={runfile.set_text(key, value, like, self.where)}")
+        return pairs
+
+    def blame(self, err: InputError) -> InputError:
+        """`err` said of the file's key, where it names a flag or --set whose value the file
+        gave: 'run.toml: set.hidden = 0: a whole number...' for '--set hidden=0: a whole...'."""
+        from bioner_mtl.training.spec.config import FLAGS
+        from bioner_mtl.training.spec.presets import RUN_FLAGS
+
+        message = str(err)
+        spellings = [(key, value, [f"{o} " for o in options])
+                     for key, value, _, options in self.flags.values()]
+        for key, value in self.settings:
+            name = key.removeprefix("train.")
+            flag = FLAGS.get(name) if name != key else RUN_FLAGS.get(key)
+            spellings.append((f"set.{key}", value, [f"--set {key}=", f"--set {key}:"]
+                              + ([f"{flag} "] if flag else [])))
+        head, sep, rest = message.partition(": ")
+        for key, value, prefixes in spellings:
+            for prefix in prefixes:
+                if sep and (message.startswith(prefix) and " " not in
+                            head[len(prefix):].strip()):
+                    return InputError(f"{self.where}: {runfile.shown(key, value)}: {rest}")
+            # 'unknown model 'x'; valid models: ...', 'unknown corpus 'x'; did you mean...'
+            said = [str(v) for v in (value if isinstance(value, list) else [value])]
+            if message.startswith("unknown ") and any(f" {v!r}" in head.split(";")[0]
+                                                      for v in said):
+                return InputError(f"{self.where}: {runfile.shown(key, value)}: {message}")
+        return err
+
+    def check(self, run) -> None:
+        """The settings of the resolved run one by one (as checked() will), so that a bad
+        value the file gave is refused naming the file."""
+        from bioner_mtl.data import corpora
+        from bioner_mtl.training.spec.catalogue import get_model
+        from bioner_mtl.training.spec.config import check_design, check_train
+        from bioner_mtl.training.spec.presets import check_model_config, check_run_fields
+
+        try:
+            for dest in ("main", "aux"):  # corpus names (train.py's aux 'all' means them all)
+                if dest in self.flags:
+                    for name in names(self.flags[dest][2]):
+                        if name != "all" or dest != "aux":
+                            corpora.spec_for(name)
+            check_train(run.train)
+            check_run_fields(run)
+            check_design(run)
+            check_model_config(run.model, get_model(run.model).model_config(run.model_options))
+        except InputError as err:
+            raise self.blame(err) from None
+
+
+def unknown_key(key: str, where: str, parser: argparse.ArgumentParser,
+                valid: list[str]) -> str:
+    """One line for a key the command has no flag for, with where it belongs if anywhere."""
+    from bioner_mtl.training.spec.config import RunConfig, TrainConfig
+
+    runs = {f.name for f in dataclasses.fields(RunConfig)}
+    if key in ("train", "model_options", "run"):
+        return (f"{where}: [{key}]: not a table of a run file; what --set says goes in [set] "
+                "(hidden = 600, devel_limit = 500) and [set.train] (learning_rate = 1e-3)")
+    if key in runs or key in {f.name for f in dataclasses.fields(TrainConfig)}:
+        table = "[set]" if key in runs else "[set.train]"
+        return (f"{where}: {key} is not a flag of {parser.prog}; it is a --set setting: move "
+                f"the line `{key} = ...` under {table}")
+    return (f"{where}: unknown key {key!r}: not a flag of {parser.prog}; the keys are its "
+            f"flags without the dashes ({', '.join(valid)}) and [set] for what --set says")
+
+
+def flag_value(action: argparse.Action, key: str, value: Any, where: str) -> Any:
+    """A run file's value for a flag, as the parser would have it from the command line:
+    true/false for a switch, a whole number or a number where the flag takes one, a string
+    (or a list of them: A,B) for a name, one of the flag's choices where it has them."""
+    flag = long_flag(action)
+
+    def bad(kind: str) -> InputError:
+        return InputError(f"{where}: {runfile.shown(key, value)}: {kind} (as {flag} takes)")
+
+    if action.nargs == 0:  # a switch
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        if isinstance(action, argparse.BooleanOptionalAction):
+            return value
+        return value if action.const is True else not value
+    if isinstance(value, list) and action.type in (None, str):
+        if not all(isinstance(v, (str, int, float)) for v in value):
+            raise bad("a string, or a list of them")
+        value = ",".join(str(v) for v in value)  # aux = ["A", "B"] says --aux A,B
+    if action.type is int and not runfile.is_int(value):
+        raise bad("a whole number")
+    if action.type is float:
+        if not (runfile.is_int(value) or isinstance(value, float)):
+            raise bad("a number")
+        value = float(value)
+    if action.type in (None, str) and not isinstance(value, str):
+        raise bad("a string")
+    if action.choices is not None and value not in action.choices:
+        raise InputError(f"{where}: {runfile.shown(key, value)}: choose one of "
+                         f"{', '.join(map(str, action.choices))}")
+    return value
+
+
+def read_run_file(path: str) -> tuple[dict, str]:
+    """--config's loader: the file's TOML, and its path for messages."""
+    return runfile.read(path), str(path)
 
 
 def add_verbose_argument(p: argparse.ArgumentParser) -> None:
@@ -145,6 +398,9 @@ def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS,
                    help="write each cell's training curves for `tensorboard --logdir DIR` "
                         "(per-task loss, devel F1, learning rate, steps per second; one run "
                         "folder per cell, named by its cell; default: none)")
+    p.add_argument("--config", metavar="FILE",
+                   help="the run's flags and --set settings from a TOML run file (flags "
+                        "given here override it; train.py --print-config writes one)")
     p.add_argument("--resume", action="store_true", help="skip runs already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--executor", choices=["auto", "inprocess", "pool", "ray"], default="auto",
@@ -158,6 +414,7 @@ def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS,
     p.add_argument("--address", help="Ray cluster to join (ray start --head prints it); "
                                      "default: a local instance")
     add_verbose_argument(p)
+    p.run_sources = {**getattr(p, "run_sources", {}), "config": read_run_file}
 
 
 def add_verdict_arguments(p: argparse.ArgumentParser, rounds: bool = False) -> None:
@@ -204,10 +461,24 @@ def check_verdict_arguments(args: argparse.Namespace) -> float:
 
 
 def resolve_run(args: argparse.Namespace, main: str):
-    """The RunConfig for one main corpus from the shared flags (preset, then flags). Corpus
-    names and the run's settings are checked by training.presets.check_run: commands call
-    `checked` on every run before TensorFlow is imported, run_cells (and the Trainer) again
-    before anything trains."""
+    """The RunConfig for one main corpus from the shared flags (preset, then a run file's
+    settings, then flags). Corpus names and the run's settings are checked by
+    training.presets.check_run: commands call `checked` on every run before TensorFlow is
+    imported, run_cells (and the Trainer) again before anything trains; a run file's settings
+    are checked here, so that a bad one is refused naming the file."""
+    source = getattr(args, "run_file", None)
+    try:
+        run = _resolved(args, main, source)
+        if source is not None:
+            source.check(run)
+        return run
+    except InputError as err:
+        if source is None:
+            raise
+        raise source.blame(err) from None
+
+
+def _resolved(args: argparse.Namespace, main: str, source: RunFile | None):
     from bioner_mtl.training.spec.presets import parse_settings, resolve
 
     if args.seeds < 1:
@@ -215,7 +486,8 @@ def resolve_run(args: argparse.Namespace, main: str):
     if args.seed < 0 or args.seed + args.seeds > 2 ** 32:
         raise InputError(f"--seed {args.seed} --seeds {args.seeds}: the seeds run from --seed "
                          "to --seed + --seeds - 1, and must lie in 0 .. 2**32 - 1")
-    run_over, train_over, options = parse_settings(args.set or [], args.model)
+    pairs = (source.set_pairs(args.model) if source else []) + list(args.set or [])
+    run_over, train_over, options = parse_settings(pairs, args.model)
     for key in ("schedule", "train_fraction", "viterbi", "tag_scheme", "vectors", "gpus",
                 "select_on", "train_on"):  # train_on: experiments/train.py's --train-on
         if getattr(args, key, None) is not None:
@@ -330,3 +602,144 @@ def open_results(out: Path, resume: bool, command: str) -> CommandResults:
                          f"experiments/{command}.py --resume would mix its runs into them "
                          "(one grid per directory): choose another --out")
     return results
+
+
+# ----- a recorded run written back as a run file (experiments/train.py --print-config) -----
+RUN_FLAG_KEYS = ("schedule", "train_fraction", "viterbi", "tag_scheme", "vectors",
+                 "select_on", "train_on")  # run fields train.py has a flag for
+RESOLVED = {"main", "model", "seed", "train"}  # what a recorded configuration always holds
+
+
+def recorded_run(text: str) -> tuple[dict, str, str | None]:
+    """The resolved configuration of a recorded run, where it was read, and its preset (None
+    for a bundle, which does not record it): RESULTS.jsonl[:LINE], a run directory[:LINE]
+    (its results.jsonl) or a model bundle's directory (its bundle.json)."""
+    flag = f"--from-record {text}"
+    head, sep, tail = text.rpartition(":")
+    path, line = (Path(head), int(tail)) if sep and tail.isdigit() else (Path(text), None)
+    meta = path / "bundle.json"
+    if path.is_dir() and meta.is_file() and line is None:
+        try:
+            run = json.loads(meta.read_text(encoding="utf-8")).get("run")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            raise InputError(f"{meta}: not a bundle's JSON description; give a bundle that "
+                             "experiments/train.py --save-model wrote") from None
+        if not isinstance(run, dict) or not RESOLVED <= set(run):
+            raise InputError(f"{meta}: records no run (saved before bundles did); give the "
+                             "results.jsonl line of the run that wrote it")
+        return run, str(meta), None
+    source = path / "results.jsonl" if path.is_dir() else path
+    if not source.is_file():
+        raise InputError(f"{flag}: no results file or model bundle there; give "
+                         "RESULTS.jsonl[:LINE], a run directory[:LINE] or a bundle directory")
+    numbered = ResultsFile(source).numbered()
+    if not numbered:
+        raise InputError(f"{flag}: {source} holds no record")
+    if line is None and len(numbered) > 1:
+        raise InputError(f"{flag}: {source} holds {len(numbered)} records; add :LINE to say "
+                         f"which, e.g. {source}:{numbered[-1][0]}")
+    lines = dict(numbered)
+    if line is not None and line not in lines:
+        raise InputError(f"{flag}: no record on line {line} of {source}; its records are on "
+                         f"lines {', '.join(map(str, lines))}")
+    line = numbered[0][0] if line is None else line
+    config = lines[line].config
+    if not RESOLVED <= set(config):
+        raise InputError(f"{source}:{line}: the record holds no resolved run configuration "
+                         "(`config`); give the record of a run this bioner-mtl trained")
+    return config, f"{source}:{line}", lines[line].preset
+
+
+def _comparable(config) -> dict:
+    """A run's identity as it reads back from JSON (tuples as lists)."""
+    return json.loads(json.dumps(identity(config), default=str))
+
+
+def _toml_value(value: Any) -> Any:
+    return "none" if value is None else value
+
+
+def _train_run(data: dict, where: str):
+    """The run experiments/train.py resolves from a run file's data (flags and [set])."""
+    from bioner_mtl.training.spec.config import replace
+
+    settings = runfile.set_entries(data.get("set", {}), where)
+    args = argparse.Namespace(
+        seeds=1, seed=data["seed"], set=None, model=data["model"], preset=data["preset"],
+        steps=data.get("steps"), epochs=data.get("epochs"), tensorboard=None,
+        run_file=RunFile(where, {}, settings), **{k: data.get(k) for k in RUN_FLAG_KEYS})
+    aux = tuple(data.get("aux", ()))
+    weight = data.get("aux_weight", 1.0)
+    return replace(resolve_run(args, data["main"]), aux=aux, seed=data["seed"],
+                   loss_weights={a: weight for a in aux} if weight != 1 else {})
+
+
+def run_file_data(config: dict, where: str, preset: str | None = None, seeds: int = 1) -> dict:
+    """A resolved run (a record's or a bundle's `config`) as the data of a run file for
+    experiments/train.py that gives the same cell: its corpora, model, preset and seed, and
+    every setting the preset would not give it (at `preset`, or for a bundle the preset that
+    needs fewest settings). Where it is kept (save_bundle, tensorboard...) is left out.
+    Checked: the file's run has the record's identity, or the mismatch is refused in one line
+    naming the setting."""
+    from bioner_mtl.training.spec.presets import PRESETS
+
+    aux = list(config.get("aux") or ())
+    weights = config.get("loss_weights") or {}
+    if weights and (set(weights) != set(aux) or len(set(weights.values())) > 1):
+        raise InputError(f"{where}: its loss weights ({json.dumps(weights)}) are not one "
+                         "weight for every partner, which is all train.py's --aux-weight says")
+    theirs = _comparable(config)
+    tried = []
+    for name in ([preset] if preset in PRESETS else sorted(PRESETS, key=lambda p: p != "quick")):
+        data = {"main": config["main"], **({"aux": aux} if aux else {}),
+                "model": config["model"], "preset": name, "seed": config["seed"],
+                "seeds": seeds}
+        if weights:
+            data["aux_weight"] = next(iter(weights.values()))
+        train = config.get("train", {})
+        if config.get("train_on", "train") != "train":  # train.py's fixed length is a flag
+            data["train_on"] = config["train_on"]
+            length = "steps" if train.get("steps") is not None else "epochs"
+            data[length] = train[length]
+        ours = _comparable(_train_run(data, where))
+        settings: dict[str, Any] = {}
+        for key in sorted(set(theirs) | set(ours)):
+            if key not in theirs or theirs[key] == ours.get(key):
+                continue
+            value = _toml_value(theirs[key])
+            if key.startswith("model_options."):
+                settings[key.removeprefix("model_options.")] = value
+            elif key.startswith("train."):
+                settings.setdefault("train", {})[key.removeprefix("train.")] = value
+            elif key in RUN_FLAG_KEYS:
+                data[key] = theirs[key]
+            else:
+                settings[key] = value
+        if settings:
+            data["set"] = settings
+        again = _comparable(_train_run(data, where))
+        differs = sorted(k for k in set(theirs) | set(again) if theirs.get(k) != again.get(k))
+        if not differs:
+            return data
+        tried.append((name, differs[0], again.get(differs[0], "(unset)")))
+    name, key, value = tried[0]
+    raise InputError(f"{where}: train.py cannot give this run's cell: at preset {name} its "
+                     f"{key} would be {json.dumps(value)}, the record's is "
+                     f"{json.dumps(theirs.get(key, '(unset)'))}")
+
+
+def run_file_text(data: dict, where: str | None = None) -> str:
+    """A run file's text: a comment saying what it is, then the TOML."""
+    run = _train_run(data, where or "the run file")
+    partners = f" with {', '.join(run.aux)}" if run.aux else ""
+    seeds = data.get("seeds", 1)
+    cell = f"cell {cell_key(run)}" if seeds == 1 else f"{seeds} seeds from {run.seed}"
+    said = (f"bioner-mtl train --config FILE: {run.main}{partners}, {run.model}, "
+            f"{data['preset']} preset, {cell}" + (f"\nfrom {where}" if where else ""))
+    return runfile.dumps(data, said)
+
+
+def read_recorded_run(text: str) -> tuple[dict, str]:
+    """--from-record's loader: a recorded run as a run file's data, and where it was read."""
+    config, where, preset = recorded_run(text)
+    return run_file_data(config, where, preset), where

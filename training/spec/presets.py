@@ -68,44 +68,46 @@ def resolve(main: str, model: str, preset: str = "quick", *, run: dict[str, Any]
                                                         "train": train_config})
 
 
+def setting_like(key: str, model: str) -> tuple[str, Any]:
+    """What `--set key=VALUE` sets, and the default its value is read like: ('train', ...) for
+    'train.NAME', ('run', ...) for a RunConfig field, ('model', ...) for an option of model
+    `model`'s family. An unknown key, or one a flag decides, is refused in one line."""
+    if key.startswith("train."):
+        name = key.removeprefix("train.")
+        if not hasattr(TrainConfig(), name):
+            raise InputError(f"--set {key}: unknown training setting; valid: "
+                             f"{', '.join(f.name for f in dataclasses.fields(TrainConfig))}")
+        return "train", getattr(TrainConfig(), name)
+    if key in FLAG_ONLY:
+        raise InputError(f"--set {key}: set it with {FLAG_ONLY[key]}, not --set")
+    if key in {f.name for f in dataclasses.fields(RunConfig)}:
+        return "run", getattr(RunConfig(main="x"), key)
+    model_defaults = get_model(model).config
+    if hasattr(model_defaults, key):
+        return "model", getattr(model_defaults, key)
+    raise InputError(f"--set {key}: not a setting of the run, of training (train.NAME) "
+                     f"or of model {model}; model settings: "
+                     f"{', '.join(f.name for f in dataclasses.fields(model_defaults))}")
+
+
 def parse_settings(pairs: list[str], model: str) -> tuple[dict, dict, dict]:
     """Split '--set key=value' pairs into run, train and model option overrides.
 
     'train.learning_rate=1e-3' goes to TrainConfig, a RunConfig field name to the run, any
-    other name to the model family's configuration.
+    other name to the model family's configuration. A key given twice takes the later value.
     """
-    run_fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-    train_defaults = TrainConfig()
-    model_defaults = get_model(model).config
-    run, train, options = {}, {}, {}
-
-    def parsed(pair: str, value: str, like: Any) -> Any:
-        try:
-            return coerce(value, like)
-        except InputError as err:  # name the setting, not only the value
-            raise InputError(f"--set {pair}: {err}") from None
-
+    found: dict[str, dict] = {"run": {}, "train": {}, "model": {}}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise InputError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set hidden=600")
-        if key.startswith("train."):
-            name = key.removeprefix("train.")
-            if not hasattr(train_defaults, name):
-                raise InputError(f"--set {key}: unknown training setting; valid: "
-                                 f"{', '.join(f.name for f in dataclasses.fields(TrainConfig))}")
-            train[name] = parsed(pair, value, getattr(train_defaults, name))
-        elif key in FLAG_ONLY:
-            raise InputError(f"--set {key}: set it with {FLAG_ONLY[key]}, not --set")
-        elif key in run_fields:
-            run[key] = parsed(pair, value, getattr(RunConfig(main="x"), key))
-        elif hasattr(model_defaults, key):
-            options[key] = parsed(pair, value, getattr(model_defaults, key))
-        else:
-            raise InputError(f"--set {key}: not a setting of the run, of training (train.NAME) "
-                             f"or of model {model}; model settings: "
-                             f"{', '.join(f.name for f in dataclasses.fields(model_defaults))}")
-    return run, train, options
+        kind, like = setting_like(key, model)
+        try:
+            parsed = coerce(value, like)
+        except InputError as err:  # name the setting, not only the value
+            raise InputError(f"--set {pair}: {err}") from None
+        found[kind][key.removeprefix("train.") if kind == "train" else key] = parsed
+    return found["run"], found["train"], found["model"]
 
 
 def check_model_config(model: str, config: Any, where: str | None = None) -> None:
