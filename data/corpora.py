@@ -205,6 +205,34 @@ def spec_for(name_or_dir: str | Path) -> CorpusSpec:
                      "(or a directory with train.tsv, devel.tsv, test.tsv)")
 
 
+def resolved(name_or_dir: str | Path) -> tuple:
+    """What a corpus is, whatever it was called: the real directory its files are read from
+    (a registry name, `dir`, `dir/`, `./dir` and a symbolic link to it resolve alike; a
+    bundled corpus given by its folder is its registry name), with the entity types a derived
+    corpus keeps (`BC5CDR-chem` is `BC5CDR@Chemical`). An unknown name resolves to itself:
+    spec_for refuses it with the valid names."""
+    name = str(name_or_dir)
+    try:
+        spec = spec_for(name)
+    except InputError:
+        return ("unknown", name)
+    if spec.parent is not None:
+        return (*resolved(spec.parent)[:2], tuple(sorted(spec.keep)))
+    directory = _directory(name, spec)
+    return ("corpus", str(directory.resolve()), ())
+
+
+def duplicates(names: list[str]) -> tuple[str, str] | None:
+    """The first two of `names` that are the same corpus (resolved), or None."""
+    seen: dict[tuple, str] = {}
+    for name in names:
+        key = resolved(name)
+        if key in seen:
+            return seen[key], name
+        seen[key] = name
+    return None
+
+
 def _keep_types(sentences: list[Sentence], keep: tuple[str, ...]) -> list[Sentence]:
     def relabel(tag: str) -> str:
         return tag if tag == "O" or tagging.entity_type(tag) in keep else "O"

@@ -60,7 +60,7 @@ def build_runs(args: argparse.Namespace) -> list:
     from bioner_mtl.training.spec.presets import single_task
 
     runs = []
-    if not names(args.main):
+    if not names(args.main, "--main"):
         raise InputError(f"--main {args.main!r} names no corpus; give one, e.g. --main BC2GM")
     for main in names(args.main):
         base = resolve_run(args, main)

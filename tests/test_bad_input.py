@@ -35,6 +35,8 @@ SENTENCES = "IL-2\tB-Gene\ngene\tI-Gene\nand\tO\naspirin\tB-Chem\n\nTNF\tB-Gene\
 GOLD = SENTENCES
 PRED = SENTENCES.replace("gene\tI-Gene", "gene\tO")
 GZ = gzip.compress(SENTENCES.encode())
+NO_ENTITY = "a\tO\nb\tO\n\nc\tO\n"  # sentences without a mention
+BUNDLED = ROOT / "data" / "corpora"  # the bundled corpora's folders
 
 
 def corpus(**splits: str | bytes | None) -> dict[str, str | bytes]:
@@ -784,6 +786,76 @@ CASES = [
     Case("train-tensorboard-is-a-file", "train", ["--main", MAIN, "--tensorboard", "a-file"],
          "a-file: a file, not a directory; give a directory for the TensorBoard logs",
          {"a-file": "keep me\n"}),
+    # --- issue 26: one corpus given twice (by name, by its folder, by another path) would
+    # count one partner's runs twice, or train the main corpus as its own partner ---
+    Case("pairwise-aux-listed-twice", "pairwise", ["--main", MAIN, "--aux", "BC5CDR,BC5CDR"],
+         "--aux BC5CDR,BC5CDR: BC5CDR is listed twice; give each corpus once"),
+    Case("pairwise-aux-by-name-and-by-folder", "pairwise",
+         ["--main", MAIN, "--aux", f"BC5CDR,{BUNDLED}/BC5CDR/"],
+         f"BC5CDR and {BUNDLED}/BC5CDR/ are the same corpus; give each corpus once"),
+    Case("pairwise-main-as-partner-by-folder", "pairwise",
+         ["--main", MAIN, "--aux", f"BC5CDR,{BUNDLED}/{MAIN}"],
+         f"--aux lists the main corpus {MAIN} as its own partner (as {BUNDLED}/{MAIN})"),
+    Case("pairwise-main-as-partner-by-another-path", "pairwise",
+         ["--main", "mine", "--aux", "BC5CDR,{d}/mine/"],
+         "--aux lists the main corpus mine as its own partner (as {d}/mine/)",
+         inside("mine", corpus())),
+    Case("pairwise-two-mains-one-corpus", "pairwise", ["--main", "mine,./mine", "--aux",
+                                                       "BC5CDR"],
+         "--main mine,./mine: mine and ./mine are the same corpus", inside("mine", corpus())),
+    Case("pairwise-derived-corpus-as-its-own-partner", "pairwise",
+         ["--main", "BC5CDR-chem", "--aux", "BC5CDR@Chemical"],
+         "--aux lists the main corpus BC5CDR-chem as its own partner (as BC5CDR@Chemical)"),
+    Case("train-aux-by-name-and-by-folder", "train",
+         ["--main", MAIN, "--aux", f"BC5CDR,{BUNDLED}/BC5CDR"],
+         f"auxiliary corpora listed twice: BC5CDR and {BUNDLED}/BC5CDR, the same corpus"),
+    Case("train-main-as-aux-by-path", "train", ["--main", "mine", "--aux", "./mine/"],
+         "main corpus mine is also listed as its own auxiliary (as ./mine/)",
+         inside("mine", corpus())),
+    Case("recommend-main-as-partner-by-folder", "recommend",
+         ["--main", MAIN, "--aux", f"BC5CDR,{BUNDLED}/{MAIN}/"],
+         f"--aux lists the main corpus {MAIN} as its own partner (as {BUNDLED}/{MAIN}/)"),
+    # --- issue 26: nothing to learn, to select on or to score (refused before training) ---
+    Case("train-corpus-without-entities", "train", ["--main", "mine"],
+         "mine: its train split has no entity (every tag is O), so the main corpus has "
+         "nothing to teach", inside("mine", corpus(train=NO_ENTITY, devel=NO_ENTITY,
+                                                   test=NO_ENTITY))),
+    Case("pairwise-partner-without-entities", "pairwise", ["--main", MAIN, "--aux", "mine"],
+         "mine: its train split has no entity (every tag is O), so the auxiliary corpus",
+         inside("mine", corpus(train=NO_ENTITY))),
+    Case("train-devel-without-entities", "train", ["--main", "mine"],
+         "mine: its devel split has no entity: the run selects its weights on devel F1, "
+         "which would stay 0", inside("mine", corpus(devel=NO_ENTITY))),
+    Case("pairwise-devel-without-entities", "pairwise", ["--main", "mine", "--aux", "BC5CDR"],
+         "mine: its devel split has no entity: the run selects its weights on devel F1",
+         inside("mine", corpus(devel=NO_ENTITY))),
+    Case("train-devel-limit-without-entities", "train", ["--main", "mine", "--set",
+                                                         "devel_limit=1"],
+         "mine: the first 1 sentences of its devel split (the part --set devel_limit=1 "
+         "scores) have no entity", inside("mine", corpus(devel=NO_ENTITY + "\n" + SENTENCES))),
+    Case("train-test-without-entities", "train", ["--main", "mine"],
+         "mine: its test split has no entity: the test F1 would be 0 whatever the model",
+         inside("mine", corpus(test=NO_ENTITY))),
+    # --- issue 26: sizes that cannot fit in memory, seeds by the million (before TensorFlow)
+    Case("train-hidden-cannot-fit", "train", ["--main", MAIN, "--set", "hidden=10000000000"],
+         "--set hidden=10000000000: model window-cnn would need at least"),
+    Case("pairwise-lstm-cannot-fit", "pairwise", ["--main", MAIN, "--aux", "BC5CDR", "--model",
+                                                  "bilstm-crf", "--set", "lstm=100000000"],
+         "--set lstm=100000000: model bilstm-crf would need at least"),
+    Case("train-bert-max-length-cannot-fit", "train", ["--main", MAIN, "--model", "bert",
+                                                       "--set", "max_length=100000000"],
+         "--set max_length=100000000: model bert would need at least"),
+    Case("train-vector-dim-cannot-fit", "train", ["--main", MAIN, "--set",
+                                                  "vector_dim=1000000000000"],
+         "--set vector_dim=1000000000000: model window-cnn would need at least"),
+    Case("train-seeds-by-the-million", "train", ["--main", MAIN, "--seeds", "100000000"],
+         "--seeds 100000000: at most 1000 seeds per cell"),
+    Case("pairwise-seeds-by-the-million", "pairwise", ["--main", MAIN, "--aux", "BC5CDR",
+                                                       "--seeds", "100000000"],
+         "--seeds 100000000: at most 1000 seeds per cell"),
+    Case("groups-seeds-by-the-million", "groups", ["--class", "Chemical", "--seeds",
+                                                   "100000000"],
+         "--seeds 100000000: at most 1000 seeds per cell"),
 ]
 
 

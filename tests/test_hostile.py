@@ -22,7 +22,7 @@ from bioner_mtl.experiments import corpora as corpora_cli
 from bioner_mtl.experiments import predict as predict_cli
 from bioner_mtl.training.cli import run
 from tests.experiments.test_documents_io import CapitalsTagger
-from tests.test_bad_input import user_environment
+from tests.test_bad_input import SENTENCES, user_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "devel", "test")
@@ -239,3 +239,20 @@ def current_umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+# ----- grids: the data a cell trained on, a full disk, a diverging run, plots, partners ------
+def tiny_corpus(folder: Path, extra: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        (folder / f"{split}.tsv").write_text(SENTENCES + extra)
+    return folder
+
+
+def test_a_partner_that_is_a_link_to_the_main_corpus_is_refused(tmp_path):
+    tiny_corpus(tmp_path / "mine")
+    (tmp_path / "link").symlink_to("mine")
+    refused(tmp_path, "pairwise", "--main", "mine", "--aux", "BC5CDR,link",
+            needle="--aux lists the main corpus mine as its own partner (as link)")
+    refused(tmp_path, "train", "--main", "link", "--aux", "mine",
+            needle="main corpus link is also listed as its own auxiliary (as mine)")

@@ -436,6 +436,15 @@ def add_verdict_arguments(p: argparse.ArgumentParser, rounds: bool = False) -> N
                         "continues with a new budget)")
 
 
+def check_seeds(args: argparse.Namespace) -> None:
+    """--seeds: at least one, at most MAX_SEEDS_LIMIT (more is a typo that would build
+    millions of cells before the first trains)."""
+    if args.seeds < 1:
+        raise InputError(f"--seeds {args.seeds}: need at least one seed")
+    if args.seeds > MAX_SEEDS_LIMIT:
+        raise InputError(f"--seeds {args.seeds}: at most {MAX_SEEDS_LIMIT} seeds per cell")
+
+
 def check_verdict_arguments(args: argparse.Namespace) -> float:
     """The flags of add_verdict_arguments checked (one line each, before anything is
     built); the margin as a fraction of F1."""
@@ -446,6 +455,7 @@ def check_verdict_arguments(args: argparse.Namespace) -> float:
     if getattr(args, "budget", None) is not None and not args.budget > 0:
         raise InputError(f"--budget {args.budget:g}: minutes of training; give a number "
                          "above 0, e.g. 5")
+    check_seeds(args)
     if hasattr(args, "max_seeds") and args.max_seeds is None:  # the default
         args.max_seeds = max(MAX_SEEDS, args.seeds)
     maximum = getattr(args, "max_seeds", None)
@@ -481,8 +491,7 @@ def resolve_run(args: argparse.Namespace, main: str):
 def _resolved(args: argparse.Namespace, main: str, source: RunFile | None):
     from bioner_mtl.training.spec.presets import parse_settings, resolve
 
-    if args.seeds < 1:
-        raise InputError(f"--seeds {args.seeds}: need at least one seed")
+    check_seeds(args)
     if args.seed < 0 or args.seed + args.seeds > 2 ** 32:
         raise InputError(f"--seed {args.seed} --seeds {args.seeds}: the seeds run from --seed "
                          "to --seed + --seeds - 1, and must lie in 0 .. 2**32 - 1")
@@ -518,19 +527,37 @@ def checked(runs: list) -> list:
     every run of its grid before it imports the trainer, the grid or anything else that loads
     TensorFlow, so a mistake stops in a fraction of a second, not after minutes of training."""
     from bioner_mtl.data import corpora
+    from bioner_mtl.training.spec.feasible import check_entities
     from bioner_mtl.training.spec.presets import check_run
 
     for run_config in runs:
         check_run(run_config)
+    mine = set()
     for name in dict.fromkeys(task for r in runs for task in r.tasks):
         if name not in corpora.REGISTRY and corpora.spec_for(name).parent is None:
             corpora.load_corpus(name)  # a user's directory (bundled corpora are known good)
+            mine.add(name)
+    for run_config in {(r.tasks, r.train_on, r.devel_limit, r.test_limit): r
+                       for r in runs if mine & set(r.tasks)}.values():
+        check_entities(run_config, mine)  # entities to learn, to select on and to score
     return runs
 
 
-def names(text: str) -> list[str]:
-    """Corpus names given as A,B,C (blanks and empty entries dropped)."""
-    return [n.strip() for n in text.split(",") if n.strip()]
+def names(text: str, flag: str | None = None) -> list[str]:
+    """Corpus names given as A,B,C (blanks and empty entries dropped). One corpus given twice,
+    by one name or by two (a name and its folder, `dir/`, a link: data.corpora.resolved), is
+    refused: its runs would count twice."""
+    from bioner_mtl.data import corpora
+
+    found = [n.strip() for n in text.split(",") if n.strip()]
+    twice = corpora.duplicates(found)
+    if twice:
+        first, second = twice
+        what = (f"{first} is listed twice" if first == second
+                else f"{first} and {second} are the same corpus")
+        raise InputError(f"{flag + ' ' + text + ': ' if flag else ''}{what}; give each corpus "
+                         "once")
+    return found
 
 
 def partners_for(main: str, aux: str | None, aux_group: str | None = None,
@@ -541,7 +568,7 @@ def partners_for(main: str, aux: str | None, aux_group: str | None = None,
     from bioner_mtl.data import corpora
 
     if aux is not None:
-        chosen = names(aux)
+        chosen = names(aux, "--aux")
         if not chosen:
             raise InputError(f"--aux {aux!r} names no corpus; give A,B or leave --aux out "
                              "for every other corpus")
@@ -549,9 +576,11 @@ def partners_for(main: str, aux: str | None, aux_group: str | None = None,
         chosen = corpora.corpora_with_class(aux_group)
     else:
         chosen = corpora.bundled_ner_corpora()
-    if aux and main in chosen and not matrix:
-        raise InputError(f"--aux lists the main corpus {main} as its own partner; drop it")
-    return [c for c in chosen if c != main]
+    same = [c for c in chosen if corpora.resolved(c) == corpora.resolved(main)]
+    if aux and same and not matrix:
+        raise InputError(f"--aux lists the main corpus {main} as its own partner"
+                         + (f" (as {same[0]})" if same[0] != main else "") + "; drop it")
+    return [c for c in chosen if c not in same]
 
 
 def aux_weights(args: argparse.Namespace, partners) -> dict[str, float]:

@@ -40,6 +40,7 @@ from bioner_mtl.training.fit.results import RunRecord, versions
 from bioner_mtl.training.fit.tensorboard import open_logger
 from bioner_mtl.training.spec.catalogue import get_model
 from bioner_mtl.training.spec.config import RunConfig
+from bioner_mtl.training.spec.feasible import check_entities
 from bioner_mtl.training.spec.presets import check_run, single_task
 from bioner_mtl.training.spec.schedules import get_schedule
 
@@ -170,6 +171,7 @@ class Trainer:
         keras.utils.set_random_seed(run.seed)
         self.model_config = self.spec.model_config(run.model_options)
         loaded = load_tasks(run, (*run.tasks, *self.spec.pretrain_tasks))
+        check_entities(run)  # commands check their users' corpora; this, every corpus
         self.strategy = data_parallel(run.gpus, devices)
         with self.strategy.scope() if self.strategy else contextlib.nullcontext():
             self.featurizer = self.spec.featurizer_class().for_run(

@@ -27,6 +27,7 @@ from bioner_mtl.training.spec.config import (
     replace,
     setting,
 )
+from bioner_mtl.training.spec.feasible import check_size
 from bioner_mtl.training.spec.schedules import get_schedule
 
 PRESETS = ("quick", "paper")
@@ -180,11 +181,16 @@ def check_run(run: RunConfig) -> None:
                          f"auxiliary, but got {len(run.aux)} auxiliaries ({given}): give --aux "
                          "one corpus, or use shared-private for several")
     check_run_fields(run)
-    if run.main in run.aux:
-        raise InputError(f"main corpus {run.main} is also listed as its own auxiliary; "
-                         "drop it from --aux")
-    if len(set(run.aux)) != len(run.aux):
-        raise InputError(f"auxiliary corpora listed twice: {', '.join(run.aux)}")
+    check_size(run)  # before TensorFlow: a model that cannot fit in memory
+    twice = corpora.duplicates(list(run.tasks))  # by name, folder or link alike
+    if twice and twice[0] == run.main:
+        shown = "" if twice[1] == run.main else f" (as {twice[1]})"
+        raise InputError(f"main corpus {run.main} is also listed as its own auxiliary"
+                         f"{shown}; drop it from --aux")
+    if twice:
+        shown = (f"{twice[0]} twice" if twice[0] == twice[1]
+                 else f"{twice[0]} and {twice[1]}, the same corpus")
+        raise InputError(f"auxiliary corpora listed twice: {shown} (in {', '.join(run.aux)})")
     if run.init_encoder and not Path(run.init_encoder).exists():
         raise InputError(f"init_encoder {run.init_encoder}: no such weights file; train the "
                          "multi-task model first (it writes it with save_encoder)")
