@@ -73,12 +73,14 @@ def text_fingerprint(sentences: Iterable[Sequence[str]]) -> str:
     return f"{n_sentences}:{n_tokens}:{digest.hexdigest()[:16]}"
 
 
-def files_fingerprint(names: Sequence[str]) -> str:
-    """A hash of the train and devel files of `names`: the cache key of corpus text, found
-    without parsing (and holding) every corpus in memory."""
+def files_fingerprint(names: Sequence[str],
+                      splits: tuple[str, ...] = ("train", "devel")) -> str:
+    """A hash of the files of `names`'s `splits` (default train and devel: the cache key of
+    corpus text), found without parsing (and holding) every corpus in memory. With every
+    split it is the data a run trains and is scored on (training.fit.results.data_of)."""
     digest = hashlib.sha256()
     for name in names:
-        for path in source_files(name, ("train", "devel")):
+        for path in source_files(name, splits):
             digest.update(f"{name}\x1f{path.name}\x1e".encode())
             digest.update(path.read_bytes())
     return f"files:{digest.hexdigest()[:16]}"

@@ -8,6 +8,7 @@ training.cli.run (where a stand-in is patched in)."""
 
 from __future__ import annotations
 
+import errno
 import http.server
 import json
 import os
@@ -20,8 +21,11 @@ import pytest
 
 from bioner_mtl.experiments import corpora as corpora_cli
 from bioner_mtl.experiments import predict as predict_cli
+from bioner_mtl.experiments import train as train_cli
 from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.results import ResultsFile
 from tests.experiments.test_documents_io import CapitalsTagger
+from tests.helpers import make_record
 from tests.test_bad_input import SENTENCES, user_environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,6 +251,126 @@ def tiny_corpus(folder: Path, extra: str = "") -> Path:
     for split in SPLITS:
         (folder / f"{split}.tsv").write_text(SENTENCES + extra)
     return folder
+
+
+def stand_in(monkeypatch) -> list[int]:
+    """The grid's trainer (executors.train_run) replaced by a record at once, its test F1
+    0.9 where the main corpus's train split holds 'TNF' twice, else 0.5 (so records of two
+    versions of a corpus would tell apart); returns the seeds it trained, in order."""
+    from bioner_mtl.training.grids import executors
+
+    trained = []
+
+    def train_run(run, progress=True):
+        trained.append(run.seed)
+        f1 = 0.9 if (Path(run.main) / "train.tsv").read_text().count("TNF") > 1 else 0.5
+        score = {"strict": {"precision": f1, "recall": f1}, "default": {"f1": f1},
+                 "token": {"f1": f1}}
+        return make_record(main=run.main, aux=list(run.aux), model=run.model, seed=run.seed,
+                           test_f1=f1, config=run.to_dict(), parameters={"trainable": 1},
+                           scores={"test": {"constrained": score}})
+
+    monkeypatch.setattr(executors, "train_run", train_run)
+    return trained
+
+
+def train_command(args: list[str]) -> int:
+    """train.py's main as a new process runs it: corpora and their fingerprints read afresh."""
+    from bioner_mtl.data.corpora import load_corpus
+    from bioner_mtl.training.fit.results import corpus_fingerprint
+
+    load_corpus.cache_clear()
+    corpus_fingerprint.cache_clear()
+    return run(train_cli.main, args)
+
+
+def errors(capsys) -> list[str]:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return [line for line in err.splitlines() if line.startswith("error: ")]
+
+
+def test_a_resume_after_the_corpus_changed_is_refused_not_pooled(tmp_path, monkeypatch,
+                                                                 capsys):
+    corpus = tiny_corpus(tmp_path / "mine")
+    trained = stand_in(monkeypatch)
+    out = tmp_path / "grid"
+    given = ["--main", str(corpus), "--out", str(out), "--no-progress"]
+    assert train_command([*given, "--seeds", "2"]) == 0
+    before = (out / "results.jsonl").read_bytes()
+    (corpus / "train.tsv").write_text(SENTENCES + "\nTNF\tB-Gene\n")  # the corpus is edited
+    # old code: trained seed 3 alone on the new files and printed "3 seeds" over both
+    assert train_command([*given, "--seeds", "3", "--resume"]) == 2
+    [line] = errors(capsys)
+    assert f"results.jsonl:1: the files of {corpus} changed since that run" in line, line
+    assert (out / "results.jsonl").read_bytes() == before and trained == [1, 2]
+    assert train_command([*given, "--seeds", "3", "--out", str(tmp_path / "new")]) == 0
+    assert trained == [1, 2, 1, 2, 3]  # a new --out: every seed on the new files
+    (corpus / "train.tsv").write_text(SENTENCES)  # restored: the resume trains seed 3 only
+    assert train_command([*given, "--seeds", "3", "--resume"]) == 0
+    assert trained[5:] == [3] and len(ResultsFile(out / "results.jsonl").records()) == 3
+    # records written before they held a fingerprint: whether the files changed is unknown
+    lines = (out / "results.jsonl").read_text().splitlines()
+    older = "".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "data"})
+                    + "\n" for line in lines)
+    (out / "results.jsonl").write_text(older)
+    assert train_command([*given, "--seeds", "4", "--resume"]) == 2
+    [line] = errors(capsys)
+    assert "written before records held a fingerprint of their corpora's files" in line
+    assert (out / "results.jsonl").read_text() == older and trained[6:] == []
+
+
+class FullDisk:
+    """The os module as results.py sees it, on a disk that fills up in the middle of the
+    second record: half of its line is written, then every write fails (ENOSPC)."""
+
+    def __init__(self):
+        self.records, self.full = 0, False
+
+    def write(self, fd, data):
+        if self.full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if bytes(data[:2]) == b'{"':
+            self.records += 1
+            if self.records == 2:
+                self.full = True
+                return os.write(fd, bytes(data[: len(data) // 2]))
+        return os.write(fd, data)
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+
+def test_a_full_disk_stops_the_grid_at_once_and_loses_no_record_before(tmp_path,
+                                                                      monkeypatch, capsys):
+    from bioner_mtl.training.fit import results
+
+    corpus = tiny_corpus(tmp_path / "mine")
+    trained = stand_in(monkeypatch)
+    monkeypatch.setattr(results, "os", FullDisk())
+    out = tmp_path / "grid"
+    # old code: the torn second line was dropped, seed 3 trained on, and a KeyError ended it
+    assert run(train_cli.main, ["--main", str(corpus), "--out", str(out), "--seeds", "3",
+                                "--no-progress"]) == 2
+    [line] = errors(capsys)
+    assert "results.jsonl: cannot write a finished run's record (No space left on device)" \
+        in line and "--resume" in line
+    assert trained == [1, 2]  # stopped at once: seed 3 never trained
+    text = (out / "results.jsonl").read_text()
+    assert text.endswith("\n") and [r.seed for r in ResultsFile(out / "results.jsonl")
+                                    .records()] == [1]  # the first record whole, nothing torn
+
+
+def test_a_diverging_run_ends_in_one_line_not_in_nan_scores(tmp_path):
+    tiny_corpus(tmp_path / "mine")
+    code, lines = command(tmp_path, "train", "--main", "mine", "--set",
+                          "train.learning_rate=1e30", "--set", "vector_corpora=run", "--set",
+                          "vector_dim=8", "--steps", "5", "--out", "o", "--no-progress")
+    said = [line for line in lines if line.startswith("error: ")]
+    # old code: a ValueError traceback from the Viterbi decoder (log_probs contains NaN)
+    assert code == 2 and len(said) == 1 and not [x for x in lines if "Traceback" in x], lines
+    assert "training diverged at step " in said[0] and "; lower the learning rate" in said[0]
+    assert not (tmp_path / "o" / "results.jsonl").exists()
 
 
 def test_a_partner_that_is_a_link_to_the_main_corpus_is_refused(tmp_path):

@@ -9,7 +9,10 @@ resume, the grids' summaries and the report all use it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import functools
 import hashlib
 import json
 import math
@@ -67,9 +70,33 @@ def identity(config: RunConfig | dict) -> dict[str, Any]:
             and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
 
 
-def cell_key(config: RunConfig | dict) -> str:
-    """A run's cell: a hash of its identity (resume skips a cell already in the file)."""
-    text = json.dumps(identity(config), sort_keys=True, default=str)
+@functools.cache
+def corpus_fingerprint(name: str) -> str:
+    """A hash of the files of a corpus's three splits (a derived corpus: its parent's; a
+    folder of documents: every document), once per corpus per process."""
+    from bioner_mtl.embeddings.word2vec import files_fingerprint
+
+    return files_fingerprint([name], ("train", "devel", "test"))
+
+
+def data_of(run: RunConfig) -> dict[str, str]:
+    """The data a run trains and is scored on: corpus -> corpus_fingerprint, for its main
+    corpus, partners and pretraining tasks."""
+    from bioner_mtl.training.spec.catalogue import get_model
+
+    return {name: corpus_fingerprint(name)
+            for name in (*run.tasks, *get_model(run.model).pretrain_tasks)}
+
+
+def cell_key(config: RunConfig | dict, data: dict[str, str] | None = None) -> str:
+    """A run's cell: a hash of its identity and of the data it trains and is scored on
+    (`data`; for a RunConfig, its corpora's files as they are now: data_of), so a resume
+    never takes a record trained on other files for this cell. A record's config (a dict)
+    without `data` keys as cells did before fingerprints."""
+    if data is None and isinstance(config, RunConfig):
+        data = data_of(config)
+    keyed = {**identity(config), **({"data": data} if data else {})}
+    text = json.dumps(keyed, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -124,6 +151,7 @@ class RunRecord:
     main_epochs: float | None = None
     # Set by the grid that ran it:
     cell: str | None = None
+    data: dict | None = None  # corpus -> fingerprint of its files (data_of); None: older
     preset: str | None = None
     command: str | None = None  # the experiments/ script: pairwise, train, ablation...
     experiment: str | None = None  # aa, data-ablation
@@ -284,20 +312,37 @@ class ResultsFile:
         return {r.cell for r in self.records() if r.cell}
 
     def append(self, record: RunRecord) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Append one record, whole and on disk (written to the end, then fsync), or stop:
+        a write that fails (a full disk) is cut back off, so the records before it stay
+        whole, and ends the command with one line (InputError) before another cell trains."""
         line = (record.to_json() + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as err:
+            raise self._cannot(err) from None
         try:
             _lock(fd)
             size = os.fstat(fd).st_size
             if size:
                 os.lseek(fd, size - 1, os.SEEK_SET)
                 if os.read(fd, 1) != b"\n":  # torn by a killed writer: cut back to its start
-                    os.ftruncate(fd, _last_newline(fd, size) + 1)
-            os.write(fd, line)
-            os.fsync(fd)
+                    size = _last_newline(fd, size) + 1
+                    os.ftruncate(fd, size)
+            try:
+                _write_all(fd, line)
+                os.fsync(fd)
+            except OSError as err:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)  # no torn line: the records before stay whole
+                raise self._cannot(err) from None
         finally:
             os.close(fd)  # closing releases the lock
+
+    def _cannot(self, err: OSError) -> InputError:
+        return InputError(f"{self.path}: cannot write a finished run's record "
+                          f"({err.strerror or err}); stopped, the records already there are "
+                          "kept: make room, then run the same command with --resume")
 
 
 def _lock(fd: int) -> None:
@@ -306,6 +351,16 @@ def _lock(fd: int) -> None:
     except ImportError:  # not POSIX: appends stay single-writer
         return
     fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a full disk can write part of a line)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
 
 
 def _last_newline(fd: int, size: int) -> int:

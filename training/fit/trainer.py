@@ -380,15 +380,15 @@ class Trainer:
                 last = (main_batches == t.steps and task == run.main if t.steps
                         else step == total)
                 if (due or last) and fixed:
-                    loss = float(np.mean([float(x) for x in losses]))
+                    loss = self._mean_loss(losses, step)
                     history.append({"step": step, "main_batches": main_batches, "loss": loss})
                     bar.set_postfix(loss=f"{loss:.3f}")
                     losses = []
                     if logger:
                         logger.point(history[-1])
                 elif due or last:
+                    loss = self._mean_loss(losses, step)
                     score, scores = self.devel_score()
-                    loss = float(np.mean([float(x) for x in losses]))
                     history.append({"step": step, "main_batches": main_batches, "loss": loss,
                                     **scores})
                     bar.set_postfix(loss=f"{loss:.3f}", devel=f"{score:.3f}")
@@ -428,6 +428,20 @@ class Trainer:
                                    main_batches=main_batches,
                                    main_epochs=round(main_batches / scheduled[run.main], 4))
 
+    def _mean_loss(self, losses: list, step: int) -> float:
+        """The mean of the losses of the steps up to `step`; a NaN or infinite one (the
+        weights blew up) ends the run at once with one line, not with NaN scores."""
+        values = [float(x) for x in losses]
+        for position, value in enumerate(values):
+            if not math.isfinite(value):
+                run = self.run
+                at = step - len(values) + 1 + position
+                cell = f"{run.main} [{'+'.join(run.aux) or 'single-task'}] seed {run.seed}"
+                raise InputError(f"training diverged at step {at}; lower the learning rate "
+                                 f"(the loss of {cell} became {value} at "
+                                 f"train.learning_rate={run.train.learning_rate:g})")
+        return float(np.mean(values))
+
     def train_step(self, task: str, inputs: dict, tags: np.ndarray):
         """One optimisation step of `task` on one batch; returns the loss tensor (reading it
         waits for the step, so loops read it only when they need it)."""
@@ -440,15 +454,18 @@ class Trainer:
         t, rng = self.run.train, stream_rng(self.run.seed, "<pretrain>")
         best, stale, step, stopped = {"accuracy": -1.0, "step": 0, "weights": None}, 0, 0, "cap"
         accuracies: dict[str, float] = {}
+        losses: list = []
         bar = tqdm(total=t.pretrain_steps, desc=f"pretrain {','.join(tasks)}", unit="step",
                    disable=None if self.progress else True, leave=False)
         while step < t.pretrain_steps:
             task = tasks[int(rng.integers(len(tasks)))]
-            self.train_step(task, *next(streams[task]))
+            losses.append(self.train_step(task, *next(streams[task])))
             step += 1
             bar.update()
             if step % t.pretrain_eval_every and step < t.pretrain_steps:
                 continue
+            self._mean_loss(losses, step)  # a diverged pretraining stops here
+            losses = []
             accuracies = {name: self.accuracy(name, "devel") for name in tasks}
             mean = float(np.mean(list(accuracies.values())))
             if mean > best["accuracy"]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from bioner_mtl.data.errors import InputError
-from bioner_mtl.training.fit.results import ResultsFile, RunLock, RunRecord, cell_key
+from bioner_mtl.training.fit.results import ResultsFile, RunLock, RunRecord, cell_key, data_of
 from bioner_mtl.training.grids.executors import Executor, InProcess
 from bioner_mtl.training.spec.config import RunConfig
 from bioner_mtl.training.spec.presets import check_run
@@ -37,6 +37,7 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
         check_run(run)
     preset = f" ({extra['preset']} preset)" if extra and extra.get("preset") else ""
     log.info("%d runs%s into %s", len(runs), preset, results.path.parent)
+    check_same_data(results, runs)
     finished = results.finished()
     todo = list({cell_key(run): run for run in runs if cell_key(run) not in finished}.values())
     if len(todo) < len(runs):
@@ -45,7 +46,8 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
 
     def finish(run: RunConfig, record: RunRecord) -> None:
-        record = dataclasses.replace(record, **(extra or {}), cell=cell_key(run))
+        record = dataclasses.replace(record, **(extra or {}), cell=cell_key(run),
+                                     data=data_of(run))
         results.append(record)
         end = {"patience": "stopped early", "cap": "at the cap"}.get(record.stopped, "")
         if record.improving_at_cap:
@@ -62,7 +64,40 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
     finally:
         bar.close()
     by_cell = {r.cell: r for r in results.records() if r.cell}
+    lost = [run for run in runs if cell_key(run) not in by_cell]
+    if lost:  # the file was cut or replaced while the grid ran
+        raise InputError(f"{results.path}: the record of {describe(lost[0])} is not there "
+                         f"after it finished ({len(lost)} cell(s) missing): was the file "
+                         "changed while the grid ran? run the command again with --resume")
     return [by_cell[cell_key(run)] for run in runs]
+
+
+def check_same_data(results: ResultsFile, runs: list[RunConfig]) -> None:
+    """A results file holds one version of each corpus: a run added to it trains on the
+    files its records were trained on, else its seeds would pool with theirs (in a
+    resumed grid's table, the report, the recommender's gains). A corpus changed since (its
+    fingerprint differs, training.fit.results.data_of) is refused, and so is a record of
+    one of these corpora written before records held a fingerprint (whether its files
+    changed since cannot be told): both are one line naming the record, with the fix."""
+    now: dict[str, str] = {}
+    for run in runs:
+        now.update(data_of(run))
+    for line, record in results.numbered():
+        corpora = {record.main, *record.aux} & set(now)
+        if not corpora:
+            continue
+        where = f"{results.path}:{line}"
+        if record.data is None:
+            raise InputError(f"{where}: a record of {record.main} written before records held "
+                             "a fingerprint of their corpora's files, so whether they changed "
+                             "since cannot be told; run the grid again into a new --out")
+        changed = sorted(n for n in corpora if n in record.data and record.data[n] != now[n])
+        if changed:
+            name = changed[0]
+            raise InputError(f"{where}: the files of {name} changed since that run "
+                             f"(fingerprint {record.data[name]} then, {now[name]} now); runs "
+                             "on today's files would pool with it: restore the files, or "
+                             "choose another --out")
 
 
 # ----- rounds ------------------------------------------------------------------------------
