@@ -15,15 +15,18 @@ partners), so stopping early does not inflate their error rates: docs/grids.md.
     python experiments/pairwise.py --main BC2GM --resume --out runs/pairwise-BC2GM
     python experiments/pairwise.py --main NCBI-disease --aa          # the A/A check
 
-Writes results.jsonl (one record per run), pairwise.csv, gains_MAIN.png and, for several
-main corpora, heatmap.png into --out.
+Writes results.jsonl (one record per run), pairwise.csv, gains_MAIN.png (gains_MAIN-HASH.png
+where two main corpora's folders share a name) and, for several main corpora, heatmap.png
+into --out; a new grid never replaces such a file it did not write.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,6 +120,7 @@ def plot(out: Path, by_main: dict[str, list[summary.PartnerRow]]) -> list[Path]:
     from matplotlib.patches import Patch
 
     written = []
+    files = plot_names(list(by_main))
     for main, rows in by_main.items():
         partners = [r for r in rows if r.gain is not None]
         if not partners:
@@ -141,7 +145,7 @@ def plot(out: Path, by_main: dict[str, list[summary.PartnerRow]]) -> list[Path]:
         ax.legend(handles=[Patch(color=COLOURS[v], label=v) for v in shown], fontsize=8,
                   loc="best")
         fig.tight_layout()
-        path = out / f"gains_{file_name(main)}.png"
+        path = out / f"gains_{files[main]}.png"
         save_figure(path, fig, dpi=120)
         plt.close(fig)
         written.append(path)
@@ -187,6 +191,41 @@ def heatmap(path: Path, by_main: dict[str, list[summary.PartnerRow]]) -> Path:
 def file_name(corpus: str) -> str:
     """A corpus's display name fit for a file name (a path given as --main is not)."""
     return Path(str(corpus)).name or str(corpus)  # a registry name, or a directory's name
+
+
+def plot_names(mains: list[str]) -> dict[str, str]:
+    """Each main corpus's name in its plot's file name (gains_NAME.png): its display name,
+    unless another main corpus has the same one (two folders named `corpus`, told apart
+    regardless of case, as some file systems do not): then that name and a hash of the folder
+    it resolves to, so no plot replaces another."""
+    from bioner_mtl.data import corpora
+
+    shown = {main: file_name(main) for main in mains}
+    counts = Counter(name.lower() for name in shown.values())
+    return {main: name if counts[name.lower()] == 1 else
+            f"{name}-{hashlib.sha256(repr(corpora.resolved(main)).encode()).hexdigest()[:8]}"
+            for main, name in shown.items()}
+
+
+def outputs(out: Path, mains: list[str], recommend: bool) -> list[Path]:
+    """The files a grid writes into --out beside results.jsonl."""
+    several = [out / "heatmap.png"] if len(mains) > 1 else []
+    chosen = [out / "recommendation.csv"] if recommend else []
+    return [out / "pairwise.csv", *(out / f"gains_{name}.png"
+                                    for name in plot_names(mains).values()), *several, *chosen]
+
+
+def refuse_others(out: Path, results, paths: list[Path]) -> None:
+    """A grid replaces only the files it wrote itself: those of a run directory it resumes
+    (its records are there). A new grid stops, before it trains, where --out holds a file of
+    that name that it did not write."""
+    if results.records():
+        return
+    for path in paths:
+        if path.exists() or path.is_symlink():
+            raise InputError(f"--out {out}: {path.name} is already there, not written by this "
+                             "grid (the directory holds no results of it), and would be "
+                             "replaced; choose another --out, or move the file")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -290,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     default = "_".join(file_name(m) for m in names(args.main))
     out = Path(args.out or f"runs/pairwise-{default}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
+    refuse_others(out, results, outputs(out, names(args.main), args.recommend is not None))
     from bioner_mtl.training.grids import grid, stats, summary
 
     plan = stats.Plan.rounds(args.seeds, args.max_seeds, margin)

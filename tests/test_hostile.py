@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bioner_mtl.experiments import corpora as corpora_cli
+from bioner_mtl.experiments import pairwise as pairwise_cli
 from bioner_mtl.experiments import predict as predict_cli
 from bioner_mtl.experiments import train as train_cli
 from bioner_mtl.training.cli import run
@@ -371,6 +372,32 @@ def test_a_diverging_run_ends_in_one_line_not_in_nan_scores(tmp_path):
     assert code == 2 and len(said) == 1 and not [x for x in lines if "Traceback" in x], lines
     assert "training diverged at step " in said[0] and "; lower the learning rate" in said[0]
     assert not (tmp_path / "o" / "results.jsonl").exists()
+
+
+def test_two_main_corpora_in_folders_of_one_name_get_a_plot_each(tmp_path, monkeypatch,
+                                                                 capsys):
+    from tests.helpers import scripted_cells
+
+    first = tiny_corpus(tmp_path / "a" / "corpus")
+    second = tiny_corpus(tmp_path / "b" / "corpus", "\nTNF\tB-Gene\n")
+    scripted_cells(monkeypatch, lambda r: 0.6 + 0.1 * bool(r.aux) + 0.01 * r.seed)
+    given = ["--main", f"{first},{second}", "--aux", "BC5CDR", "--seeds", "3", "--max-seeds",
+             "3", "--no-progress"]
+    out = tmp_path / "grid"
+    assert run(pairwise_cli.main, [*given, "--out", str(out)]) == 0
+    plots = sorted(p.name for p in out.glob("gains_*.png"))
+    assert len(plots) == 2 and all(p.startswith("gains_corpus-") for p in plots), plots  # old: 1
+    assert (out / "heatmap.png").is_file()
+    # a new grid never replaces a file it did not write (before anything trains)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "heatmap.png").write_bytes(b"my figure")
+    assert run(pairwise_cli.main, [*given, "--out", str(other)]) == 2
+    [line] = errors(capsys)
+    assert "heatmap.png is already there, not written by this grid" in line
+    assert sorted(p.name for p in other.iterdir()) == ["heatmap.png"]
+    assert (other / "heatmap.png").read_bytes() == b"my figure"
+    assert run(pairwise_cli.main, [*given, "--out", str(out), "--resume"]) == 0  # its own
 
 
 def test_a_partner_that_is_a_link_to_the_main_corpus_is_refused(tmp_path):
