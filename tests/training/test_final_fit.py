@@ -263,7 +263,7 @@ def test_report_keeps_train_plus_devel_cells_apart(tmp_path):
     out = tmp_path / "report.md"
     assert run(report.main, [str(tmp_path / "r"), "--out", str(out)]) == 0
     text = out.read_text()
-    selected = text.split("### Window-CNN family vs CRICHTON table 9 (paper preset, full "
+    selected = text.split("### Window-CNN family vs CRICHTON tables 9 and 2 (paper preset, full "
                           "training data)")[1].split("###")[0]
     assert "68.00" in selected and "80.50" not in selected  # the devel-selected MO-MTM
     fixed = text.split("full training data, trained on train+devel for a fixed length (no "
