@@ -829,13 +829,6 @@ CASES = [
     Case("pairwise-devel-without-entities", "pairwise", ["--main", "mine", "--aux", "BC5CDR"],
          "mine: its devel split has no entity: the run selects its weights on devel F1",
          inside("mine", corpus(devel=NO_ENTITY))),
-    Case("train-devel-limit-without-entities", "train", ["--main", "mine", "--set",
-                                                         "devel_limit=1"],
-         "mine: the first 1 sentences of its devel split (the part --set devel_limit=1 "
-         "scores) have no entity", inside("mine", corpus(devel=NO_ENTITY + "\n" + SENTENCES))),
-    Case("train-test-without-entities", "train", ["--main", "mine"],
-         "mine: its test split has no entity: the test F1 would be 0 whatever the model",
-         inside("mine", corpus(test=NO_ENTITY))),
     # --- issue 26: sizes that cannot fit in memory, seeds by the million (before TensorFlow)
     Case("train-hidden-cannot-fit", "train", ["--main", MAIN, "--set", "hidden=10000000000"],
          "--set hidden=10000000000: model window-cnn would need at least"),

@@ -1,0 +1,41 @@
+"""What a run needs to mean something: refused (a devel split with no entity to select on) or
+said in one warning line (a short scored part of devel, a test split without mentions)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.spec.feasible import check_entities
+from bioner_mtl.training.spec.presets import resolve
+
+MENTIONS = "IL-2\tB-Gene\ngene\tI-Gene\nand\tO\n\nTNF\tB-Gene\nrises\tO\n"
+NO_ENTITY = "a\tO\nb\tO\n\nc\tO\n"
+
+
+def corpus(tmp_path, **splits):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for split in ("train", "devel", "test"):
+        (folder / f"{split}.tsv").write_text(splits.get(split, MENTIONS))
+    return str(folder)
+
+
+def test_a_devel_split_without_entities_is_refused(tmp_path):
+    with pytest.raises(InputError, match="its devel split has no entity"):
+        check_entities(resolve(corpus(tmp_path, devel=NO_ENTITY), "window-cnn"))
+
+
+@pytest.mark.parametrize("splits, options, said", [
+    ({"devel": NO_ENTITY + "\n" + MENTIONS}, {"devel_limit": 1},
+     "the first 1 sentences of its devel split"),
+    ({"test": NO_ENTITY}, {}, "its test split has no entity"),
+])
+def test_a_short_scored_part_or_a_test_without_entities_is_a_warning(tmp_path, caplog, splits,
+                                                                      options, said):
+    run = resolve(corpus(tmp_path, **splits), "window-cnn", run=options)
+    with caplog.at_level(logging.WARNING):
+        check_entities(run)  # not refused
+    assert [r.getMessage() for r in caplog.records if said in r.getMessage()]
