@@ -41,8 +41,8 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
     finished = results.finished()
     todo = list({cell_key(run): run for run in runs if cell_key(run) not in finished}.values())
     if len(todo) < len(runs):
-        log.info("resume: %d of %d cells already finished in %s", len(runs) - len(todo),
-                 len(runs), results.path)
+        log.info("%d of %d cells already finished in %s (kept, not trained again)",
+                 len(runs) - len(todo), len(runs), results.path)
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
 
     def finish(run: RunConfig, record: RunRecord) -> None:
