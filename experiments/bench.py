@@ -326,7 +326,11 @@ def main(argv: list[str] | None = None) -> None:
     check_peers(chosen)
     settings = SETTINGS["quick" if args.quick else "full"]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"--out {args.out}: a file is in the way of this directory; give "
+                         "another directory for bench.json and bench.md") from None
     # machine compares against the step rates measured by bilstm and bert: run it last.
     order = sorted(chosen, key=COMPARISONS.index)
     found: dict[str, dict] = {}

@@ -849,6 +849,14 @@ CASES = [
     Case("groups-seeds-by-the-million", "groups", ["--class", "Chemical", "--seeds",
                                                    "100000000"],
          "--seeds 100000000: at most 1000 seeds per cell"),
+    # found by tests/hostile_sweep.py
+    Case("train-out-under-a-file", "train", ["--main", MAIN, "--out", "a-file/run"],
+         "a-file: a file is in the way", {"a-file": "notes\n"}),
+    Case("pairwise-results-not-a-regular-file", "pairwise", ["--main", MAIN, "--aux", "BC5CDR",
+                                                              "--resume", "--out", "grid"],
+         "grid/results.jsonl: not a regular file", {"grid/results.jsonl/x": ""}),
+    Case("bench-out-under-a-file", "bench", ["--only", "multihead", "--out", "a-file/b"],
+         "--out a-file/b: a file is in the way", {"a-file": "notes\n"}),
 ]
 
 

@@ -292,6 +292,10 @@ class ResultsFile:
         """(line number, record) for every whole line."""
         if not self.path.exists():
             return []
+        if not self.path.is_file():  # a folder, or a link to /dev/null that would lose records
+            raise InputError(f"{self.path}: not a regular file (a folder, or a link to a "
+                             "device?); records written there would be lost: remove it or "
+                             "give another --out")
         out = []
         text = self.path.read_text(encoding="utf-8")
         lines = text.splitlines()
@@ -390,7 +394,11 @@ class RunLock:
             import fcntl
         except ImportError:
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InputError(f"{self.path.parent}: a file is in the way of this run "
+                             "directory; give --out a directory") from None
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

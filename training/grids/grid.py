@@ -35,6 +35,10 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
     the grid's fields of the record (preset, experiment, group...)."""
     for run in runs:  # every mistake surfaces before hours of training, not in the middle
         check_run(run)
+    in_the_way = next((p for p in results.path.parents if p.exists() and not p.is_dir()), None)
+    if in_the_way is not None:
+        raise InputError(f"{in_the_way}: a file is in the way of the run directory "
+                         f"{results.path.parent}; give --out a directory")
     preset = f" ({extra['preset']} preset)" if extra and extra.get("preset") else ""
     log.info("%d runs%s into %s", len(runs), preset, results.path.parent)
     check_same_data(results, runs)
