@@ -218,6 +218,18 @@ def test_a_results_file_with_an_old_record_stops_with_one_line(tmp_path, capsys)
     assert "format" in err and not (directory / "report.md").exists()
 
 
+def test_runs_of_one_cell_on_two_versions_of_a_corpus_are_refused_not_pooled(tmp_path,
+                                                                              capsys):
+    first = write(tmp_path / "v1", [rec("BC2GM", seed=1, data={"BC2GM": "aaaa"})])
+    second = write(tmp_path / "v2", [rec("BC2GM", seed=2, data={"BC2GM": "bbbb"})])
+    assert run(report.main, [str(first), str(second), "--out", str(tmp_path / "r.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "different versions of BC2GM's files" in err and "\n" not in err
+    assert not (tmp_path / "r.md").exists()
+    same = write(tmp_path / "v3", [rec("BC2GM", seed=3, data={"BC2GM": "aaaa"})])
+    assert run(report.main, [str(first), str(same), "--out", str(tmp_path / "r.md")]) == 0
+
+
 def test_variants_are_not_pooled_as_seeds(tmp_path):
     records = [rec("BC5CDR", test=0.70, devel=0.72, config={"model_options": {}}),
                rec("BC5CDR", test=0.75, devel=0.78,

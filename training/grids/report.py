@@ -205,10 +205,19 @@ def read_records(files: list[Path]) -> tuple[list[tuple[Path, RunRecord]], int]:
 
 
 def group_records(records: list[tuple[Path, RunRecord]]) -> list[Group]:
+    """Records of one cell pooled as its seeds; runs of that cell on different versions of a
+    corpus (their records' file fingerprints differ) are refused, never averaged."""
     groups: dict[tuple, Group] = {}
     for path, r in records:
         key = Group.key(r)
         g = groups.setdefault(key, Group(*key))
+        for other, source in zip(g.records, g.sources):
+            changed = sorted(name for name in set(r.data or {}) & set(other.data or {})
+                             if r.data[name] != other.data[name])
+            if changed:
+                raise InputError(f"{source} and {path} hold runs of one cell ({r.main}, "
+                                 f"{r.model}) on different versions of {changed[0]}'s files; "
+                                 "report each version's directories on their own")
         g.records.append(r)
         g.sources.append(path)
     return list(groups.values())
