@@ -421,6 +421,12 @@ CASES = [
     # --- cell_time.py ---
     Case("cell-time-unknown-corpus", "cell_time", ["--main", "BC2G"], "unknown corpus 'BC2G'"),
     Case("cell-time-steps-zero", "cell_time", ["--main", MAIN, "--steps", "0"], "--steps 0: "),
+    Case("cell-time-threads-zero", "cell_time", ["--main", MAIN, "--threads", "0"],
+         "--threads 0: at least 1"),
+    Case("cell-time-unknown-path", "cell_time", ["--main", MAIN, "--path", "nope"],
+         "argument --path: invalid choice: 'nope'"),
+    Case("cell-time-job-no-seeds", "cell_time", ["--main", MAIN, "--job", "--seeds", "0"],
+         "--seeds 0: need at least one seed"),
     # --- throughput.py, inference_speed.py, bench.py ---
     Case("throughput-unknown-model", "throughput", ["--model", "nope"], "unknown model 'nope'"),
     Case("throughput-steps-zero", "throughput", ["--steps", "0"], "--steps 0: timed training"),
@@ -575,6 +581,10 @@ CASES = [
     Case("serve-no-bundle", "serve", ["--model", "nope"], "nope: not a model bundle"),
     Case("serve-port-out-of-range", "serve", ["--model", "model", "--port", "99999"],
          "--port 99999: must be 0 to 65535", bundle()),
+    Case("serve-drain-seconds-negative", "serve", ["--model", "model", "--drain-seconds", "-1"],
+         "--drain-seconds -1: must be between 0 and 3600"),
+    Case("serve-allow-host-with-scheme", "serve",
+         ["--model", "model", "--allow-host", "http://tagger.lab"], "--allow-host "),
     Case("serve-max-chars-zero", "serve", ["--model", "model", "--max-chars", "0"],
          "--max-chars 0: must be at least 1", bundle()),
     Case("serve_bench-no-bundle", "serve_bench", ["--model", "nope"],
