@@ -112,7 +112,7 @@ def test_pool_worker_initializer_pins_its_gpu(monkeypatch):
     seen = []
     for _ in range(3):
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-        executors._init_worker(counter, ["0", "1"], True, 30, 1)
+        executors._init_worker(counter, [["0"], ["1"]], True, 30, 1)
         seen.append(executors.os.environ["CUDA_VISIBLE_DEVICES"])
     assert seen == ["0", "1", "0"] and counter.value == 3
     assert executors.os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"  # 3 workers, 2 GPUs

@@ -8,9 +8,12 @@ still in flight, and `--resume` works the same whatever trained the cells.
 
 - inprocess (default): one cell after another in this process, as before;
 - pool: a local pool of `workers` processes (spawned, so each starts TensorFlow afresh), one
-  cell at a time each; with several GPUs visible, worker i sees only GPU i % n;
-- ray: Ray tasks, one CPU (and one GPU where the cluster has GPUs) each, on a local instance
-  of `workers` CPUs or on the cluster at `address`. Ray is optional: requirements-ray.txt.
+  cell at a time each; with GPUs visible, the GPUs are cut into groups of the cells' --gpus
+  (one GPU each by default) and worker i sees only group i % n, so a data-parallel cell
+  finds its N GPUs in its worker (`device_groups`);
+- ray: Ray tasks, one CPU (and --gpus GPUs where the cluster has GPUs) each, on a local
+  instance of `workers` CPUs or on the cluster at `address`. Ray is optional:
+  requirements-ray.txt.
 
 A cell is driven by its own seed, so it gives the same numbers wherever it trains, provided
 the word vectors it uses are the same: trained word2vec vectors are cached on disk and reused
@@ -29,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -54,20 +58,30 @@ class Executor(Protocol):
         """Train every run; call on_result(run, record) here as each one finishes."""
 
 
+_WORKER_DEVICES: list[str] | None = None  # a pool worker's devices for its cells (its group)
+
+
 def train_cell(run: RunConfig) -> dict:
     """One cell in a worker (pool process or Ray task): its results record. A Ray task starts
     TensorFlow here, quietly unless BIONER_VERBOSE (--verbose) is set."""
     quiet_tensorflow.install()
-    return train_run(run, progress=False)
+    return train_run(run, progress=False, devices=_WORKER_DEVICES)
 
 
-def train_run(run: RunConfig, progress: bool = True) -> dict:
-    """Train one run here; write its model bundle when the run asks for one (save_bundle): the
-    trainer fits, the product side saves, so fitting never imports the product side."""
+def train_run(run: RunConfig, progress: bool = True, devices: list[str] | None = None) -> dict:
+    """Train one run here (data-parallel over `devices` when given, else over the first
+    run.gpus GPUs); write its model bundle when the run asks for one (save_bundle): the
+    trainer fits, the product side saves, so fitting never imports the product side. A
+    data-parallel run's record says on how many replicas it trained ('GPU x2')."""
+    import dataclasses
+
     from bioner_mtl.training.fit.trainer import Trainer
 
-    trainer = Trainer(run, progress)
+    trainer = Trainer(run, progress, devices=devices)
     record = trainer.fit()
+    if trainer.strategy is not None:
+        replicas = trainer.strategy.num_replicas_in_sync
+        record = dataclasses.replace(record, device=f"{record.device} x{replicas}")
     if run.save_bundle:
         from bioner_mtl.training.product.bundle import save_bundle
 
@@ -129,6 +143,40 @@ def gpu_for_worker(index: int, gpus: list[str]) -> str | None:
     return gpus[index % len(gpus)] if gpus else None
 
 
+def cell_gpus(runs: list[RunConfig]) -> int:
+    """The devices one cell of these runs trains on (--gpus; one grid gives all its cells
+    the same)."""
+    return max((run.gpus for run in runs), default=1)
+
+
+def device_groups(visible: list[str], per_cell: int) -> list[list[str]]:
+    """The visible devices cut into disjoint groups of `per_cell`, one group per pool worker
+    (a spare device left over is not used); [] without devices for one-device cells, which
+    then train on the CPU. A data-parallel cell needing more devices than are visible is
+    refused here, before any worker starts."""
+    if per_cell > 1 and len(visible) < per_cell:
+        raise InputError(f"--gpus {per_cell}: {len(visible)} GPU(s) visible to this grid "
+                         "(CUDA_VISIBLE_DEVICES or nvidia-smi); ask for at most that many")
+    size = max(1, per_cell)
+    return [visible[i:i + size] for i in range(0, len(visible) - size + 1, size)]
+
+
+@dataclass(frozen=True)
+class Devices:
+    """The devices a pool hands out to its workers: ids and their kind. 'GPU' ids are CUDA's
+    (the worker sees only its group, renumbered from 0); 'CPU' splits each worker's CPU into
+    as many logical devices as its group has ids, which is how the placement is tested on a
+    machine without GPUs (tests/training/test_grid_gpus.py)."""
+
+    ids: tuple[str, ...]
+    kind: str = "GPU"
+
+    def names(self, count: int) -> list[str] | None:
+        """A worker's device names for a group of `count`; None for one device (no
+        MirroredStrategy)."""
+        return [f"/{self.kind.lower()}:{i}" for i in range(count)] if count > 1 else None
+
+
 def _exit_with(parent: int) -> None:
     """A worker whose parent was killed (SIGTERM, SIGKILL) would wait for work forever."""
     while os.getppid() == parent:
@@ -143,28 +191,38 @@ def worker_threads(workers: int, cpus: int | None = None) -> int | None:
     return max(1, cpus // workers) if workers > 1 else None
 
 
-def _init_worker(counter, gpus: list[str], shared: bool, level: int, parent: int,
-                 threads: int | None = None, verbose: bool = False) -> None:
-    """Pool worker start-up: take the next worker number and pin its GPU before TensorFlow
-    creates any device (spawned workers may have imported TensorFlow through the main script,
-    but CUDA reads CUDA_VISIBLE_DEVICES only when TensorFlow first initialises its devices);
-    TensorFlow starts without its start-up lines unless verbose."""
+def _init_worker(counter, groups: list[list[str]], shared: bool, level: int, parent: int,
+                 threads: int | None = None, verbose: bool = False,
+                 kind: str = "GPU") -> None:
+    """Pool worker start-up: take the next worker number and pin its group of GPUs before
+    TensorFlow creates any device (spawned workers may have imported TensorFlow through the
+    main script, but CUDA reads CUDA_VISIBLE_DEVICES only when TensorFlow first initialises
+    its devices); TensorFlow starts without its start-up lines unless verbose."""
+    global _WORKER_DEVICES
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     quiet_tensorflow.install(verbose)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
-    gpu = gpu_for_worker(index, gpus)
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    group = groups[index % len(groups)] if groups else None
+    if group is not None and kind == "CPU":  # logical CPU devices stand in for GPUs
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in group])
+    elif group is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(group)
         if shared:  # several workers on one GPU: take memory as needed, not all of it
             os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
         if "tensorflow" in sys.modules:
             from tensorflow.python.eager import context
 
             if getattr(context.context(), "_initialized", False):  # too late: CUDA read it
-                log.warning("pool worker %d: TensorFlow devices exist already; GPU %s not "
-                            "pinned", index, gpu)
+                log.warning("pool worker %d: TensorFlow devices exist already; GPU(s) %s not "
+                            "pinned", index, ",".join(group))
+    if group is not None:
+        _WORKER_DEVICES = Devices(tuple(group), kind).names(len(group))
     if threads:
         import tensorflow as tf  # before any op runs, so the setting takes
 
@@ -174,27 +232,31 @@ def _init_worker(counter, gpus: list[str], shared: bool, level: int, parent: int
 
 
 class Pool:
-    """A local process pool: `workers` spawned processes, one cell at a time each."""
+    """A local process pool: `workers` spawned processes, one cell at a time each, each
+    worker on its own group of the cells' --gpus GPUs (`devices`: the visible GPUs unless
+    given)."""
 
-    def __init__(self, workers: int):
-        self.workers = workers
+    def __init__(self, workers: int, devices: Devices | None = None):
+        self.workers, self.devices = workers, devices
 
     def map_cells(self, runs: list[RunConfig], on_result: OnResult, progress: bool) -> None:
         if not runs:
             return
         import multiprocessing
 
+        devices = self.devices or Devices(tuple(visible_gpus()))
+        groups = device_groups(list(devices.ids), cell_gpus(runs))  # too few: stops here
         warm_vectors(runs)
         context = multiprocessing.get_context("spawn")
-        gpus = visible_gpus()
         workers = min(self.workers, len(runs))
         log.info("pool: %d worker processes%s", workers,
-                 f" on GPUs {','.join(gpus)}" if gpus else "")
+                 f" on {devices.kind}s {' '.join(','.join(g) for g in groups)}"
+                 if groups else "")
         pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker,
-            initargs=(context.Value("i", 0), gpus, workers > len(gpus), logging.WARNING,
-                      os.getpid(), None if gpus else worker_threads(workers),
-                      quiet_tensorflow.verbose_requested()))
+            initargs=(context.Value("i", 0), groups, workers > len(groups), logging.WARNING,
+                      os.getpid(), None if groups else worker_threads(workers),
+                      quiet_tensorflow.verbose_requested(), devices.kind))
         try:
             pending = {pool.submit(train_cell, run): run for run in runs}
             while pending:
@@ -226,6 +288,8 @@ class Auto:
     def map_cells(self, runs: list[RunConfig], on_result: OnResult, progress: bool) -> None:
         forced = os.environ.get("BIONER_EXECUTOR", "")
         workers = min(self.workers, len(runs))
+        if cell_gpus(runs) > 1:  # data-parallel cells: one worker per group of --gpus GPUs
+            workers = min(workers, len(device_groups(visible_gpus(), cell_gpus(runs))))
         if forced == "inprocess" or (forced != "pool" and workers < 2):
             return InProcess().map_cells(runs, on_result, progress)
         return Pool(max(workers, 1)).map_cells(runs, on_result, progress)
@@ -275,7 +339,11 @@ class Ray:
         started = self._init(ray)
         pending = {}
         try:
-            gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+            found, wanted = ray.cluster_resources().get("GPU", 0), cell_gpus(runs)
+            if found >= 1 and found < wanted:
+                raise InputError(f"--gpus {wanted}: the Ray cluster has {found:g} GPU(s); ask "
+                                 "for at most that many")
+            gpus = wanted if found >= 1 else 0  # Ray sets each task's CUDA_VISIBLE_DEVICES
             task = ray.remote(num_cpus=1, num_gpus=gpus)(train_cell)
             pending = {task.remote(run): run for run in runs}
             while pending:
