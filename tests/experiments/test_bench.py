@@ -138,3 +138,43 @@ def test_the_quick_comparison_runs_end_to_end_with_peers(tmp_path):
     # flair packs its sequences, so only the padding row has no ratio
     assert [r["measure"] for r in report["rows"] if r["ratio"] is None] == [
         "padded share of training positions (lower is better)"]
+
+
+TINY_HEADS = {"model": "window-cnn", "corpora": ["NCBI-disease", "BC5CDR"], "batches": 3,
+              "run": {"vector_dim": 16, "vector_corpora": "run", "train_fraction": 0.05},
+              "model_options": {"filters": 8, "hidden": 16}}
+
+
+def test_training_one_n_head_model_against_n_single_task_models():
+    """KHAN section 5.2: each model trains in a process of its own on the same batches of
+    each corpus; the single-task models are measured once and summed for every N."""
+    record = bench_ours.multihead_training({**TINY_HEADS, "heads": [1, 2]})
+    one, two = record["rows"]
+    assert (one["heads"], two["heads"]) == (1, 2)
+    assert one["multi_head_seconds"] == one["single_models_seconds"]  # N = 1: the same model
+    assert two["single_models_peak_mb"] > two["largest_single_peak_mb"] > 0
+    assert two["multi_head_peak_mb"] > two["multi_head_added_mb"] > 0
+    assert two["multi_head_seconds"] > 0 and two["batches_per_corpus"] == 3
+
+
+def test_one_model_trains_its_batches_of_every_corpus():
+    record = bench_ours.train_heads(TINY_HEADS)
+    assert record["steps"] == 6 and record["corpora"] == ["NCBI-disease", "BC5CDR"]
+    assert record["peak_rss_mb"] >= record["import_rss_mb"] > 0
+
+
+def test_inference_speed_train_prints_the_ratios(monkeypatch, capsys):
+    from bioner_mtl.experiments import inference_speed
+
+    row = {"heads": 3, "multi_head_seconds": 30.0, "single_models_seconds": 60.0,
+           "multi_head_peak_mb": 1500.0, "single_models_peak_mb": 4500.0,
+           "largest_single_peak_mb": 1400.0, "multi_head_added_mb": 500.0,
+           "single_models_added_mb": 1200.0}
+    asked = []
+    monkeypatch.setattr(bench_ours, "multihead_training",
+                        lambda spec: asked.append(spec) or {"rows": [row]})
+    assert run(inference_speed.main, ["--train", "--models", "bert", "--heads", "3",
+                                      "--batches", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "| bert | 3 | 30.0 | 60.0 | 0.50 | 1,500 | 4,500; 1,400 | 0.33 | 500 / 1,200 |" in out
+    assert asked[0]["batches"] == 7 and asked[0]["heads"] == [3]

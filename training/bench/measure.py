@@ -44,3 +44,17 @@ def memory() -> dict[str, float]:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak_mb = peak / 2**20 if sys.platform == "darwin" else peak / 1024
     return {"rss_mb": found.get("VmRSS", peak_mb), "peak_rss_mb": found.get("VmHWM", peak_mb)}
+
+
+def in_fresh_process(function, spec: dict) -> dict:
+    """`function(spec)` in a spawned process of its own, so the peak memory it reads is its
+    own and not what an earlier measurement left behind; TensorFlow starts quietly."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bioner_mtl.training import quiet_tensorflow
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=quiet_tensorflow.install,
+                             initargs=(quiet_tensorflow.verbose_requested(),)) as pool:
+        return pool.submit(function, spec).result()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bioner_mtl.training.bench.measure import memory, timed
+from bioner_mtl.training.bench.measure import in_fresh_process, memory, timed
 
 
 def _trainer(spec: dict):
@@ -183,3 +183,68 @@ def multihead(spec: dict) -> dict:
                          "single_models_seconds": sum(singles[t][0] for t in tasks),
                          "single_models_bytes": sum(singles[t][1] for t in tasks)})
     return {"sentences": len(sentences), "rows": rows}
+
+
+def train_heads(spec: dict) -> dict:
+    """Train one model with a head per corpus of spec["corpora"] on spec["batches"] batches
+    of each corpus, in KHAN's mixed order (every corpus's batches shuffled together, seeded):
+    seconds from building the model to the last step, model building, featurising and
+    compilation included (a user waits for them too), and this process's peak memory. Meant
+    to run in a process of its own (`in_fresh_process`)."""
+    import tensorflow as tf
+
+    from bioner_mtl.training.fit.batches import BatchStream
+    from bioner_mtl.training.fit.trainer import Trainer
+    from bioner_mtl.training.spec.presets import resolve
+
+    if spec["model"].startswith("bert"):
+        import keras_hub  # noqa: F401  (the framework, imported before the baseline reading)
+    import_rss = memory()["rss_mb"]
+    corpora, seed = spec["corpora"], spec.get("seed", 1)
+    with timed() as clock:
+        run = resolve(corpora[0], spec["model"], "paper", run={
+            "aux": tuple(corpora[1:]), "seed": seed, "test_limit": 1, "devel_limit": 1,
+            **spec.get("run", {})}, model_options=spec.get("model_options", {}))
+        trainer = Trainer(run, progress=False)
+        rng = np.random.default_rng(seed)
+        streams = {name: BatchStream(trainer.tasks[name].train, run.train.batch_size, rng)
+                   for name in corpora}
+        order = [name for name in corpora for _ in range(spec["batches"])]
+        rng.shuffle(order)
+        for name in order:
+            loss = trainer.train_step(name, *next(streams[name]))
+        float(loss)  # wait for the last step
+    return {"corpora": list(corpora), "seconds": clock.seconds, "steps": len(order),
+            "import_rss_mb": import_rss, **memory(), **_device(tf)}
+
+
+def multihead_training(spec: dict, measure=in_fresh_process) -> dict:
+    """KHAN section 5.2: training one N-head model against N single-task models on the same
+    batches (N = each of spec["heads"]): seconds and peak memory of each, every model in a
+    process of its own. The N single-task models are summed as trained side by side (their
+    seconds and their peaks add up; one after another takes the same time and the largest
+    peak, also given)."""
+    singles: dict[str, dict] = {}
+    rows = []
+    for n in spec["heads"]:
+        tasks = spec["corpora"][:n]
+        shared = {k: spec[k] for k in ("model", "batches", "run", "model_options", "seed")
+                  if k in spec}
+        multi = measure(train_heads, {**shared, "corpora": tasks})
+        for name in tasks:
+            if name not in singles:
+                singles[name] = multi if n == 1 else measure(train_heads,
+                                                            {**shared, "corpora": [name]})
+        alone = [singles[name] for name in tasks]
+        rows.append({
+            "heads": n, "corpora": tasks, "batches_per_corpus": spec["batches"],
+            "multi_head_seconds": multi["seconds"],
+            "single_models_seconds": sum(s["seconds"] for s in alone),
+            "multi_head_peak_mb": multi["peak_rss_mb"],
+            "single_models_peak_mb": sum(s["peak_rss_mb"] for s in alone),
+            "largest_single_peak_mb": max(s["peak_rss_mb"] for s in alone),
+            "multi_head_added_mb": multi["peak_rss_mb"] - multi["import_rss_mb"],
+            "single_models_added_mb": sum(s["peak_rss_mb"] - s["import_rss_mb"]
+                                          for s in alone),
+            "device": multi["device"]})
+    return {"rows": rows}
