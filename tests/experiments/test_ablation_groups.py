@@ -82,3 +82,35 @@ def test_group_runs_each_member_alone_and_with_the_group(tmp_path, capsys):
     assert run(groups.main, ["--class", "Cell", "--corpora", "NCBI-disease,BioNLP13CG",
                              "--out", str(tmp_path / "x")]) == 2
     assert "a group needs at least two" in capsys.readouterr().err
+
+
+def test_tong_table_3_compares_two_models_alone_and_scores_the_auxiliary_heads(
+        tmp_path, small_bert_dir, capsys):
+    """bert-tong against bert at one fraction, both on the main corpus alone, paired by seed;
+    each auxiliary head's own accuracy is in bert-tong's record and in aux_heads.csv."""
+    out = tmp_path / "tong"
+    assert run(ablation.main, [
+        "--main", "NCBI-disease", "--model", "bert-tong", "--against", "bert", "--fractions",
+        "0.02", "--steps", "3", "--set", f"encoder={small_bert_dir}", "--set", "max_length=48",
+        "--set", "devel_limit=20", "--set", "test_limit=20", "--seeds", "1", "--no-progress",
+        "--out", str(out)]) == 0
+    found = {r.model: r for r in records(out)}
+    assert sorted(found) == ["bert", "bert-tong"]
+    assert all(r.aux == [] and r.train_fraction == 0.02 and r.seed == 1
+               for r in found.values())
+    assert found["bert"].aux_heads is None
+    heads = found["bert-tong"].aux_heads
+    assert sorted(heads) == ["bCLS", "mCLS", "mtCLS"]
+    assert all(0.0 <= heads[k][split] <= 1.0 for k in heads for split in ("devel", "test"))
+    printed = capsys.readouterr().out
+    assert "bert-tong against bert" in printed and "auxiliary heads of bert-tong" in printed
+    lines = (out / "aux_heads.csv").read_text().splitlines()
+    assert lines[0].startswith("fraction,seeds,bCLS,bCLS_std,mCLS") and len(lines) == 2
+    header = (out / "ablation.csv").read_text().splitlines()[0]
+    assert "bert" in header and "bert-tong" in header
+
+
+def test_against_itself_is_refused(tmp_path, capsys):
+    assert run(ablation.main, ["--main", "NCBI-disease", "--model", "bert", "--against", "bert",
+                               "--out", str(tmp_path / "x")]) == 2
+    assert "--against bert is --model itself" in capsys.readouterr().err

@@ -144,6 +144,8 @@ class RunRecord:
     config: dict  # the resolved RunConfig
     model_config: dict
     pretrain: dict | None = None  # task -> devel accuracy, steps, why it stopped (D-MTM POS)
+    # TONG's auxiliary heads of the main corpus: head -> split -> accuracy (None: no such head)
+    aux_heads: dict | None = None
     steps_per_epoch: int | None = None  # one schedule pass: what --epochs-from divides by
     # What the main corpus got (None in records written before they were kept): its batches
     # trained, and those as passes over its training split (what --steps and --epochs set)

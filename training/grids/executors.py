@@ -72,9 +72,11 @@ def train_run(run: RunConfig, progress: bool = True, devices: list[str] | None =
     """Train one run here (data-parallel over `devices` when given, else over the first
     run.gpus GPUs); write its model bundle when the run asks for one (save_bundle): the
     trainer fits, the product side saves, so fitting never imports the product side. A
-    data-parallel run's record says on how many replicas it trained ('GPU x2')."""
+    data-parallel run's record says on how many replicas it trained ('GPU x2'); a model with
+    TONG's auxiliary heads has each head's own accuracy in `aux_heads`."""
     import dataclasses
 
+    from bioner_mtl.training.fit.aux_heads import aux_accuracy
     from bioner_mtl.training.fit.trainer import Trainer
 
     trainer = Trainer(run, progress, devices=devices)
@@ -82,6 +84,9 @@ def train_run(run: RunConfig, progress: bool = True, devices: list[str] | None =
     if trainer.strategy is not None:
         replicas = trainer.strategy.num_replicas_in_sync
         record = dataclasses.replace(record, device=f"{record.device} x{replicas}")
+    aux = aux_accuracy(trainer)  # TONG's auxiliary heads, each scored on its own
+    if aux is not None:
+        record = dataclasses.replace(record, aux_heads=aux)
     if run.save_bundle:
         from bioner_mtl.training.product.bundle import save_bundle
 
