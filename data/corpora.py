@@ -9,20 +9,24 @@ bundled corpus means adding one entry to REGISTRY (and its files under data/corp
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from bioner_mtl.data import documents
 from bioner_mtl.data import tags as tagging
+from bioner_mtl.data.ablation import subsample
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.data.reader import Sentence, read_split
 
 # the corpora shipped as package data (a folder beside this module in a clone or a wheel)
 BUNDLED_DIR = Path(str(resources.files("bioner_mtl.data") / "corpora"))
 SPLITS = ("train", "devel", "test")
+SHRUNK_SEED = 0  # which training sentences a `NAME%P` corpus keeps (the same in every run)
 # what a corpus directory holds: --force (corpora.py convert, import) replaces only such a folder
 CORPUS_KIND = ("corpus", ("*.tsv", "*.tsv.gz", "*.ids"))
 
@@ -46,6 +50,7 @@ class CorpusSpec:
     kind: str = "ner"  # "ner" (IOB tags) or "pos" (plain labels, the D-MTM auxiliary)
     parent: str | None = None  # derived corpora: the corpus they keep some types of
     keep: tuple[str, ...] = ()  # derived corpora: the entity types kept, others become O
+    share: float = 1.0  # `NAME%P` corpora: the share of the parent's training sentences kept
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -181,12 +186,30 @@ def restricted_name(corpus: str, entity_class: str) -> str:
     return f"{corpus}@{entity_class}"
 
 
+def shrunk_name(corpus: str, fraction: float) -> str:
+    """`NAME%P`: a corpus keeping P% of its training sentences (seeded, the same ones every
+    time; devel and test whole): a partner cut as its main corpus is (RODRIGUEZ table 5)."""
+    return corpus if fraction == 1 else f"{corpus}%{100 * fraction:g}"
+
+
 def spec_for(name_or_dir: str | Path) -> CorpusSpec:
     """The registry entry for a name, or an ad-hoc entry (types map to themselves) for a dir.
-    `NAME@Class` keeps the types of one entity class of a registered corpus (others -> O)."""
+    `NAME@Class` keeps the types of one entity class of a registered corpus (others -> O);
+    `NAME%P` keeps P% of a corpus's training sentences (shrunk_name)."""
     name = str(name_or_dir)
     if name in REGISTRY:
         return REGISTRY[name]
+    if "%" in name and not Path(name).is_dir():
+        parent_name, _, percent = name.rpartition("%")
+        try:
+            share = float(percent) / 100
+        except ValueError:
+            share = math.nan
+        if not 0 < share < 1:
+            raise InputError(f"{name}: after % give the percentage of training sentences "
+                             f"kept, above 0 and below 100 (e.g. {parent_name}%50)")
+        parent = spec_for(parent_name)
+        return dataclasses.replace(parent, name=name, parent=parent_name, share=share)
     if "@" in name and not Path(name).is_dir():
         parent_name, _, entity_class = name.partition("@")
         parent = spec_for(parent_name)
@@ -216,6 +239,8 @@ def resolved(name_or_dir: str | Path) -> tuple:
         spec = spec_for(name)
     except InputError:
         return ("unknown", name)
+    if spec.share < 1:  # another corpus than its parent: fewer training sentences
+        return (*resolved(spec.parent), ("share", spec.share))
     if spec.parent is not None:
         return (*resolved(spec.parent)[:2], tuple(sorted(spec.keep)))
     directory = _directory(name, spec)
@@ -244,6 +269,12 @@ def _keep_types(sentences: list[Sentence], keep: tuple[str, ...]) -> list[Senten
 def load_corpus(name_or_dir: str | Path, repair: bool = False) -> Corpus:
     """Load a corpus by registered name or directory (cached: corpora are read-only)."""
     spec = spec_for(name_or_dir)
+    if spec.share < 1:  # the seed is fixed: every run and process keeps the same sentences
+        parent = load_corpus(spec.parent, repair)
+        return Corpus(spec.name, dataclasses.replace(parent.spec, name=spec.name,
+                                                     parent=spec.parent, share=spec.share),
+                      train=subsample(parent.train, spec.share, SHRUNK_SEED),
+                      devel=parent.devel, test=parent.test)
     if spec.parent is not None:
         parent = load_corpus(spec.parent, repair)
         splits = {s: _keep_types(parent.split(s), spec.keep) for s in SPLITS}

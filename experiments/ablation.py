@@ -4,12 +4,15 @@
     python experiments/ablation.py --main NCBI-disease --partner BC5CDR-disease
     python experiments/ablation.py --main BC2GM --best-from runs/pairwise-BC2GM-window-cnn-quick
     python experiments/ablation.py --main NCBI-disease --partner BioNLP09 --removed 0,.25,.5,.75,.9
+    python experiments/ablation.py --main NCBI-disease --partner BC5CDR-chem --model bert \
+        --removed 0,.5,.9 --cut-partner                            # RODRIGUEZ table 5
     python experiments/ablation.py --main NCBI-disease --model bert-tong --against bert \
         --fractions 0.5,0.25,0.1                                   # TONG table 3
 
 Only the main corpus's training split shrinks (seeded); devel, test and the partner stay
 whole, unless --cut-partner cuts the partner's training split to the same share too
-(RODRIGUEZ table 5). --against MODEL compares --model with another model instead of a
+(RODRIGUEZ table 5: the partner is then the corpus NAME%P, P% of its training sentences,
+the same ones in every run). --against MODEL compares --model with another model instead of a
 partner, both on the main corpus alone (TONG table 3: bert-tong against bert); a model with
 TONG's auxiliary heads also gets each head's own test accuracy per fraction. Prints a table,
 writes ablation.csv and ablation_MAIN.png (F1 against training fraction with seed error bars)
@@ -109,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     share.add_argument("--fractions", default="1.0,0.5,0.25,0.1",
                        help="training fractions kept (CRICHTON, WANG, TONG)")
     share.add_argument("--removed", help="shares removed instead (RODRIGUEZ: 0,.25,.5,.75,.9)")
+    p.add_argument("--cut-partner", action="store_true",
+                   help="cut the partner's training split to the same share as the main "
+                        "corpus's (RODRIGUEZ table 5: every dataset cut; NAME%%P corpora)")
     p.add_argument("--out", help="run directory (default runs/ablation-MAIN-MODEL-PRESET)")
     add_run_arguments(p)
     add_verdict_arguments(p)
@@ -116,22 +122,27 @@ def main(argv: list[str] | None = None) -> None:
     margin = check_verdict_arguments(args)
     fractions = fractions_from(args)
     if args.against:
+        if args.cut_partner:
+            raise InputError("--cut-partner cuts a partner's data: --against has no partner")
         return against(args, fractions, margin)
     partner = args.partner or best_partner(args.best_from, args.main)
     if partner == args.main:
         raise InputError(f"partner {partner} is the main corpus; choose another")
     out = Path(args.out or f"runs/ablation-{args.main}-{args.model}-{args.preset}")
+    from bioner_mtl.data.corpora import shrunk_name
     from bioner_mtl.training.spec.presets import single_task
 
     runs = []
     for fraction in fractions:
         base = replace(resolve_run(args, args.main), train_fraction=fraction)
+        aux = (shrunk_name(partner, fraction) if args.cut_partner else partner,)
         runs += seeded(single_task(base), args) + seeded(replace(
-            base, aux=(partner,), loss_weights=aux_weights(args, (partner,))), args)
+            base, aux=aux, loss_weights=aux_weights(args, aux)), args)
     records, workers = train_cells(args, runs, out)
     rows = gain_rows(fractions, margin, records, lambda r: not r.aux)
-    print(f"\ndata ablation of {args.main} ({args.model}, partner {partner}): test mention F1 "
-          f"(%), {args.seeds} paired seed(s); gain with 95% CI, Holm over fractions")
+    cut = ", cut to the same share" if args.cut_partner else ""
+    print(f"\ndata ablation of {args.main} ({args.model}, partner {partner}{cut}): test "
+          f"mention F1 (%), {args.seeds} paired seed(s); gain with 95% CI, Holm over fractions")
     write(args.main, out, rows, workers, ("single-task", "with partner"), ("single", "multi"),
           {"main": args.main, "partner": partner},
           (f"{args.main} alone", f"{args.main} + {partner}"))

@@ -382,6 +382,12 @@ CASES = [
     Case("ablation-against-and-partner", "ablation", ["--main", MAIN, "--against", "bert",
                                                       "--partner", "BC5CDR"],
          "argument --partner: not allowed with argument --against"),
+    Case("ablation-cut-partner-without-partner", "ablation", ["--main", MAIN, "--against",
+                                                              "bert", "--cut-partner"],
+         "--cut-partner cuts a partner's data: --against has no partner"),
+    Case("ablation-partner-share-hundred", "ablation", ["--main", MAIN, "--partner",
+                                                        "BC5CDR%100"],
+         "BC5CDR%100: after % give the percentage of training sentences kept"),
     # --- groups.py ---
     Case("groups-unknown-class", "groups", ["--class", "Genes"], "unknown entity class"),
     Case("groups-one-corpus", "groups", ["--class", "Species", "--corpora", "Linnaeus"],

@@ -114,3 +114,36 @@ def test_against_itself_is_refused(tmp_path, capsys):
     assert run(ablation.main, ["--main", "NCBI-disease", "--model", "bert", "--against", "bert",
                                "--out", str(tmp_path / "x")]) == 2
     assert "--against bert is --model itself" in capsys.readouterr().err
+
+
+def test_rodriguez_table_5_cuts_the_partner_to_the_same_share(tmp_path, capsys):
+    """--cut-partner: at each fraction the partner keeps the same share of its training
+    sentences (the corpus NAME%P, the same sentences in every run); single-task cells as
+    before."""
+    from bioner_mtl.data.corpora import load_corpus
+
+    out = tmp_path / "cut"
+    assert run(ablation.main, ["--main", "Ex-PTM", "--partner", "BioNLP13PC", "--fractions",
+                               "0.5", "--cut-partner", "--out", str(out), *TINY]) == 0
+    single, multi = sorted(records(out), key=lambda r: len(r.aux))
+    assert single.aux == [] and multi.aux == ["BioNLP13PC%50"]
+    whole = len(load_corpus("BioNLP13PC").train)
+    assert multi.train_sentences["BioNLP13PC%50"] == round(whole / 2)
+    assert multi.train_sentences["Ex-PTM"] == single.train_sentences["Ex-PTM"]
+    assert "cut to the same share" in capsys.readouterr().out
+
+
+def test_a_shrunk_corpus_keeps_the_same_sentences_and_is_not_its_parent():
+    from bioner_mtl.data import corpora
+
+    half = corpora.load_corpus("BC5CDR-chem%50")
+    parent = corpora.load_corpus("BC5CDR-chem")
+    assert half.train == corpora.load_corpus.__wrapped__("BC5CDR-chem%50").train
+    assert len(half.train) == round(len(parent.train) / 2) and half.test == parent.test
+    assert half.entity_types == parent.entity_types
+    assert corpora.shrunk_name("BC5CDR", 0.25) == "BC5CDR%25"
+    assert corpora.shrunk_name("BC5CDR", 1.0) == "BC5CDR"
+    assert corpora.duplicates(["BC5CDR", "BC5CDR%50"]) is None
+    assert corpora.duplicates(["BC5CDR%50", "BC5CDR%50.0"]) == ("BC5CDR%50", "BC5CDR%50.0")
+    with pytest.raises(InputError, match=r"BC5CDR%100: after % give the percentage"):
+        corpora.spec_for("BC5CDR%100")
