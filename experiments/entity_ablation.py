@@ -4,9 +4,14 @@ help a new corpus of that class?
 1. Train one multi-head model on the corpora that do NOT annotate the class; keep its encoder.
 2. For each left-out corpus and training fraction, fine-tune a single-task model starting from
    that encoder, beside a plain single-task model from the original encoder.
+3. With --full-mtl (RODRIGUEZ table 6 / figure 6), also the full multi-task model: the
+   left-out corpus as main with every kept corpus as partner, trained together from the
+   original encoder; the fine-tuned model is compared with it too, paired by seed.
 
     python experiments/entity_ablation.py --leave-out Disease --fractions 0.25,1.0 \\
         --corpora NCBI-disease,BC5CDR-disease,BC5CDR-chem,Linnaeus
+    python experiments/entity_ablation.py --leave-out Disease --corpora NCBI-disease,BC5CDR-chem \\
+        --full-mtl --seeds 3
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--leave-out", required=True, help="entity class to leave out, e.g. Disease")
     p.add_argument("--fractions", default="0.25,0.5,1.0",
                    help="training fractions of each left-out corpus's fine-tuning")
+    p.add_argument("--full-mtl", action="store_true",
+                   help="also train the full multi-task model (each left-out corpus with "
+                        "every kept one) and compare the fine-tuned model with it")
     p.add_argument("--out", help="run directory (default runs/entity-ablation-CLASS-PRESET)")
     add_run_arguments(p, model="bert")
     add_verdict_arguments(p)
@@ -65,15 +73,19 @@ def main(argv: list[str] | None = None) -> None:
                      loss_weights=aux_weights(args, kept[1:]))
     from bioner_mtl.training.spec.presets import single_task
 
-    runs, plain = [], []
+    runs, plain, full = [], [], []
     for name in left_out:
         for fraction in fractions:
             base = single_task(replace(resolve_run(args, name), train_fraction=fraction))
             plain.append(base)
             runs += seeded(base, args) + seeded(replace(base, init_encoder=encoder), args)
+            if args.full_mtl:  # the new task trained with every other corpus at once
+                full += seeded(replace(resolve_run(args, name), train_fraction=fraction,
+                                       aux=tuple(kept), loss_weights=aux_weights(args, kept)),
+                               args)
     # every run checked before anything trains (the fine-tuned ones without the encoder the
     # first run writes: run_cells checks that it is there)
-    checked([shared, *plain])
+    checked([shared, *plain, *full])
     results = open_results(out, args.resume, "entity_ablation")
     from bioner_mtl.training.grids import (
         summary,  # after the checks: summary loads SciPy, training TensorFlow
@@ -84,20 +96,29 @@ def main(argv: list[str] | None = None) -> None:
     executor = executor_from(args)
     run_cells([shared], results, progress=not args.no_progress, extra={**extra, "role": "mtl"},
               executor=executor)
-    records = run_cells(runs, results, progress=not args.no_progress, extra=extra,
+    records = run_cells(runs + full, results, progress=not args.no_progress, extra=extra,
                         executor=executor)
 
-    def side(name: str, fraction: float, tuned: bool) -> list:
+    def side(name: str, fraction: float, kind: str) -> list:
+        """kind: 'single' (plain), 'tuned' (from the MTL encoder) or 'full' (multi-task)."""
         return [r for r in records if r.main == name and r.train_fraction == fraction
-                and bool(r.config["init_encoder"]) == tuned]
+                and kind == ("full" if r.aux else "tuned" if r.config["init_encoder"]
+                             else "single")]
 
-    rows = summary.gain_rows(  # one test per corpus and fraction, Holm over them
-        (({"corpus": name, "fraction": fraction}, side(name, fraction, False),
-          side(name, fraction, True)) for name in left_out for fraction in fractions),
-        margin=margin)
+    def rows(reference: str) -> list:  # one test per corpus and fraction, Holm over them
+        return summary.gain_rows(
+            (({"corpus": name, "fraction": fraction}, side(name, fraction, reference),
+              side(name, fraction, "tuned")) for name in left_out for fraction in fractions),
+            margin=margin)
+
     print(f"\nentity ablation: multi-head model on {', '.join(kept)} (no {args.leave_out}); "
           f"test mention F1 (%), {args.seeds} paired seed(s), gain with 95% CI, Holm")
-    summary.print_gains(rows, ("single-task", "from MTL encoder"), executor.workers)
+    summary.print_gains(rows("single"), ("single-task", "from MTL encoder"), executor.workers)
+    if args.full_mtl:
+        print(f"\nthe same fine-tuned models against the full multi-task model (each left-out "
+              f"corpus trained with {', '.join(kept)}): gain = fine-tuned minus full")
+        summary.print_gains(rows("full"), ("full multi-task", "from MTL encoder"),
+                            executor.workers)
     print(f"results: {out / 'results.jsonl'}")
 
 

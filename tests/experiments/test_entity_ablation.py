@@ -39,3 +39,23 @@ def test_class_nobody_annotates_is_refused(tmp_path, capsys):
     assert run(entity_ablation.main, ["--corpora", "NCBI-disease,BC2GM", "--leave-out",
                                       "Species", "--out", str(tmp_path)]) == 2
     assert "no corpus of NCBI-disease, BC2GM annotates it" in capsys.readouterr().err
+
+
+def test_full_mtl_adds_the_new_task_trained_with_every_kept_corpus(tmp_path, small_bert_dir,
+                                                                   capsys):
+    """RODRIGUEZ table 6 / figure 6: the fine-tuned model beside the single-task model and
+    beside the full multi-task model (the left-out corpus with every kept one), paired."""
+    out = tmp_path / "full"
+    args = ["--corpora", "NCBI-disease,BC5CDR-chem", "--leave-out", "Disease", "--full-mtl",
+            "--fractions", "0.02", "--steps", "2", "--set", f"encoder={small_bert_dir}",
+            "--set", "max_length=48", "--set", "devel_limit=20", "--set", "test_limit=20",
+            "--train-fraction", "0.02", "--seeds", "1", "--out", str(out), "--no-progress"]
+    assert run(entity_ablation.main, args) == 0
+    cells = sorted((r.main, tuple(r.aux), bool(r.config["init_encoder"]), r.role or "")
+                   for r in ResultsFile(out / "results.jsonl").records())
+    assert cells == [("BC5CDR-chem", (), False, "mtl"), ("NCBI-disease", (), False, ""),
+                     ("NCBI-disease", (), True, ""),
+                     ("NCBI-disease", ("BC5CDR-chem",), False, "")]
+    printed = capsys.readouterr().out
+    assert "against the full multi-task model" in printed
+    assert printed.count("from MTL encoder") >= 2 and "full multi-task" in printed
