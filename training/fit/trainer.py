@@ -32,6 +32,7 @@ from bioner_mtl.data import corpora
 from bioner_mtl.data.ablation import subsample
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.models.base import TaggerModel
+from bioner_mtl.training.fit.averaging import WeightAverage
 from bioner_mtl.training.fit.batches import BatchStream, EncodedSplit, TagSet
 from bioner_mtl.training.fit.decoding import Transitions
 from bioner_mtl.training.fit.evaluation import evaluate, mentions, selection_f1, unit_counts
@@ -191,6 +192,8 @@ class Trainer:
             self.total_steps = self._plan()[2]
             self.optimizer = self._optimizer()
             self.optimizer.build(self.model.trainable_variables)
+            self.average = (WeightAverage(self.model.trainable_variables, run.train.ema)
+                            if run.train.ema else None)
         self._steps = {name: self._compile_step(name) for name in self.tasks}
         # devel/test scoring: the same passes and decoding as a loaded bundle's
         self.predictor = Predictor(self.model, self.tasks, self._signature("devel"))
@@ -291,10 +294,20 @@ class Trainer:
             grads = tape.gradient(scaled, variables)
             used = [(g, v) for g, v in zip(grads, variables) if g is not None]
             self.optimizer.apply_gradients(used)
+            if self.average and not self.strategy:
+                self.average.update()
             return loss
 
         if self.strategy:
-            return self._distributed(step)
+            distributed = self._distributed(step)
+            if not self.average:
+                return distributed
+
+            def averaged(inputs, tags):  # the average is updated once, across replicas
+                loss = distributed(inputs, tags)
+                self.average.update_now()
+                return loss
+            return averaged
         return tf.function(step, input_signature=[self._signature("train"),
                                                   tf.TensorSpec([None, None], tf.int32)])
 
@@ -327,9 +340,18 @@ class Trainer:
         return call
 
     # ----- training ----------------------------------------------------------------------
+    def averaged(self):
+        """A block in which the model holds its averaged weights (train.ema), else nothing."""
+        return self.average.applied() if self.average else contextlib.nullcontext()
+
     def devel_score(self) -> tuple[float, dict]:
         """What selects the weights and stops training: the main corpus's devel F1, or with
-        select_on 'mean' the mean devel F1 over every NER head (each head's in the history)."""
+        select_on 'mean' the mean devel F1 over every NER head (each head's in the history).
+        With weight averaging, the averaged weights' scores."""
+        with self.averaged():
+            return self._devel_score()
+
+    def _devel_score(self) -> tuple[float, dict]:
         run = self.run
         if run.select_on != "mean":
             f1 = self.selection_f1(run.main, "devel", run.viterbi)
@@ -351,6 +373,8 @@ class Trainer:
                    for n, task in self.tasks.items()}
         pretrained = (self._pretrain(self.spec.pretrain_tasks, streams)
                       if self.spec.pretrain_tasks else None)
+        if self.average:  # the average follows the main training only
+            self.average.reset()
         scheduled, epoch_len, total = self._plan()
         schedule, order_rng = get_schedule(run.schedule), stream_rng(run.seed, "<schedule>")
         best = {"f1": -1.0, "step": 0, "weights": None}
@@ -396,8 +420,9 @@ class Trainer:
                     if logger:
                         logger.point(history[-1])
                     if score > best["f1"]:
-                        best, stale = {"f1": score, "step": step,
-                                       "weights": self.model.get_weights()}, 0
+                        with self.averaged():
+                            weights = self.model.get_weights()
+                        best, stale = {"f1": score, "step": step, "weights": weights}, 0
                     elif best["f1"] > 0:  # a model still finding nothing has not stalled
                         stale += 1
                     if t.patience is not None and stale > t.patience:
@@ -414,12 +439,16 @@ class Trainer:
         # would have trained on, so its comparison is between unfinished models.
         best["improving"] = stopped == "cap" and (stale <= t.patience if t.patience is not None
                                                   else stale == 0)
-        if fixed:  # nothing chosen on devel: the last weights, after the whole length
+        if fixed:  # nothing chosen on devel: the last (averaged) weights, after the length
+            if self.average:
+                self.average.apply()
             best.update(step=step, stopped="fixed", improving=False)
             log.info("trained on train+devel for %d steps (%s)", step,
                      run.length_from or "the given length")
         else:
             self.model.set_weights(best["weights"])
+        if self.average:  # the kept weights are the average from here on
+            self.average.reset()
         if run.save_encoder:
             Path(run.save_encoder).parent.mkdir(parents=True, exist_ok=True)
             self._encoder().save_weights(run.save_encoder)

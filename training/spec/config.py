@@ -29,6 +29,10 @@ class TrainConfig:
     min_main_batches: int = 0
     eval_every: int | None = None  # main batches between devel evaluations; None: per epoch
     patience: int | None = None  # evaluations without devel gain before stopping; None = never
+    # Weight averaging: devel, test and the saved model use an exponential moving average of
+    # the weights (this decay per step; 0 = the raw weights), which steadies the endpoint
+    # that early stopping picks and so narrows the seed spread of paired gains.
+    ema: float = 0.0
     # A family's pretrain tasks (the dependent model's POS tagger) train until their devel
     # accuracy stops improving (CRICHTON: 98.10% on GENIA-POS): evaluated every
     # pretrain_eval_every steps, stopped after pretrain_patience evaluations without a gain,
@@ -135,6 +139,9 @@ def check_train(t: TrainConfig) -> None:
     if t.eval_every is not None and (not is_int(t.eval_every) or t.eval_every < 1):
         raise bad("eval_every", "main-corpus batches between devel evaluations: at least 1, "
                                 "or none for once per epoch")
+    if not is_number(t.ema) or not 0 <= t.ema < 1:
+        raise bad("ema", "the weight-averaging decay per step must be in [0, 1), e.g. 0.99; "
+                         "0 turns averaging off")
     if t.patience is not None and (not is_int(t.patience) or t.patience < 0):
         raise bad("patience", "evaluations without a devel gain before stopping: 0 or more, "
                               "or none to never stop early")
