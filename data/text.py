@@ -203,7 +203,8 @@ def _text_end(buffer: str) -> int:
     return i
 
 
-def iter_sentences(lines: Iterable[str], *, max_buffer: int = 1 << 20) -> Iterator[list[Token]]:
+def iter_sentences(lines: Iterable[str], *, max_buffer: int = 1 << 20,
+                   max_sentence: int | None = None) -> Iterator[list[Token]]:
     """Stream sentences from text given in pieces (the lines of a file opened in text mode,
     each keeping its newline, or any chunks): the same sentences and offsets as
     `split_sentences` on the concatenation, holding one paragraph in memory at a time.
@@ -211,6 +212,9 @@ def iter_sentences(lines: Iterable[str], *, max_buffer: int = 1 << 20) -> Iterat
     Offsets count characters (code points) of the concatenated pieces. A paragraph longer than
     `max_buffer` characters is cut at a sentence boundary whose decision is already final (the
     token after it is complete), so memory stays bounded unless one sentence is that long.
+    With `max_sentence`, a sentence still unfinished after that many characters is cut too
+    (before its last complete token), so text with no sentence end (a log, a table dump)
+    streams in bounded memory; without it, such a sentence is kept whole.
     """
     buffer = ""
     base = 0  # stream offset of buffer[0]
@@ -229,6 +233,10 @@ def iter_sentences(lines: Iterable[str], *, max_buffer: int = 1 << 20) -> Iterat
             while cut > 0 and not buffer[cut - 1].isspace():
                 cut -= 1  # leave the last, maybe unfinished, word out of the decision
             sentences = _sentences(buffer, 0, cut, base)
+            if len(sentences) == 1 and max_sentence and len(buffer) > max_sentence \
+                    and len(sentences[0]) > 1:
+                # no sentence end in sight: cut before the last token, which may still end one
+                sentences = [sentences[0][:-1], sentences[0][-1:]]
             if len(sentences) > 1:
                 yield from sentences[:-1]
                 keep = sentences[-1][0].start - base

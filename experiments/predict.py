@@ -10,7 +10,9 @@
 Plain text is split into sentences and tokens the way the bundled corpora are tokenised
 (`S-100` -> `S - 100`), keeping character offsets into the original text. Files ending in
 .conll, .tsv or .iob are read as one token per line (first column) instead. Input is read and
-tagged in chunks, so a large file never has to fit in memory.
+tagged in chunks, so a large file never has to fit in memory: --workers N processes (default:
+the cores) tag the chunks, written in input order; a sentence over --max-tokens is tagged in
+pieces. With --out, a killed run run again continues after the last chunk written whole.
 
 BioC (XML or JSON: .xml, .json) and PubTator (.pubtator) files are read as documents: each
 passage is tagged, and the output keeps the document ids and passage offsets, so entity
@@ -36,6 +38,7 @@ from pathlib import Path
 from bioner_mtl.data.atomic import refuse_existing, write_atomically, write_text
 from bioner_mtl.data.documents import check_pubtator_id
 from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.resumable import ResumableOutput
 from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, run
 
 CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio")
@@ -104,26 +107,48 @@ def check_text_start(name: str) -> None:
                              "encoding: re-encode it as UTF-8") from None
 
 
+PIECE_BYTES = 1 << 16  # a line longer than this is read in pieces: no sentence end needed
+
+
 def _text_lines(name: str, handle) -> Iterator[str]:
-    for number, raw in enumerate(handle, start=1):  # split on b"\n": never inside a character
+    """Lines (line ends kept), a line longer than PIECE_BYTES in several pieces, so a file
+    with no line end is never read whole; a character cut between pieces is decoded whole."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    number = 1
+    while raw := handle.readline(PIECE_BYTES):  # split on b"\n": never inside a character
         if b"\x00" in raw:
             raise InputError(f"{name}:{number}: a NUL byte: binary data, not text; give UTF-8 "
                              "text")
         try:
-            yield raw.decode("utf-8")
+            text = decoder.decode(raw, final=raw.endswith(b"\n"))
         except UnicodeDecodeError as err:
             raise InputError(f"{name}:{number}: not UTF-8 text ({err.reason} at byte "
                              f"{err.start} of the line); binary data, or text in another "
                              "encoding: re-encode it as UTF-8") from None
+        if text:
+            yield text
+        number += raw.endswith(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as err:
+        raise InputError(f"{name}:{number}: not UTF-8 text ({err.reason} at the end of the "
+                         "file); re-encode it as UTF-8") from None
 
 
-def conll_sentences(lines: Iterator[str]) -> Iterator[list[str]]:
-    """First column of a one-token-per-line file; blank lines end sentences."""
+def conll_sentences(lines: Iterator[str], max_tokens: int | None = None
+                    ) -> Iterator[list[str]]:
+    """First column of a one-token-per-line file; blank lines end sentences (and, with
+    `max_tokens`, every that many tokens: a file with no blank line streams too)."""
     sentence: list[str] = []
     for line in lines:
         fields = line.strip().split()
         if fields and fields[0] != "-DOCSTART-":
             sentence.append(fields[0])
+            if max_tokens and len(sentence) >= max_tokens:
+                yield sentence
+                sentence = []
         elif sentence:
             yield sentence
             sentence = []
@@ -141,10 +166,11 @@ def brat_type(head: str, kind: str) -> str:
 
 
 def write_conll(out, words: list[list[str]], tagged: dict) -> None:
-    """One token per line, one tag column per head, a blank line after each sentence."""
+    """One token per line, one tag column per head ({head: tags per sentence}), a blank
+    line after each sentence."""
     for i, sentence in enumerate(words):
         for j, word in enumerate(sentence):
-            out.write("\t".join([word, *(tags[i][j] for tags, _ in tagged.values())]) + "\n")
+            out.write("\t".join([word, *(tags[i][j] for tags in tagged.values())]) + "\n")
         out.write("\n")
 
 
@@ -164,12 +190,13 @@ def write_documents(out, documents: list, fmt: str) -> None:
     out.write(writer(documents))
 
 
-def tag_documents_file(tagger, name: str, kind: str, args, out) -> int:
+def tag_documents_file(engine, name: str, kind: str, args, out, resume=None, bar=None) -> int:
     """Tag a BioC or PubTator file: every passage of every document, offsets into the
     document; returns the number of sentences."""
     from dataclasses import replace
 
     from bioner_mtl.data.documents import document_sentences, read_bioc, read_pubtator
+    from bioner_mtl.training.product.bulk import split_long
     from bioner_mtl.training.product.bundle import with_offsets
 
     if name == "-":
@@ -178,63 +205,93 @@ def tag_documents_file(tagger, name: str, kind: str, args, out) -> int:
         raise InputError(f"{name}: no such file; give a {kind} file")
     documents = (read_bioc if kind == "bioc" else read_pubtator)(name)
     texts = [d.text for d in documents]
-    found: list[list] = [[] for _ in documents]
+    keep = args.format in DOCUMENT_FORMATS
+    found: list[list] = [[] for _ in documents] if keep else []
     units = ((d, s) for d, document in enumerate(documents)
-             for s in document_sentences(document))
-    count = 0
-    for chunk in chunks(units, args.chunk):
-        words = [[t.text for t in s] for _, s in chunk]
+             for s in split_long(document_sentences(document), args.max_tokens))
+    count = done = (resume.progress.get("sentences", 0) if resume else 0)
+    shown = 0  # documents counted on the progress bar
+    pending = after_skipping(chunks(units, args.chunk), done, lambda chunk: None)
+    for chunk, result in engine.tagged(pending, lambda c: [[t.text for t in s] for _, s in c]):
         count += len(chunk)
         if args.format == "conll":
-            write_conll(out, words, tagger.tag_sentences(words, args.heads))
-            continue
-        tagged = tagger.entities(words, args.heads, args.min_confidence)
-        for (d, tokens), entities in zip(chunk, tagged):
-            for entity in with_offsets(entities, tokens, texts[d]):
-                if args.format == "jsonl":
-                    out.write(json.dumps({"document": documents[d].id, **entity.__dict__},
-                                         ensure_ascii=False) + "\n")
-                else:
-                    found[d].append(predicted_mention(entity.__dict__))
+            write_conll(out, [[t.text for t in s] for _, s in chunk], result)
+        else:
+            for (d, tokens), entities in zip(chunk, result):
+                for entity in with_offsets(entities, tokens, texts[d]):
+                    if keep:
+                        found[d].append(predicted_mention(entity.__dict__))
+                    else:
+                        out.write(json.dumps({"document": documents[d].id, **entity.__dict__},
+                                             ensure_ascii=False) + "\n")
+        if resume:
+            resume.checkpoint({"sentences": count})
+        if bar is not None:  # the documents before the chunk's last one are whole
+            bar.update(chunk[-1][0] - shown)
+            shown = chunk[-1][0]
     if count == 0:
         raise InputError(f"{name}: no text to tag (no document holds any)")
-    if args.format in DOCUMENT_FORMATS:
+    if bar is not None:
+        bar.update(len(documents) - shown)
+    if keep:
         write_documents(out, [replace(d, mentions=tuple(m)) for d, m in zip(documents, found)],
                         args.format)
     return count
 
 
-def tag_file(tagger, name: str, args, out) -> int:
-    """Tag one input; returns the number of sentences."""
-    from tqdm.auto import tqdm
+def after_skipping(pieces, done: int, forget):
+    """The chunks after the first `done` sentences (written by an earlier, killed run; read
+    again, not tagged again); `forget(chunk)` is called on each skipped one."""
+    skipped = 0
+    for chunk in pieces:
+        if skipped < done:
+            skipped += len(chunk)
+            forget(chunk)
+            continue
+        yield chunk
 
+
+MAX_SENTENCE_CHARS = 1 << 16  # text with no sentence end is cut at a token after this many
+
+
+def tag_file(engine, name: str, args, out, resume=None, bar=None) -> int:
+    """Tag one input, in chunks of --chunk sentences (those an earlier run of a resumed
+    output wrote are skipped); returns the number of sentences."""
     from bioner_mtl.data.text import iter_sentences
+    from bioner_mtl.training.product.bulk import split_long
     from bioner_mtl.training.product.bundle import with_offsets
 
     kind = input_kind(name, args.input_format)
     if kind in ("bioc", "pubtator"):
-        return tag_documents_file(tagger, name, kind, args, out)
+        return tag_documents_file(engine, name, kind, args, out, resume, bar)
     is_conll = kind == "conll"
-    count, mention = 0, 0
+    progress = resume.progress if resume else {}
+    count, mention = progress.get("sentences", 0), progress.get("mentions", 0)
     text_parts: list[str] = []
     mentions: list = []
     lines = open_lines(name)
     if args.format in ("brat", *DOCUMENT_FORMATS) and not is_conll:
         lines = (text_parts.append(line) or line for line in lines)
     stream = StreamText(lines)
-    source = conll_sentences(stream) if is_conll else iter_sentences(stream)
-    bar = tqdm(desc=name, unit="sentence", disable=None, file=sys.stderr)  # TTY only
-    for chunk in chunks(source, args.chunk):
-        bar.update(len(chunk))
-        words = chunk if is_conll else [[t.text for t in s] for s in chunk]
+    source = (conll_sentences(stream, args.max_tokens) if is_conll
+              else iter_sentences(stream, max_sentence=MAX_SENTENCE_CHARS))
+
+    def forget(chunk) -> None:  # the text before the chunk's end is no longer needed
+        stream.forget(stream.base + len(stream.buffer) if is_conll else chunk[-1][-1].end)
+
+    def words(chunk) -> list[list[str]]:
+        return chunk if is_conll else [[t.text for t in s] for s in chunk]
+
+    pending = after_skipping(chunks(split_long(source, args.max_tokens), args.chunk), count,
+                             forget)
+    for chunk, result in engine.tagged(pending, words):
         count += len(chunk)
         if args.format == "conll":
-            write_conll(out, words, tagger.tag_sentences(words, args.heads))
-        for i, entities in enumerate(tagger.entities(words, args.heads, args.min_confidence)
-                                     if args.format != "conll" else []):
+            write_conll(out, words(chunk), result)
+        for i, entities in enumerate(result if args.format != "conll" else []):
             if is_conll:  # no character offsets: token offsets within the sentence
                 found = [dict(head=h, type=k, sentence=count - len(chunk) + i, start=s, end=e,
-                              text=" ".join(words[i][s:e]), confidence=round(c, 4))
+                              text=" ".join(chunk[i][s:e]), confidence=round(c, 4))
                          for h, k, s, e, c in entities]
             else:
                 found = [e.__dict__ for e in with_offsets(entities, chunk[i], stream)]
@@ -248,10 +305,15 @@ def tag_file(tagger, name: str, args, out) -> int:
                     shown = re.sub(r"\s", " ", entity["text"])
                     out.write(f"T{mention}\t{brat_type(entity['head'], entity['type'])} "
                               f"{entity['start']} {entity['end']}\t{shown}\n")
-        stream.forget(stream.base + len(stream.buffer) if is_conll else chunk[-1][-1].end)
-    bar.close()
+        forget(chunk)
+        if resume:
+            resume.checkpoint({"sentences": count, "mentions": mention})
+        if bar is not None:
+            bar.set_postfix(sentences=count, refresh=False)
     if count == 0:
         raise InputError(f"{name}: no text to tag (empty input)")
+    if bar is not None:
+        bar.update(1)  # a text input is one document
     if args.format in DOCUMENT_FORMATS:
         from bioner_mtl.data.documents import Document, Passage
 
@@ -299,6 +361,12 @@ def main(argv: list[str] | None = None) -> None:
                    help="replace output files already in --out (default: refuse, naming the "
                         "first; a BRAT folder's gold NAME.ann is such a file)")
     p.add_argument("--chunk", type=int, default=1000, help="sentences tagged per batch")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes that tag, the input's chunks shared out in order (default: "
+                        "the cores; an input of one chunk is tagged in this process)")
+    p.add_argument("--max-tokens", type=int, default=MAX_TOKENS, metavar="N",
+                   help="a sentence longer than N tokens is tagged in pieces of N, so text with "
+                        f"no sentence end streams in bounded memory (default {MAX_TOKENS})")
     p.add_argument("--min-confidence", type=float, metavar="P",
                    help="drop entities whose confidence is below P (0 to 1; calibrated by the "
                         "bundle's temperature)")
@@ -307,6 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.chunk < 1:
         raise InputError(f"--chunk {args.chunk}: sentences tagged per batch, at least 1 "
                          "(default 1000)")
+    check_workers(args)
     if args.heads is not None and not [h for h in args.heads.split(",") if h.strip()]:
         raise InputError(f"--heads {args.heads!r}: no head names; give A,B or leave it out "
                          "for every NER head")
@@ -330,27 +399,85 @@ def main(argv: list[str] | None = None) -> None:
             if input_kind(name, args.input_format) == "text":
                 check_pubtator_id(Path(name).stem if name != "-" else "stdin", name)
     targets = output_paths(args.inputs, args.out, suffix, args.format == "brat", args.force)
-    from bioner_mtl.training.product.bundle import check_min_confidence, load
+    from bioner_mtl.training.product import bundle
 
-    check_min_confidence(args.min_confidence)  # before the model loads
+    bundle.check_min_confidence(args.min_confidence)  # before the model loads
     for name in args.inputs:
         if name != "-" and not Path(name).is_file():
             raise InputError(f"{name}: no such file; give text or CoNLL files, or - for stdin")
         if input_kind(name, args.input_format) in ("text", "conll"):
             check_text_start(name)  # binary data is refused before the model loads
-    tagger = load(args.model)
+    # with workers, the bundle is checked here and built in each worker (and here only for
+    # an input of one chunk)
+    tagger = (bundle.load(args.model) if args.workers == 1
+              else bundle.Tagger(args.model, build=False))
     args.heads = [h.strip() for h in args.heads.split(",") if h.strip()] if args.heads else None
     tagger.heads_for(args.heads)  # unknown heads fail before any input is read
-    for name in args.inputs:
-        if args.out:
+    tag_all(tagger, targets, args)
+
+
+MAX_TOKENS = 512  # tokens per tagged piece of an over-long sentence
+MAX_WORKERS = 256
+
+
+def check_workers(args) -> None:
+    from bioner_mtl.training.product.bulk import default_workers
+
+    if args.workers is None:
+        args.workers = default_workers()
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise InputError(f"--workers {args.workers}: processes that tag, from 1 to "
+                         f"{MAX_WORKERS} (default: the cores, {default_workers()} here)")
+    if args.max_tokens < 1:
+        raise InputError(f"--max-tokens {args.max_tokens}: tokens per tagged piece of a long "
+                         f"sentence, at least 1 (default {MAX_TOKENS})")
+
+
+def tag_all(tagger, targets: dict[str, Path], args) -> None:
+    """Every input, in order, by `--workers` processes; a progress bar of documents (a text
+    file is one, a BioC or PubTator file holds several) on a terminal."""
+    from tqdm.auto import tqdm
+
+    from bioner_mtl.training.product.bulk import Engine
+
+    def load_here():
+        if getattr(tagger, "model", True) is None:  # checked, not built
+            tagger.build()
+        return tagger
+
+    bar = tqdm(desc="tagging", unit="doc", disable=None, file=sys.stderr)  # TTY only
+    with Engine(args.model, args.heads, args.format != "conll", args.min_confidence,
+                args.workers, load_here) as engine:
+        for name in args.inputs:
+            if not args.out:
+                tag_file(engine, name, args, sys.stdout, bar=bar)
+                continue
             target = targets[name]
-            # moved into place once whole: an interrupted run leaves no half file, and no
-            # input is opened for writing before it is read
-            count = write_atomically(target, lambda out, name=name: tag_file(tagger, name,
-                                                                              args, out))
+            if args.format in DOCUMENT_FORMATS or name == "-":
+                # moved into place once whole: an interrupted run leaves no half file, and
+                # no input is opened for writing before it is read
+                count = write_atomically(target, lambda out, name=name: tag_file(
+                    engine, name, args, out, bar=bar))
+            else:  # written chunk by chunk: a killed run continues where it stopped
+                with ResumableOutput(target, fingerprint(tagger, name, args)) as resume:
+                    if resume.progress:
+                        print(f"{name}: resuming after {resume.progress['sentences']} "
+                              f"sentences already in {target}", file=sys.stderr)
+                    count = tag_file(engine, name, args, resume.handle, resume, bar)
             print(f"{name}: {count} sentences -> {target}", file=sys.stderr)
-        else:
-            tag_file(tagger, name, args, sys.stdout)
+    bar.close()
+
+
+def fingerprint(tagger, name: str, args) -> dict:
+    """What an output depends on: a journal of another input, model or setting is not
+    resumed."""
+    stat = Path(name).stat()
+    return {"input": str(Path(name).resolve()), "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns, "model": str(Path(args.model).resolve()),
+            "weights": tagger.meta.get("weights_sha256"), "format": args.format,
+            "input_format": args.input_format, "heads": args.heads,
+            "min_confidence": args.min_confidence, "chunk": args.chunk,
+            "max_tokens": args.max_tokens}
 
 
 def output_paths(inputs: list[str], out: str | None, suffix: str, text_too: bool,

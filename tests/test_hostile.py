@@ -168,13 +168,13 @@ def test_a_pubtator_output_of_an_id_with_a_bar_is_refused(tmp_path, monkeypatch,
         {"id": "PMC1|v2", "passages": [{"offset": 0, "text": "Aspirin helps."}]}]}))
     out = tmp_path / "out"
     # old code: wrote 'PMC1|v2|t|Aspirin helps.', which reads back as another line entirely
-    assert run(predict_cli.main, ["--model", "m", str(source), "--format", "pubtator",
-                                  "--out", str(out)]) == 2
+    assert run(predict_cli.main, ["--model", "m", "--workers", "1", str(source),
+                                  "--format", "pubtator", "--out", str(out)]) == 2
     assert "document id 'PMC1|v2' holds '|', which PubTator cannot hold" in \
         capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
-    assert run(predict_cli.main, ["--model", "m", str(source), "--format", "bioc-json",
-                                  "--out", str(out)]) == 0  # BioC holds it
+    assert run(predict_cli.main, ["--model", "m", "--workers", "1", str(source),
+                                  "--format", "bioc-json", "--out", str(out)]) == 0  # BioC holds it
 
 
 def test_serve_bench_refuses_a_server_that_is_not_ours(tmp_path):

@@ -243,3 +243,14 @@ def test_sentence_split_recovers_corpus_sentences():
     assert [t for s in found for t in s] == [t for s in sentences for t in s]
     same = sum(s in sentences for s in found)
     assert same >= 195, f"{same}/{len(sentences)}"
+
+
+def test_text_with_no_sentence_end_streams_in_pieces():
+    """max_sentence cuts a sentence that never ends (issue 28): every token once, in order,
+    with its offsets, and no piece much longer than the limit."""
+    text = "alpha beta-2 gamma " * 2000  # 38,000 characters, no full stop, no line end
+    pieces = list(iter_sentences([text[i:i + 1000] for i in range(0, len(text), 1000)],
+                                 max_buffer=4000, max_sentence=4000))
+    assert [t for s in pieces for t in s] == tokenize(text)
+    assert len(pieces) > 5 and max(s[-1].end - s[0].start for s in pieces) < 9000
+    assert list(iter_sentences([text])) == split_sentences(text)  # without it: one sentence

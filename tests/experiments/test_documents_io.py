@@ -96,7 +96,8 @@ def capitals(text: str) -> list[tuple[int, int]]:
 
 
 def predict(*args):
-    return run(predict_cli.main, [str(a) for a in args])
+    """predict.py in this process (one worker: the fake taggers live here)."""
+    return run(predict_cli.main, ["--workers", "1", *(str(a) for a in args)])
 
 
 def test_predict_writes_bioc_and_pubtator_whose_offsets_slice_the_input(

@@ -191,7 +191,9 @@ class Head:
 class Tagger:
     """A loaded bundle: tags pre-tokenised sentences or raw text with every head in one pass."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, build: bool = True):
+        """Read and check the bundle, then build the model (`build=False` stops after the
+        checks: a process that only hands the work to others needs no model of its own)."""
         directory = Path(directory)
         meta_path = directory / BUNDLE_FILE
         if not meta_path.is_file():
@@ -226,9 +228,18 @@ class Tagger:
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
             raise InputError(f"{meta_path}: does not describe a model this bioner-mtl can "
                              f"build ({type(err).__name__}: {err}); {RESAVE}") from None
-        self.model = spec.build(config, {n: len(h.tagset.labels) for n, h in self.heads.items()},
-                                self.featurizer.features)
-        self._build(directory / WEIGHTS_FILE)
+        self._spec, self._config, self.directory = spec, config, directory
+        self.model = None
+        if build:
+            self.build()
+
+    def build(self) -> None:
+        """Build the model and load its weights (once)."""
+        if self.model is None:
+            self.model = self._spec.build(
+                self._config, {n: len(h.tagset.labels) for n, h in self.heads.items()},
+                self.featurizer.features)
+            self._build(self.directory / WEIGHTS_FILE)
 
     def _build(self, weights: Path) -> None:
         """Create the variables from one dummy labelled sentence per head, then load them."""

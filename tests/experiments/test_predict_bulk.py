@@ -1,0 +1,139 @@
+"""predict.py on large inputs (issue 28): several worker processes give the single process's
+output, a killed run continues where it stopped, over-long sentences are tagged in pieces."""
+
+import json
+
+import pytest
+
+from bioner_mtl.data import resumable
+from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.experiments import predict as predict_cli
+from bioner_mtl.training.cli import run
+from bioner_mtl.training.fit.trainer import Trainer
+from bioner_mtl.training.product.bundle import save_bundle
+
+MAIN, AUX = "NCBI-disease", "BC5CDR-chem"
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_run, tmp_path_factory):
+    """A small two-head window CNN that finds entities."""
+    path = tmp_path_factory.mktemp("bundle") / "model"
+    trainer = Trainer(tiny_run(MAIN, (AUX,), steps=600, eval_every=300), progress=False)
+    trainer.fit()
+    save_bundle(trainer, path, calibrate=False)
+    return path
+
+
+@pytest.fixture()
+def text(tmp_path):
+    """60 test sentences, a blank line after every fifth."""
+    sentences = [" ".join(s.tokens) for s in load_corpus(MAIN).test[:60]]
+    path = tmp_path / "abstracts.txt"
+    path.write_text("".join(s + ("\n\n" if i % 5 == 4 else " ")
+                            for i, s in enumerate(sentences)), encoding="utf-8")
+    return path
+
+
+def predict(*args) -> int:
+    return run(predict_cli.main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "conll"])
+def test_two_workers_write_what_one_process_writes(bundle, text, tmp_path, capsys, fmt):
+    outputs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert predict("--model", bundle, text, "--format", fmt, "--chunk", 4,
+                       "--workers", workers, "--out", out) == 0
+        outputs[workers] = (out / f"abstracts.{'jsonl' if fmt == 'jsonl' else 'conll'}"
+                            ).read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert outputs[1] == outputs[2]  # same tags, same order, same confidences
+    assert outputs[1].count("B-") + outputs[1].count('"head"') > 5  # the check has substance
+
+
+class Killed(KeyboardInterrupt):
+    """What a kill looks like to the writer: the run stops between two chunks."""
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "brat"])
+def test_a_killed_run_continues_where_it_stopped(bundle, text, tmp_path, capsys,
+                                                 monkeypatch, fmt):
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    suffix = ".jsonl" if fmt == "jsonl" else ".ann"
+    assert predict("--model", bundle, text, "--format", fmt, "--chunk", 4, "--workers", 1,
+                   "--out", whole) == 0
+    expected = (whole / f"abstracts{suffix}").read_text(encoding="utf-8")
+    total = int(capsys.readouterr().err.split(": ")[-1].split()[0])  # "N sentences -> ..."
+
+    checkpoint, calls = resumable.ResumableOutput.checkpoint, []
+
+    def dies_after_three(self, progress):
+        checkpoint(self, progress)
+        calls.append(progress)
+        if len(calls) == 3:
+            self.handle.write("half a line written after the last checkpoint")
+            raise Killed
+
+    monkeypatch.setattr(resumable.ResumableOutput, "checkpoint", dies_after_three)
+    assert predict("--model", bundle, text, "--format", fmt, "--chunk", 4, "--workers", 1,
+                   "--out", cut) == 130
+    assert not (cut / f"abstracts{suffix}").exists()  # nothing half-written under its name
+    assert (cut / f".abstracts{suffix}.partial").exists()
+    monkeypatch.setattr(resumable.ResumableOutput, "checkpoint", checkpoint)
+    tagged = []
+    original = predict_cli.after_skipping
+
+    def counting(pieces, done, forget):
+        for chunk in original(pieces, done, forget):
+            tagged.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(predict_cli, "after_skipping", counting)
+    capsys.readouterr()
+    assert predict("--model", bundle, text, "--format", fmt, "--chunk", 4, "--workers", 1,
+                   "--out", cut) == 0
+    assert "resuming after 12 sentences" in capsys.readouterr().err
+    assert (cut / f"abstracts{suffix}").read_text(encoding="utf-8") == expected
+    assert sum(tagged) == total - 12  # the first three chunks were not tagged again
+    assert sorted(p.name for p in cut.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_journal_of_other_settings_is_not_resumed(bundle, text, tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / ".abstracts.jsonl.partial").write_text("stale\n")
+    (out / ".abstracts.jsonl.journal").write_text(json.dumps(
+        {"fingerprint": {"other": 1}, "bytes": 6, "progress": {"sentences": 4}}))
+    assert predict("--model", bundle, text, "--chunk", 4, "--workers", 1, "--out", out) == 0
+    assert "resuming" not in capsys.readouterr().err
+    assert "stale" not in (out / "abstracts.jsonl").read_text(encoding="utf-8")
+
+
+def test_text_with_no_sentence_end_is_tagged_in_pieces(bundle, tmp_path, capsys):
+    words = " ".join(" ".join(s.tokens[:-1]) for s in load_corpus(MAIN).test[:30])
+    path = tmp_path / "log.txt"
+    path.write_text(words, encoding="utf-8")  # no full stop, no line end
+    assert predict("--model", bundle, path, "--max-tokens", 16, "--workers", 1) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert rows and all(words[r["start"]:r["end"]] == r["text"] for r in rows)
+    assert predict("--model", bundle, path, "--max-tokens", 16, "--workers", 1,
+                   "--format", "conll") == 0
+    pieces = capsys.readouterr().out.strip().split("\n\n")
+    assert len(pieces) > 10 and max(len(p.splitlines()) for p in pieces) <= 16
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--workers", "0"], "--workers 0: processes that tag, from 1 to 256"),
+    (["--workers", "-2"], "--workers -2: processes that tag"),
+    (["--workers", "100000"], "--workers 100000: processes that tag"),
+    (["--max-tokens", "0"], "--max-tokens 0: tokens per tagged piece"),
+])
+def test_bad_worker_and_piece_sizes_are_refused_before_loading(tmp_path, capsys, args, needle):
+    text = tmp_path / "notes.txt"
+    text.write_text("Aspirin works.")
+    assert predict("--model", tmp_path / "no-bundle", text, *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and needle in err and "\n" not in err, err
