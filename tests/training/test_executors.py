@@ -12,6 +12,7 @@ from bioner_mtl.training.cli import run
 from bioner_mtl.training.fit.results import ResultsFile, cell_key
 from bioner_mtl.training.grids import executors
 from bioner_mtl.training.grids.grid import run_cells
+from bioner_mtl.training.spec.config import RunConfig
 from tests.experiments.test_pairwise import ONE_ROUND, TINY
 
 # baseline + 2 partners, one seed each (one round)
@@ -163,9 +164,10 @@ def test_auto_trains_several_cells_side_by_side_and_one_cell_here(monkeypatch):
     monkeypatch.setattr(executors.InProcess, "map_cells",
                         lambda self, runs, on_result, progress: used.append(("here", 1)))
     monkeypatch.delenv("BIONER_EXECUTOR", raising=False)
+    a, b, c = (RunConfig(main="Ex-PTM", seed=seed) for seed in (1, 2, 3))
     auto = executors.make_executor("auto", 2)
-    auto.map_cells(["a", "b", "c"], None, False)
-    auto.map_cells(["a"], None, False)
+    auto.map_cells([a, b, c], None, False)
+    auto.map_cells([a], None, False)
     monkeypatch.setenv("BIONER_EXECUTOR", "inprocess")
-    auto.map_cells(["a", "b"], None, False)
+    auto.map_cells([a, b], None, False)
     assert used == [("pool", 2), ("here", 1), ("here", 1)]
