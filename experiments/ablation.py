@@ -4,9 +4,9 @@
     python experiments/ablation.py --main NCBI-disease --partner BC5CDR-disease
     python experiments/ablation.py --main BC2GM --best-from runs/pairwise-BC2GM-window-cnn-quick
     python experiments/ablation.py --main NCBI-disease --partner BioNLP09 --removed 0,.25,.5,.75,.9
-    python experiments/ablation.py --main NCBI-disease --partner BC5CDR-chem --model bert \
+    python experiments/ablation.py --main NCBI-disease --partner BC5CDR-chem --model bert \\
         --removed 0,.5,.9 --cut-partner                            # RODRIGUEZ table 5
-    python experiments/ablation.py --main NCBI-disease --model bert-tong --against bert \
+    python experiments/ablation.py --main NCBI-disease --model bert-tong --against bert \\
         --fractions 0.5,0.25,0.1                                   # TONG table 3
 
 Only the main corpus's training split shrinks (seeded); devel, test and the partner stay
