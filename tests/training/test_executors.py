@@ -171,3 +171,20 @@ def test_auto_trains_several_cells_side_by_side_and_one_cell_here(monkeypatch):
     monkeypatch.setenv("BIONER_EXECUTOR", "inprocess")
     auto.map_cells([a, b], None, False)
     assert used == [("pool", 2), ("here", 1), ("here", 1)]
+
+
+def test_resume_counts_each_cell_once(tmp_path, reference, caplog):
+    """A baseline's cell is in the run list once per partner row: the resume line counts
+    cells, not rows (it said '162 of 360 cells already finished' of a fresh 198-cell grid)."""
+    runs = grid_runs(GRID)
+    doubled = [*runs, runs[0]]  # the baseline listed twice, as a grid of rows does
+    results = ResultsFile(tmp_path / "results.jsonl")
+    results.append(reference[cell_key(runs[0])])  # one of three cells finished
+    train_here_calls = []
+    executor = executors.make_executor("inprocess")
+    executor.map_cells = lambda todo, finish, progress: train_here_calls.extend(todo)
+    caplog.set_level("INFO", logger="bioner_mtl.training.grids.grid")
+    with pytest.raises(InputError):  # the fake executor trained nothing: cells are missing
+        run_cells(doubled, results, progress=False, executor=executor)
+    assert len(train_here_calls) == 2
+    assert "1 of 3 cells already finished" in caplog.text

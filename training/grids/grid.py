@@ -40,13 +40,14 @@ def run_cells(runs: list[RunConfig], results: ResultsFile, *, progress: bool = T
         raise InputError(f"{in_the_way}: a file is in the way of the run directory "
                          f"{results.path.parent}; give --out a directory")
     preset = f" ({extra['preset']} preset)" if extra and extra.get("preset") else ""
-    log.info("%d runs%s into %s", len(runs), preset, results.path.parent)
+    cells = {cell_key(run): run for run in runs}  # a baseline's cell can serve many rows
+    log.info("%d cells%s into %s", len(cells), preset, results.path.parent)
     check_same_data(results, runs)
     finished = results.finished()
-    todo = list({cell_key(run): run for run in runs if cell_key(run) not in finished}.values())
-    if len(todo) < len(runs):
+    todo = [run for key, run in cells.items() if key not in finished]
+    if len(todo) < len(cells):
         log.info("%d of %d cells already finished in %s (kept, not trained again)",
-                 len(runs) - len(todo), len(runs), results.path)
+                 len(cells) - len(todo), len(cells), results.path)
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
 
     def finish(run: RunConfig, record: RunRecord) -> None:
