@@ -264,7 +264,7 @@ CASES = [
     Case("train-epochs-from-other-settings", "train", ["--main", MAIN, "--train-on",
                                                        "train+devel", "--epochs-from", "sel"],
          f"sel/results.jsonl:1: that run of {MAIN}, model window-cnn has other settings "
-         "(train.learning_rate=0.01, this run: 0.002)",
+         "(train.learning_rate=0.01, this run: 0.004)",
          {"sel/results.jsonl": lambda d: other_settings_record()}),
     Case("train-select-on-unknown", "train", ["--main", MAIN, "--select-on", "max"],
          "argument --select-on: invalid choice: 'max'"),
