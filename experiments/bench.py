@@ -11,7 +11,14 @@ Comparisons (the same sentences, dimensions, batch size, steps and test text on 
              local MiniLM (or --encoder) directory, same max length, learning rate, schedule;
   multihead  one N-head model vs N single-task models (N = 1, 3, 6): tagging time, disk size;
   machine    the floating point rate of our BERT and BiLSTM training steps against the
-             machine's dense matmul rate measured in this run.
+             machine's dense matmul rate measured in this run;
+  tagging    bulk tagging of the same 10,000 sentences by our window-CNN, BiLSTM-CRF and
+             BERT bundles, flair's SequenceTagger and transformers' token-classification
+             pipeline (each trained first, in its own process): sentences/s, peak memory, F1;
+  levers     one BERT tagging lever at a time (XLA with length buckets, bfloat16) against
+             the current float32 path, in one process taking turns: rate and tags kept;
+  memory     predict.py's peak memory (and MB/s) on a large generated input against a 1 MB
+             one, with and without sentence ends, with 1 and 2 workers (no peers).
 Every side runs in its own process (its peak memory is its own; the first step, which
 compiles or allocates, is not timed). Peers install from requirements-bench.txt. Writes
 bench.json and bench.md (ratios ours / peer and this command line) to --out.
@@ -36,9 +43,10 @@ from pathlib import Path
 
 from bioner_mtl.data.atomic import write_text
 from bioner_mtl.data.errors import InputError
+from bioner_mtl.training.bench.bulk import cpu_line
 from bioner_mtl.training.cli import ArgumentParser, run
 
-COMPARISONS = ("bilstm", "bert", "multihead", "machine")
+COMPARISONS = ("bilstm", "bert", "multihead", "machine", "tagging", "levers", "memory")
 PEERS = {"bilstm": "flair", "bert": "transformers"}
 MULTIHEAD_CORPORA = ["BC5CDR", "NCBI-disease", "BC2GM", "Linnaeus", "BioNLP09", "Ex-PTM"]
 INSTALL = "pip install torch==2.13.0 && pip install -r requirements-bench.txt"
@@ -51,6 +59,12 @@ SETTINGS = {
                  "max_length": 128, "learning_rate": 1e-4, "test_sentences": 400},
         "multihead": {"models": ["bilstm-crf", "bert"], "heads": [1, 3, 6], "sentences": 300},
         "machine": {"size": 1024, "repeats": 8},
+        "tagging": {"corpus": "NCBI-disease", "fraction": 0.1, "sentences": 1000,
+                    "max_length": 128, "epochs": {"window-cnn": 2, "bilstm-crf": 1, "bert": 1},
+                    "batch_size": {"window-cnn": 8, "bilstm-crf": 16, "bert": 16},
+                    "learning_rate": {"window-cnn": 1e-3, "bilstm-crf": 1e-3, "bert": 1e-4}},
+        "levers": {"sentences": 500},
+        "memory": {"megabytes": [1, 5], "workers": [1, 2]},
     },
     "full": {
         "bilstm": {"corpus": "NCBI-disease", "fraction": 1.0, "epochs": 5, "batch_size": 16,
@@ -60,6 +74,12 @@ SETTINGS = {
         "multihead": {"models": ["window-cnn", "bilstm-crf", "bert"], "heads": [1, 3, 6],
                       "sentences": 1000},
         "machine": {"size": 2048, "repeats": 8},
+        "tagging": {"corpus": "NCBI-disease", "fraction": 1.0, "sentences": 10_000,
+                    "max_length": 128, "epochs": {"window-cnn": 5, "bilstm-crf": 5, "bert": 1},
+                    "batch_size": {"window-cnn": 8, "bilstm-crf": 16, "bert": 32},
+                    "learning_rate": {"window-cnn": 1e-3, "bilstm-crf": 1e-3, "bert": 5e-5}},
+        "levers": {"sentences": 3000},
+        "memory": {"megabytes": [1, 50], "workers": [1, 2]},
     },
 }
 
@@ -71,7 +91,19 @@ WORKERS = {  # name -> (module, function); each runs in a fresh process
     "flair-bilstm": ("bioner_mtl.training.bench.peers", "flair_bilstm"),
     "transformers-bert": ("bioner_mtl.training.bench.peers", "hf_bert"),
     "torch-matmul": ("bioner_mtl.training.bench.peers", "matmul_rate"),
+    "ours-predict-memory": ("bioner_mtl.training.bench.bulk", "predict_memory"),
+    "ours-lever": ("bioner_mtl.training.bench.tagging", "lever"),
+    "ours-train": ("bioner_mtl.training.bench.tagging", "train_bundle"),
+    "ours-tag": ("bioner_mtl.training.bench.tagging", "tag_bundle"),
+    "flair-train": ("bioner_mtl.training.bench.peers", "flair_bilstm"),
+    "transformers-train": ("bioner_mtl.training.bench.peers", "hf_bert"),
+    "flair-tag": ("bioner_mtl.training.bench.peers", "flair_tag"),
+    "transformers-tag": ("bioner_mtl.training.bench.peers", "hf_pipeline_tag"),
 }
+TAGGERS = ("window-cnn", "bilstm-crf", "bert")
+# our model -> the peer it is set beside in the tagging table
+TAGGING_PAIRS = (("bilstm-crf", "flair"), ("bert", "transformers"), ("window-cnn", "flair"),
+                 ("window-cnn", "transformers"))
 
 
 def steps_for(settings: dict, seed: int) -> int:
@@ -86,6 +118,21 @@ def specs(comparison: str, settings: dict, seed: int, workdir: Path,
     """The spec each side of a comparison runs with: shared fields plus each side's own."""
     if comparison == "machine":
         return {"ours-matmul": settings, "torch-matmul": settings}
+    if comparison == "tagging":
+        return tagging_specs(settings, seed, workdir, encoder)
+    if comparison == "levers":  # the BERT bundle --only tagging trained, else an untrained one
+        trained = workdir / "tagging-bert"
+        return {f"ours-lever:{name}": {"lever": name, "corpus": "NCBI-disease",
+                                       "sentences": settings["sentences"],
+                                       "bundle": str(trained) if trained.is_dir() else None,
+                                       "workdir": str(workdir)}
+                for name in ("xla-buckets", "bfloat16")}
+    if comparison == "memory":
+        return {f"ours-predict-memory:{mb}-{end}-{workers}": {
+                    "megabytes": mb, "sentence_end": end == "end", "workers": workers,
+                    "workdir": str(workdir)}
+                for end in ("end", "no-end") for workers in settings["workers"]
+                for mb in settings["megabytes"]}
     if comparison == "multihead":
         return {f"ours-multihead:{m}": {"model": m, "heads": settings["heads"],
                                          "corpora": MULTIHEAD_CORPORA,
@@ -109,6 +156,44 @@ def specs(comparison: str, settings: dict, seed: int, workdir: Path,
                           "model_options": {"max_length": settings["max_length"],
                                             **({"encoder": encoder} if encoder else {})}},
             "transformers-bert": {**both, "encoder_dir": encoder_dir}}
+
+
+def tagging_specs(settings: dict, seed: int, workdir: Path, encoder: str | None
+                  ) -> dict[str, dict]:
+    """Every side trains first (bilstm-crf and flair the same steps, bert and transformers
+    the same steps), saving its model; then every side tags the same bulk sentences."""
+    sides, tags = {}, {}
+    steps = {m: steps_for({"corpus": settings["corpus"], "fraction": settings["fraction"],
+                           "epochs": settings["epochs"][m],
+                           "batch_size": settings["batch_size"][m]}, seed) for m in TAGGERS}
+    for model in TAGGERS:
+        shared = {"corpus": settings["corpus"], "fraction": settings["fraction"], "seed": seed,
+                  "batch_size": settings["batch_size"][model], "steps": steps[model],
+                  "learning_rate": settings["learning_rate"][model], "test_sentences": 1}
+        options = {"window-cnn": {}, "bilstm-crf": {"lstm": 256},
+                   "bert": {"max_length": settings["max_length"],
+                            **({"encoder": encoder} if encoder else {})}}[model]
+        sides[f"ours-train:{model}"] = {
+            **shared, "model": model, "model_options": options, "vector_dim": 100,
+            "save_to": str(workdir / f"tagging-{model}"),
+            **({"tag_scheme": "IOB2"} if model == "bert" else {})}
+        tags[f"ours-tag:{model}"] = {"bundle": str(workdir / f"tagging-{model}"),
+                                     "corpus": settings["corpus"],
+                                     "sentences": settings["sentences"]}
+    peers = specs("bilstm", {**settings, "epochs": settings["epochs"]["bilstm-crf"],
+                             "batch_size": settings["batch_size"]["bilstm-crf"],
+                             "test_sentences": 1, "hidden": 256}, seed, workdir, encoder)
+    sides["flair-train"] = {**peers["flair-bilstm"], "save_to": str(workdir / "flair.pt")}
+    peers = specs("bert", {**settings, "epochs": settings["epochs"]["bert"],
+                           "batch_size": settings["batch_size"]["bert"], "test_sentences": 1,
+                           "learning_rate": settings["learning_rate"]["bert"]},
+                  seed, workdir, encoder)
+    sides["transformers-train"] = {**peers["transformers-bert"],
+                                   "save_to": str(workdir / "transformers")}
+    for peer, path in (("flair", "flair.pt"), ("transformers", "transformers")):
+        tags[f"{peer}-tag"] = {"model_path": str(workdir / path), "seed": seed,
+                               "corpus": settings["corpus"], "sentences": settings["sentences"]}
+    return {**sides, **tags}
 
 
 def default_encoder() -> Path:
@@ -218,6 +303,22 @@ def rows_for(comparison: str, found: dict[str, dict]) -> list[dict]:
                  "digits": digits}
                 for label, key, digits in measures
                 if key != "gpu_peak_mb" or key in ours or key in peer]  # GPU runs only
+    if comparison == "memory":
+        return memory_rows(found)
+    if comparison == "tagging":
+        return tagging_rows(found)
+    if comparison == "levers":
+        return [row for key, r in found.items() if key.startswith("ours-lever:") for row in (
+            {"comparison": "BERT tagging lever vs the current float32 path",
+             "measure": f"{r['lever']}: sentences/s", "ours": r["lever_sentences_per_second"],
+             "peer": r["current_sentences_per_second"],
+             "ratio": ratio(r["lever_sentences_per_second"],
+                            r["current_sentences_per_second"]), "digits": 1},
+            {"comparison": "BERT tagging lever vs the current float32 path",
+             "measure": f"{r['lever']}: share of tokens whose tag it keeps"
+                        + ("" if r.get("trained", True) else " (untrained bundle: not "
+                                                             "meaningful)"),
+             "ours": r["tags_kept"], "peer": 1.0, "ratio": r["tags_kept"], "digits": 4})]
     if comparison == "multihead":
         rows = []
         for key, record in found.items():
@@ -257,6 +358,55 @@ def rows_for(comparison: str, found: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def tagging_rows(found: dict[str, dict]) -> list[dict]:
+    """Each of our bundles beside a peer tagging the same sentences."""
+    rows = []
+    for model, peer in TAGGING_PAIRS:
+        ours, theirs = found.get(f"ours-tag:{model}", {}), found.get(f"{peer}-tag", {})
+        name = {"flair": "flair SequenceTagger", "transformers": "transformers pipeline"}[peer]
+        for label, key, digits in (("sentences/s", "inference_sentences_per_second", 0),
+                                   ("peak memory MB (lower is better)", "peak_rss_mb", 0),
+                                   ("mention F1", "mention_f1", 4)):
+            rows.append({"comparison": f"bulk tagging: our {model} vs {name}",
+                         "measure": label, "ours": ours.get(key), "peer": theirs.get(key),
+                         "ratio": ratio(ours.get(key), theirs.get(key)), "digits": digits})
+    return rows
+
+
+def memory_rows(found: dict[str, dict]) -> list[dict]:
+    """predict.py on the largest input against the smallest (peak memory: 1.00x is
+    bounded), and 2 workers against 1 on the largest (MB/s)."""
+    runs = {("end" if v["sentence_end"] else "no-end", v["workers"], v["megabytes"]): v
+            for k, v in found.items() if k.startswith("ours-predict-memory:")}
+    rows = []
+    for kind, label in (("end", "sentences"), ("no-end", "no sentence end")):
+        for workers in sorted({w for k, w, _ in runs if k == kind}):
+            sizes = sorted(mb for k, w, mb in runs if k == kind and w == workers)
+            if len(sizes) < 2:
+                continue
+            small, big = runs[(kind, workers, sizes[0])], runs[(kind, workers, sizes[-1])]
+            for key, what in (("peak_process_mb", "largest process"),
+                              ("peak_tree_mb", "all processes")):
+                rows.append({"comparison": "predict.py memory, large vs small input",
+                             "measure": f"{label}, --workers {workers}: peak MB of {what}, "
+                                        f"{sizes[-1]:g} MB vs {sizes[0]:g} MB input (lower is "
+                                        "better; 1.00x is bounded)",
+                             "ours": big[key], "peer": small[key],
+                             "ratio": ratio(big[key], small[key]), "digits": 0})
+        both = sorted({w for k, w, _ in runs if k == kind})
+        big = max(mb for k, _, mb in runs if k == kind) if both else None
+        if len(both) > 1 and all((kind, w, big) in runs for w in both[:2]):
+            one, more = runs[(kind, both[0], big)], runs[(kind, both[-1], big)]
+            rows.append({"comparison": "predict.py memory, large vs small input",
+                         "measure": f"{label}, {big:g} MB input: MB/s, --workers {both[-1]} vs "
+                                    f"--workers {both[0]}",
+                         "ours": more["megabytes_per_second"],
+                         "peer": one["megabytes_per_second"],
+                         "ratio": ratio(more["megabytes_per_second"],
+                                        one["megabytes_per_second"]), "digits": 2})
+    return rows
+
+
 def gflops(rate: float | None) -> float | None:
     return None if rate is None else rate / 1e9
 
@@ -267,6 +417,7 @@ def markdown(report: dict) -> str:
 
     lines = [f"`{report['command']}`", "",
              f"{report['date']}, {report['machine']}, device {report['device']}"
+             + (f"; CPU: {report['cpu']}" if report.get("cpu") else "")
              + (f"; medians of {report['repeats']} runs per side"
                 if report.get("repeats", 1) > 1 else ""), "",
              "| comparison | measure | bioner-mtl | peer | ours / peer |",
@@ -285,12 +436,12 @@ def markdown(report: dict) -> str:
 
 def check_peers(chosen: list[str]) -> None:
     needed = {"bilstm": ["torch", "flair"], "bert": ["torch", "transformers"],
-              "machine": ["torch"]}
+              "machine": ["torch"], "tagging": ["torch", "flair", "transformers"]}
     missing = sorted({m for c in chosen for m in needed.get(c, [])
                       if importlib.util.find_spec(m) is None})
     if missing:
         raise InputError(f"the peers {', '.join(missing)} are not installed: {INSTALL} "
-                         "(or --only multihead, which needs none)")
+                         "(or --only multihead,memory, which need none)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -343,6 +494,8 @@ def main(argv: list[str] | None = None) -> None:
             for repeat in range(args.repeats):
                 # Alternate which side goes first, so a drifting machine favours neither.
                 for name in (list(sides) if repeat % 2 == 0 else list(sides)[::-1]):
+                    if repeat and "-train" in name:  # models are trained once, then tag N times
+                        continue
                     print(f"[{comparison}] {name} ({repeat + 1}/{args.repeats}) ...",
                           flush=True)
                     runs[name].append(run_worker(name, sides[name], Path(tmp), out))
@@ -357,6 +510,7 @@ def main(argv: list[str] | None = None) -> None:
                                                                 else sys.argv[1:]),
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "cpu": cpu_line(),  # model and instruction sets: a ratio on one CPU is not another's
         "device": ", ".join(sorted(devices)) or "CPU",
         "settings": {c: settings[c] for c in order}, "seed": args.seed,
         "repeats": args.repeats,

@@ -135,6 +135,8 @@ def flair_bilstm(spec: dict) -> dict:
     predicted = [_tags_of(len(s), [(span.get_label("predicted").value, span.tokens[0].idx - 1,
                                     span.tokens[-1].idx) for span in s.get_spans("predicted")])
                  for s in sentences]
+    if spec.get("save_to"):  # for bench.py --only tagging: tagged in a process of its own
+        model.save(spec["save_to"])
     return {
         "train_words_per_second": trained_words / train_seconds,
         "train_steps": len(batches) - 1, "train_seconds": train_seconds,
@@ -247,6 +249,11 @@ def hf_bert(spec: dict) -> dict:
                 for row, i in enumerate(index):
                     tags = [labels[int(best[row, p])] for p in encoded[i][1]]
                     predicted[i] = tags + ["O"] * (len(test[i]) - len(tags))  # truncated words
+    if spec.get("save_to"):  # for bench.py --only tagging: its pipeline reads the labels
+        model.config.id2label = dict(enumerate(labels))
+        model.config.label2id = label_id
+        model.save_pretrained(spec["save_to"])
+        tokenizer.save_pretrained(spec["save_to"])
     return {
         "train_words_per_second": trained_words / train_seconds,
         "train_steps": len(batches) - 1, "train_seconds": train_seconds,
@@ -285,3 +292,68 @@ def matmul_rate(spec: dict) -> dict:
             chain()
         best = min(best, clock.seconds)
     return {"flops_per_second": 2 * n ** 3 * repeats / best, "size": n, "repeats": repeats}
+
+
+# ----- bench.py --only tagging: tag the bulk sentences with a saved peer model --------------
+def flair_tag(spec: dict) -> dict:
+    """flair's SequenceTagger.predict over the bulk sentences (mini-batches of 64, as
+    flair's own evaluation), from the model the training side saved."""
+    import torch
+    from flair.data import Sentence
+    from flair.models import SequenceTagger
+
+    from bioner_mtl.training.bench.tagging import WARM_UP, bulk_sentences
+
+    import_rss = memory()["rss_mb"]
+    _torch_setup(spec["seed"])
+    sentences = bulk_sentences(spec["corpus"], spec["sentences"])
+    model = SequenceTagger.load(spec["model_path"])
+    model.eval()
+    model.predict([Sentence(list(s.tokens)) for s in sentences[:WARM_UP]],
+                  mini_batch_size=64, label_name="predicted")
+    with timed() as clock:
+        tagged = [Sentence(list(s.tokens)) for s in sentences]  # tokens to inputs: timed
+        model.predict(tagged, mini_batch_size=64, label_name="predicted")
+    predicted = [_tags_of(len(s), [(span.get_label("predicted").value, span.tokens[0].idx - 1,
+                                    span.tokens[-1].idx) for span in s.get_spans("predicted")])
+                 for s in tagged]
+    return _tagging_record(sentences, predicted, clock.seconds, import_rss, torch)
+
+
+def hf_pipeline_tag(spec: dict) -> dict:
+    """transformers' token-classification pipeline (aggregation "first": a word takes its
+    first subword's label, as our side and the training labels do) over the sentences as
+    text (tokens joined by spaces), entities mapped back to the tokens by their offsets."""
+    import torch
+    from transformers import pipeline
+
+    from bioner_mtl.training.bench.tagging import WARM_UP, bulk_sentences
+
+    import_rss = memory()["rss_mb"]
+    device = _torch_setup(spec["seed"])
+    sentences = bulk_sentences(spec["corpus"], spec["sentences"])
+    tagger = pipeline("token-classification", model=spec["model_path"],
+                      tokenizer=spec["model_path"], aggregation_strategy="first",
+                      device=device)
+    texts = [" ".join(s.tokens) for s in sentences]
+    tagger(texts[:WARM_UP], batch_size=64)
+    with timed() as clock:
+        found = tagger(texts, batch_size=64)
+    predicted = []
+    for sentence, entities in zip(sentences, found):
+        starts, position = {}, 0
+        for i, token in enumerate(sentence.tokens):
+            starts[position] = i
+            position += len(token) + 1
+        ends = {start + len(sentence.tokens[i]): i for start, i in starts.items()}
+        spans = [(e["entity_group"], starts[e["start"]], ends[e["end"]] + 1)
+                 for e in entities if e["start"] in starts and e["end"] in ends]
+        predicted.append(_tags_of(len(sentence), spans))
+    return _tagging_record(sentences, predicted, clock.seconds, import_rss, torch)
+
+
+def _tagging_record(sentences, predicted, seconds: float, import_rss: float, torch) -> dict:
+    return {"inference_sentences_per_second": len(sentences) / seconds,
+            "tag_seconds": seconds, "test_sentences": len(sentences),
+            "mention_f1": evaluate([list(s.tags) for s in sentences], predicted).f1,
+            "import_rss_mb": import_rss, **memory(), **_gpu_peak(torch)}
