@@ -28,7 +28,6 @@ never replaced unless --force is given; each output is written whole or not at a
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import re
 import sys
@@ -156,8 +155,22 @@ def conll_sentences(lines: Iterator[str], max_tokens: int | None = None
         yield sentence
 
 
-def chunks(iterator, size: int):
-    while chunk := list(itertools.islice(iterator, size)):
+CHUNK_TOKENS = 50_000  # a chunk also ends at this many tokens (1000 sentences: about 25,000)
+
+
+def chunks(iterator, size: int, tokens=len):
+    """Lists of `size` items, or fewer where their `tokens` reach CHUNK_TOKENS: pieces of an
+    over-long sentence make chunks of no more tokens than ordinary text does."""
+    iterator = iter(iterator)
+    while True:
+        chunk, total = [], 0
+        for item in iterator:
+            chunk.append(item)
+            total += tokens(item)
+            if len(chunk) >= size or total >= CHUNK_TOKENS:
+                break
+        if not chunk:
+            return
         yield chunk
 
 
@@ -211,7 +224,8 @@ def tag_documents_file(engine, name: str, kind: str, args, out, resume=None, bar
              for s in split_long(document_sentences(document), args.max_tokens))
     count = done = (resume.progress.get("sentences", 0) if resume else 0)
     shown = 0  # documents counted on the progress bar
-    pending = after_skipping(chunks(units, args.chunk), done, lambda chunk: None)
+    pending = after_skipping(chunks(units, args.chunk, lambda unit: len(unit[1])), done,
+                             lambda chunk: None)
     for chunk, result in engine.tagged(pending, lambda c: [[t.text for t in s] for _, s in c]):
         count += len(chunk)
         if args.format == "conll":
@@ -274,7 +288,8 @@ def tag_file(engine, name: str, args, out, resume=None, bar=None) -> int:
         lines = (text_parts.append(line) or line for line in lines)
     stream = StreamText(lines)
     source = (conll_sentences(stream, args.max_tokens) if is_conll
-              else iter_sentences(stream, max_sentence=MAX_SENTENCE_CHARS))
+              else iter_sentences(stream, max_buffer=MAX_SENTENCE_CHARS,
+                                  max_sentence=MAX_SENTENCE_CHARS))
 
     def forget(chunk) -> None:  # the text before the chunk's end is no longer needed
         stream.forget(stream.base + len(stream.buffer) if is_conll else chunk[-1][-1].end)
@@ -349,7 +364,9 @@ class StreamText:
 def main(argv: list[str] | None = None) -> None:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="a bundle written by train.py --save-model")
-    p.add_argument("inputs", nargs="*", default=["-"], help="text or CoNLL files; - is stdin")
+    p.add_argument("inputs", nargs="*", default=["-"],
+                   help="text, CoNLL, BioC or PubTator files, or directories of them (every "
+                        "file under one, by name; hidden files left out); - is stdin")
     p.add_argument("--format", choices=list(SUFFIXES), default="jsonl",
                    help="bioc is BioC XML (default: jsonl)")
     p.add_argument("--input-format", choices=["auto", "text", "conll", "bioc", "pubtator"],
@@ -372,6 +389,7 @@ def main(argv: list[str] | None = None) -> None:
                         "bundle's temperature)")
     add_verbose_argument(p)
     args = p.parse_args(argv)
+    args.inputs = expand_directories(args.inputs)
     if args.chunk < 1:
         raise InputError(f"--chunk {args.chunk}: sentences tagged per batch, at least 1 "
                          "(default 1000)")
@@ -414,6 +432,25 @@ def main(argv: list[str] | None = None) -> None:
     args.heads = [h.strip() for h in args.heads.split(",") if h.strip()] if args.heads else None
     tagger.heads_for(args.heads)  # unknown heads fail before any input is read
     tag_all(tagger, targets, args)
+
+
+def expand_directories(inputs: list[str]) -> list[str]:
+    """A directory stands for the files under it, sorted by path (hidden ones, such as a
+    resumable output's .NAME.partial, left out); an empty one is refused."""
+    from bioner_mtl.data.documents import files_under
+
+    expanded = []
+    for name in inputs:
+        if name == "-" or not Path(name).is_dir():
+            expanded.append(name)
+            continue
+        found = [str(f) for f in files_under(Path(name))
+                 if not any(part.startswith(".") for part in f.relative_to(name).parts)]
+        if not found:
+            raise InputError(f"{name}: a directory with no files to tag; give text, CoNLL, "
+                             "BioC or PubTator files")
+        expanded += found
+    return expanded
 
 
 MAX_TOKENS = 512  # tokens per tagged piece of an over-long sentence

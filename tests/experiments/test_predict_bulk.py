@@ -137,3 +137,24 @@ def test_bad_worker_and_piece_sizes_are_refused_before_loading(tmp_path, capsys,
     assert predict("--model", tmp_path / "no-bundle", text, *args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and needle in err and "\n" not in err, err
+
+
+def test_a_directory_is_its_files_tagged_by_one_pool(bundle, text, tmp_path, capsys):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text(text.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "sub" / "b.txt").write_text("Germline BRCA1 mutations cause breast cancer.\n")
+    (folder / ".hidden.txt").write_text("never read\n")
+    assert predict("--model", bundle, folder, "--chunk", 4, "--workers", 2, "--out",
+                   tmp_path / "two") == 0
+    for name in ("a", "b"):
+        source = folder / "a.txt" if name == "a" else folder / "sub" / "b.txt"
+        assert predict("--model", bundle, source, "--chunk", 4, "--workers", 1, "--out",
+                       tmp_path / "one") == 0
+        assert ((tmp_path / "two" / f"{name}.jsonl").read_text(encoding="utf-8")
+                == (tmp_path / "one" / f"{name}.jsonl").read_text(encoding="utf-8"))
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["a.jsonl", "b.jsonl"]
+    (tmp_path / "empty").mkdir()
+    capsys.readouterr()
+    assert predict("--model", bundle, tmp_path / "empty") == 2
+    assert "a directory with no files to tag" in capsys.readouterr().err
