@@ -53,4 +53,4 @@ def test_asking_for_more_gpus_than_exist_is_a_one_line_error(tmp_path, capsys):
 
     assert run(train.main, ["--main", "Ex-PTM", "--gpus", "4", "--steps", "1",
                             "--out", str(tmp_path)]) == 2
-    assert "--gpus 4: TensorFlow sees 0 GPU(s)" in capsys.readouterr().err
+    assert "--gpus 4: 0 GPU(s) visible" in capsys.readouterr().err  # before anything trains
