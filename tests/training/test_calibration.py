@@ -99,7 +99,7 @@ def test_fit_recovers_the_temperature_of_an_overconfident_crf():
     assert fit(nll) == pytest.approx(3.0, rel=0.1)
 
 
-@pytest.fixture(scope="module", params=[("window-cnn", 150), ("bilstm-crf", 5)],
+@pytest.fixture(scope="module", params=[("window-cnn", 300), ("bilstm-crf", 5)],
                 ids=["window-cnn", "bilstm-crf"])
 def saved(request, tiny_run, tmp_path_factory):
     """A trainer moved a few steps and its saved bundle (the window CNN long enough to
