@@ -9,9 +9,10 @@
 
 Plain text is split into sentences and tokens the way the bundled corpora are tokenised
 (`S-100` -> `S - 100`), keeping character offsets into the original text. Files ending in
-.conll, .tsv or .iob are read as one token per line (first column) instead. Input is read and
-tagged in chunks, so a large file never has to fit in memory: --workers N processes (default:
-the cores) tag the chunks, written in input order; a sentence over --max-tokens is tagged in
+.conll, .tsv or .iob are read as one token per line (first column) instead. Input is read in
+chunks of about --chunk sentences, cut where a sentence ends, so a large file never has to fit
+in memory: --workers N processes (default: the cores) split, tag and write the chunks, and
+this one writes what they return in input order; a sentence over --max-tokens is tagged in
 pieces. With --out, a killed run run again continues after the last chunk written whole.
 
 BioC (XML or JSON: .xml, .json) and PubTator (.pubtator) files are read as documents: each
@@ -28,8 +29,8 @@ never replaced unless --force is given; each output is written whole or not at a
 from __future__ import annotations
 
 import argparse
-import json
-import re
+import collections
+import itertools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,7 @@ from bioner_mtl.data.documents import check_pubtator_id
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.data.resumable import ResumableOutput
 from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, run
+from bioner_mtl.training.product.bulk import brat_type, predicted_mention  # noqa: F401 (API)
 
 CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio")
 BIOC_SUFFIXES = (".xml", ".json")
@@ -155,46 +157,6 @@ def conll_sentences(lines: Iterator[str], max_tokens: int | None = None
         yield sentence
 
 
-CHUNK_TOKENS = 50_000  # a chunk also ends at this many tokens (1000 sentences: about 25,000)
-
-
-def chunks(iterator, size: int, tokens=len):
-    """Lists of `size` items, or fewer where their `tokens` reach CHUNK_TOKENS: pieces of an
-    over-long sentence make chunks of no more tokens than ordinary text does."""
-    iterator = iter(iterator)
-    while True:
-        chunk, total = [], 0
-        for item in iterator:
-            chunk.append(item)
-            total += tokens(item)
-            if len(chunk) >= size or total >= CHUNK_TOKENS:
-                break
-        if not chunk:
-            return
-        yield chunk
-
-
-def brat_type(head: str, kind: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_-]", "_", f"{head}_{kind}")
-
-
-def write_conll(out, words: list[list[str]], tagged: dict) -> None:
-    """One token per line, one tag column per head ({head: tags per sentence}), a blank
-    line after each sentence."""
-    for i, sentence in enumerate(words):
-        for j, word in enumerate(sentence):
-            out.write("\t".join([word, *(tags[i][j] for tags in tagged.values())]) + "\n")
-        out.write("\n")
-
-
-def predicted_mention(entity: dict):
-    """An entity (as predict writes it in JSON lines) as a document's mention."""
-    from bioner_mtl.data.documents import Mention
-
-    return Mention(entity["start"], entity["end"], entity["type"], entity["text"],
-                   infons={"head": entity["head"], "confidence": str(entity["confidence"])})
-
-
 def write_documents(out, documents: list, fmt: str) -> None:
     from bioner_mtl.data import documents as formats
 
@@ -203,162 +165,109 @@ def write_documents(out, documents: list, fmt: str) -> None:
     out.write(writer(documents))
 
 
-def tag_documents_file(engine, name: str, kind: str, args, out, resume=None, bar=None) -> int:
-    """Tag a BioC or PubTator file: every passage of every document, offsets into the
-    document; returns the number of sentences."""
-    from dataclasses import replace
-
-    from bioner_mtl.data.documents import document_sentences, read_bioc, read_pubtator
-    from bioner_mtl.training.product.bulk import split_long
-    from bioner_mtl.training.product.bundle import with_offsets
+def read_documents_file(name: str, kind: str) -> list:
+    from bioner_mtl.data.documents import read_bioc, read_pubtator
 
     if name == "-":
         raise InputError(f"{kind} input is read from a file, not stdin; give the file name")
     if not Path(name).is_file():
         raise InputError(f"{name}: no such file; give a {kind} file")
-    documents = (read_bioc if kind == "bioc" else read_pubtator)(name)
-    texts = [d.text for d in documents]
-    keep = args.format in DOCUMENT_FORMATS
-    found: list[list] = [[] for _ in documents] if keep else []
-    units = ((d, s) for d, document in enumerate(documents)
-             for s in split_long(document_sentences(document), args.max_tokens))
-    count = done = (resume.progress.get("sentences", 0) if resume else 0)
-    shown = 0  # documents counted on the progress bar
-    pending = after_skipping(chunks(units, args.chunk, lambda unit: len(unit[1])), done,
-                             lambda chunk: None)
-    for chunk, result in engine.tagged(pending, lambda c: [[t.text for t in s] for _, s in c]):
-        count += len(chunk)
-        if args.format == "conll":
-            write_conll(out, [[t.text for t in s] for _, s in chunk], result)
-        else:
-            for (d, tokens), entities in zip(chunk, result):
-                for entity in with_offsets(entities, tokens, texts[d]):
-                    if keep:
-                        found[d].append(predicted_mention(entity.__dict__))
-                    else:
-                        out.write(json.dumps({"document": documents[d].id, **entity.__dict__},
-                                             ensure_ascii=False) + "\n")
-        if resume:
-            resume.checkpoint({"sentences": count})
-        if bar is not None:  # the documents before the chunk's last one are whole
-            bar.update(chunk[-1][0] - shown)
-            shown = chunk[-1][0]
-    if count == 0:
-        raise InputError(f"{name}: no text to tag (no document holds any)")
-    if bar is not None:
-        bar.update(len(documents) - shown)
-    if keep:
-        write_documents(out, [replace(d, mentions=tuple(m)) for d, m in zip(documents, found)],
-                        args.format)
-    return count
+    return (read_bioc if kind == "bioc" else read_pubtator)(name)
 
 
-def after_skipping(pieces, done: int, forget):
-    """The chunks after the first `done` sentences (written by an earlier, killed run; read
-    again, not tagged again); `forget(chunk)` is called on each skipped one."""
-    skipped = 0
-    for chunk in pieces:
-        if skipped < done:
-            skipped += len(chunk)
-            forget(chunk)
-            continue
+def document_chunks(documents: list, size: int) -> Iterator[list]:
+    """Chunks of about `size` characters of the documents' passages, each a list of
+    Segments (offsets into the document), cut where a sentence ends."""
+    from bioner_mtl.training.product.bulk import Segment, text_pieces
+
+    chunk, length = [], 0
+    for d, document in enumerate(documents):
+        for passage in document.passages:
+            for offset, text in text_pieces([passage.text], size):
+                chunk.append(Segment(d, document.id, passage.offset + offset, text))
+                length += len(text)
+                if length >= size:
+                    yield chunk
+                    chunk, length = [], 0
+    if chunk:
         yield chunk
 
 
-MAX_SENTENCE_CHARS = 1 << 16  # text with no sentence end is cut at a token after this many
+def conll_chunks(name: str, lines: Iterator[str], args) -> Iterator:
+    """Chunks of --chunk sentences of a CoNLL input, each numbered by its first sentence."""
+    from bioner_mtl.training.product.bulk import Sentences, batches
+
+    first = 0
+    for chunk in batches(conll_sentences(lines, args.max_tokens), args.chunk):
+        yield Sentences(name, first, chunk)
+        first += len(chunk)
+
+
+def after_skipping(chunks: Iterator, done: int) -> Iterator:
+    """The chunks after the first `done` (written by an earlier, killed run: read and cut
+    again, not tagged again)."""
+    return itertools.islice(chunks, done, None)
 
 
 def tag_file(engine, name: str, args, out, resume=None, bar=None) -> int:
-    """Tag one input, in chunks of --chunk sentences (those an earlier run of a resumed
-    output wrote are skipped); returns the number of sentences."""
-    from bioner_mtl.data.text import iter_sentences
-    from bioner_mtl.training.product.bulk import split_long
-    from bioner_mtl.training.product.bundle import with_offsets
+    """Tag one input: this process cuts it into chunks (of about --chunk sentences) and
+    writes what the engine's workers made of them, in order; the chunks an earlier run of a
+    resumed output wrote are skipped. Returns the number of sentences."""
+    from bioner_mtl.training.product.bulk import SENTENCE_CHARS, Segment, text_pieces
 
     kind = input_kind(name, args.input_format)
+    size = args.chunk * SENTENCE_CHARS
+    documents, text_parts = None, []
     if kind in ("bioc", "pubtator"):
-        return tag_documents_file(engine, name, kind, args, out, resume, bar)
-    is_conll = kind == "conll"
+        documents = read_documents_file(name, kind)
+        chunks = document_chunks(documents, size)
+    else:
+        lines = open_lines(name)
+        if args.format in ("brat", *DOCUMENT_FORMATS) and kind == "text":
+            lines = (text_parts.append(line) or line for line in lines)  # the text is copied
+        chunks = (conll_chunks(name, lines, args) if kind == "conll" else
+                  ([Segment(0, name, offset, text)] for offset, text in text_pieces(lines, size)))
     progress = resume.progress if resume else {}
-    count, mention = progress.get("sentences", 0), progress.get("mentions", 0)
-    text_parts: list[str] = []
-    mentions: list = []
-    lines = open_lines(name)
-    if args.format in ("brat", *DOCUMENT_FORMATS) and not is_conll:
-        lines = (text_parts.append(line) or line for line in lines)
-    stream = StreamText(lines)
-    source = (conll_sentences(stream, args.max_tokens) if is_conll
-              else iter_sentences(stream, max_buffer=MAX_SENTENCE_CHARS,
-                                  max_sentence=MAX_SENTENCE_CHARS))
-
-    def forget(chunk) -> None:  # the text before the chunk's end is no longer needed
-        stream.forget(stream.base + len(stream.buffer) if is_conll else chunk[-1][-1].end)
-
-    def words(chunk) -> list[list[str]]:
-        return chunk if is_conll else [[t.text for t in s] for s in chunk]
-
-    pending = after_skipping(chunks(split_long(source, args.max_tokens), args.chunk), count,
-                             forget)
-    for chunk, result in engine.tagged(pending, words):
-        count += len(chunk)
-        if args.format == "conll":
-            write_conll(out, words(chunk), result)
-        for i, entities in enumerate(result if args.format != "conll" else []):
-            if is_conll:  # no character offsets: token offsets within the sentence
-                found = [dict(head=h, type=k, sentence=count - len(chunk) + i, start=s, end=e,
-                              text=" ".join(chunk[i][s:e]), confidence=round(c, 4))
-                         for h, k, s, e, c in entities]
+    done, count, mention = (progress.get(k, 0) for k in ("chunks", "sentences", "mentions"))
+    found = collections.defaultdict(list)  # document number -> its mentions
+    shown = 0  # documents counted on the progress bar
+    for chunk, tagged in engine.tagged(after_skipping(chunks, done)):
+        count += tagged.sentences
+        out.write(tagged.text)
+        for item in tagged.found:
+            if args.format == "brat":
+                mention += 1
+                out.write(f"T{mention}\t{item}")
             else:
-                found = [e.__dict__ for e in with_offsets(entities, chunk[i], stream)]
-            for entity in found:
-                if args.format in DOCUMENT_FORMATS:
-                    mentions.append(predicted_mention(entity))
-                elif args.format == "jsonl":
-                    out.write(json.dumps({"document": name, **entity}, ensure_ascii=False) + "\n")
-                else:
-                    mention += 1  # BRAT's text field is one line: whitespace shown as spaces
-                    shown = re.sub(r"\s", " ", entity["text"])
-                    out.write(f"T{mention}\t{brat_type(entity['head'], entity['type'])} "
-                              f"{entity['start']} {entity['end']}\t{shown}\n")
-        forget(chunk)
+                found[item[0]].append(item[1])
+        done += 1
         if resume:
-            resume.checkpoint({"sentences": count, "mentions": mention})
+            resume.checkpoint({"chunks": done, "sentences": count, "mentions": mention})
         if bar is not None:
+            if documents:  # the documents before the chunk's last one are whole
+                bar.update(chunk[-1].document - shown)
+                shown = chunk[-1].document
             bar.set_postfix(sentences=count, refresh=False)
     if count == 0:
-        raise InputError(f"{name}: no text to tag (empty input)")
+        raise InputError(f"{name}: no text to tag "
+                         f"({'no document holds any' if documents is not None else 'empty input'})")
     if bar is not None:
-        bar.update(1)  # a text input is one document
+        bar.update((len(documents) if documents is not None else 1) - shown)
     if args.format in DOCUMENT_FORMATS:
+        from dataclasses import replace
+
         from bioner_mtl.data.documents import Document, Passage
 
-        ident = Path(name).stem if name != "-" else "stdin"
-        write_documents(out, [Document(ident, (Passage(0, "".join(text_parts)),),
-                                       tuple(mentions))], args.format)
-    if args.format == "brat" and args.out and not is_conll:
+        if documents is None:  # a text input is one document, its id the file name
+            documents = [Document(Path(name).stem if name != "-" else "stdin",
+                                  (Passage(0, "".join(text_parts)),))]
+        write_documents(out, [replace(d, mentions=tuple(found[i]))
+                              for i, d in enumerate(documents)], args.format)
+    if args.format == "brat" and args.out and kind == "text":
         text = Path(args.out) / f"{Path(name).stem if name != '-' else 'stdin'}.txt"
         if name == "-" or text.resolve() != Path(name).resolve():  # the input is that text
             write_text(text, "".join(text_parts))
     return count
-
-
-class StreamText:
-    """The raw text of a stream, kept from the oldest sentence not yet written: entity text
-    is sliced from the original (tabs, several spaces), and memory stays bounded."""
-
-    def __init__(self, lines: Iterator[str]):
-        self.lines, self.buffer, self.base = lines, "", 0
-
-    def __iter__(self) -> Iterator[str]:
-        for line in self.lines:
-            self.buffer += line
-            yield line
-
-    def __getitem__(self, span: slice) -> str:
-        return self.buffer[span.start - self.base:span.stop - self.base]
-
-    def forget(self, upto: int) -> None:
-        self.buffer, self.base = self.buffer[upto - self.base:], upto
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -377,7 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--force", action="store_true",
                    help="replace output files already in --out (default: refuse, naming the "
                         "first; a BRAT folder's gold NAME.ann is such a file)")
-    p.add_argument("--chunk", type=int, default=1000, help="sentences tagged per batch")
+    p.add_argument("--chunk", type=int, default=1000,
+                   help="sentences tagged per batch; text is handed out in chunks of about "
+                        "this many (N x 128 characters, ended where a sentence ends)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes that tag, the input's chunks shared out in order (default: "
                         "the cores; an input of one chunk is tagged in this process)")
@@ -475,7 +386,7 @@ def tag_all(tagger, targets: dict[str, Path], args) -> None:
     file is one, a BioC or PubTator file holds several) on a terminal."""
     from tqdm.auto import tqdm
 
-    from bioner_mtl.training.product.bulk import Engine
+    from bioner_mtl.training.product.bulk import Engine, Job
 
     def load_here():
         if getattr(tagger, "model", True) is None:  # checked, not built
@@ -483,8 +394,9 @@ def tag_all(tagger, targets: dict[str, Path], args) -> None:
         return tagger
 
     bar = tqdm(desc="tagging", unit="doc", disable=None, file=sys.stderr)  # TTY only
-    with Engine(args.model, args.heads, args.format != "conll", args.min_confidence,
-                args.workers, load_here) as engine:
+    job = Job(args.model, args.heads, args.format, args.min_confidence, args.chunk,
+              args.max_tokens)
+    with Engine(job, args.workers, load_here) as engine:
         for name in args.inputs:
             if not args.out:
                 tag_file(engine, name, args, sys.stdout, bar=bar)
@@ -505,6 +417,9 @@ def tag_all(tagger, targets: dict[str, Path], args) -> None:
     bar.close()
 
 
+CHUNKING = 2  # how inputs are cut into chunks (2: text at sentence ends, by characters)
+
+
 def fingerprint(tagger, name: str, args) -> dict:
     """What an output depends on: a journal of another input, model or setting is not
     resumed."""
@@ -514,7 +429,7 @@ def fingerprint(tagger, name: str, args) -> dict:
             "weights": tagger.meta.get("weights_sha256"), "format": args.format,
             "input_format": args.input_format, "heads": args.heads,
             "min_confidence": args.min_confidence, "chunk": args.chunk,
-            "max_tokens": args.max_tokens}
+            "max_tokens": args.max_tokens, "chunking": CHUNKING}
 
 
 def output_paths(inputs: list[str], out: str | None, suffix: str, text_too: bool,

@@ -60,12 +60,22 @@ class Killed(KeyboardInterrupt):
 @pytest.mark.parametrize("fmt", ["jsonl", "brat"])
 def test_a_killed_run_continues_where_it_stopped(bundle, text, tmp_path, capsys,
                                                  monkeypatch, fmt):
+    tagged = []  # the chunks handed out for tagging
+    original = predict_cli.after_skipping
+
+    def counting(chunks, done):
+        for chunk in original(chunks, done):
+            tagged.append(chunk)
+            yield chunk
+
+    monkeypatch.setattr(predict_cli, "after_skipping", counting)
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     suffix = ".jsonl" if fmt == "jsonl" else ".ann"
     assert predict("--model", bundle, text, "--format", fmt, "--chunk", 4, "--workers", 1,
                    "--out", whole) == 0
     expected = (whole / f"abstracts{suffix}").read_text(encoding="utf-8")
-    total = int(capsys.readouterr().err.split(": ")[-1].split()[0])  # "N sentences -> ..."
+    chunks = len(tagged)
+    assert chunks > 6
 
     checkpoint, calls = resumable.ResumableOutput.checkpoint, []
 
@@ -82,21 +92,13 @@ def test_a_killed_run_continues_where_it_stopped(bundle, text, tmp_path, capsys,
     assert not (cut / f"abstracts{suffix}").exists()  # nothing half-written under its name
     assert (cut / f".abstracts{suffix}.partial").exists()
     monkeypatch.setattr(resumable.ResumableOutput, "checkpoint", checkpoint)
-    tagged = []
-    original = predict_cli.after_skipping
-
-    def counting(pieces, done, forget):
-        for chunk in original(pieces, done, forget):
-            tagged.append(len(chunk))
-            yield chunk
-
-    monkeypatch.setattr(predict_cli, "after_skipping", counting)
     capsys.readouterr()
+    tagged.clear()
     assert predict("--model", bundle, text, "--format", fmt, "--chunk", 4, "--workers", 1,
                    "--out", cut) == 0
-    assert "resuming after 12 sentences" in capsys.readouterr().err
+    assert f"resuming after {calls[-1]['sentences']} sentences" in capsys.readouterr().err
     assert (cut / f"abstracts{suffix}").read_text(encoding="utf-8") == expected
-    assert sum(tagged) == total - 12  # the first three chunks were not tagged again
+    assert len(tagged) == chunks - 3  # the first three chunks were not tagged again
     assert sorted(p.name for p in cut.iterdir() if p.name.startswith(".")) == []
 
 
@@ -158,3 +160,31 @@ def test_a_directory_is_its_files_tagged_by_one_pool(bundle, text, tmp_path, cap
     capsys.readouterr()
     assert predict("--model", bundle, tmp_path / "empty") == 2
     assert "a directory with no files to tag" in capsys.readouterr().err
+
+
+TRICKY = ("Germline BRCA1 mutations (e.g. 185delAG) were found by J. Smith et al. The carriers "
+          "had breast cancer. Treated with amphotericin B. Patterns of vitamin C. deficiency "
+          "differ in the U.S. and in E. coli vs. controls (see Fig. 2). Was it inherited?! "
+          "\"Yes.\" p53 was mutated in 3.5 % of cases.\nc-Myc was not. ")
+
+
+def test_chunks_end_where_sentences_end(bundle, tmp_path, capsys):
+    """Chunks of about one sentence (--chunk 1) cut a text with no blank line between its
+    sentences, some of which end in abbreviations: every chunk still ends where a sentence
+    does, so two workers write what one does, and the entities are those the Python API
+    finds in the whole text at once."""
+    from bioner_mtl.training.product.bundle import load
+
+    sentences = [" ".join(s.tokens) for s in load_corpus(MAIN).test[:30]]
+    words = TRICKY * 3 + " ".join(sentences)
+    path = tmp_path / "one-paragraph.txt"
+    path.write_text(words, encoding="utf-8")
+    outputs = []
+    for workers in (1, 2):
+        assert predict("--model", bundle, path, "--chunk", 1, "--workers", workers) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    rows = [json.loads(line) for line in outputs[0].splitlines()]
+    spans = [(e.head, e.type, e.start, e.end, e.text) for e in load(bundle).tag(words)]
+    assert [(r["head"], r["type"], r["start"], r["end"], r["text"]) for r in rows] == spans
+    assert len(spans) > 5

@@ -116,6 +116,15 @@ def _write_bundle(trainer, directory: Path, calibrate: bool) -> None:
     write_text(directory / BUNDLE_FILE, json.dumps(meta, indent=1))
 
 
+# what a bundle.json that passed check_description yet describes no model raises
+UNBUILDABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def unbuildable(path: Path, err: Exception) -> InputError:
+    return InputError(f"{path}: does not describe a model this bioner-mtl can build "
+                      f"({type(err).__name__}: {err}); {RESAVE}")
+
+
 def check_description(meta: dict, path: Path) -> None:
     """Every key a loader reads is there, with its JSON type: a damaged or hand-edited
     bundle.json stops with the key it lacks, never a KeyError from deep inside the loader."""
@@ -193,7 +202,8 @@ class Tagger:
 
     def __init__(self, directory: str | Path, build: bool = True):
         """Read and check the bundle, then build the model (`build=False` stops after the
-        checks: a process that only hands the work to others needs no model of its own)."""
+        checks of bundle.json and the weights' checksum: a process that only hands the work to
+        others needs no model, and no featurizer, whose module imports Keras, of its own)."""
         directory = Path(directory)
         meta_path = directory / BUNDLE_FILE
         if not meta_path.is_file():
@@ -217,25 +227,29 @@ class Tagger:
             config = stored_config(spec.config, meta["model_config"])
             check_model_config(meta["model"], config, f"{meta_path}: model_config")
             self.meta, self.main, self.viterbi = meta, meta["main"], meta["viterbi"]
-            self.featurizer = featurizer_class(meta["featurizer"]).from_state(
-                meta["featurizer_state"], directory, config)
             self.heads = {name: Head(TagSet(tuple(h["labels"]), h["scheme"]),
                                      Transitions.from_dict(h["transitions"]),
                                      float(h.get(TEMPERATURE, 1.0)))
                           for name, h in meta["heads"].items()}
         except InputError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
-            raise InputError(f"{meta_path}: does not describe a model this bioner-mtl can "
-                             f"build ({type(err).__name__}: {err}); {RESAVE}") from None
+        except UNBUILDABLE as err:
+            raise unbuildable(meta_path, err) from None
         self._spec, self._config, self.directory = spec, config, directory
-        self.model = None
+        self.featurizer = self.model = None
         if build:
             self.build()
 
     def build(self) -> None:
-        """Build the model and load its weights (once)."""
+        """Build the featurizer and the model, and load its weights (once)."""
         if self.model is None:
+            try:
+                self.featurizer = featurizer_class(self.meta["featurizer"]).from_state(
+                    self.meta["featurizer_state"], self.directory, self._config)
+            except InputError:
+                raise
+            except UNBUILDABLE as err:
+                raise unbuildable(self.directory / BUNDLE_FILE, err) from None
             self.model = self._spec.build(
                 self._config, {n: len(h.tagset.labels) for n, h in self.heads.items()},
                 self.featurizer.features)
