@@ -18,7 +18,11 @@ Comparisons (the same sentences, dimensions, batch size, steps and test text on 
   levers     one BERT tagging lever at a time (XLA with length buckets, bfloat16) against
              the current float32 path, in one process taking turns: rate and tags kept;
   memory     predict.py's peak memory (and MB/s) on a large generated input against a 1 MB
-             one, with and without sentence ends, with 1 and 2 workers (no peers).
+             one, with and without sentence ends, with 1 and 2 workers (no peers);
+  profile    one BERT tagging pass of the same sentences by our bundle and by transformers'
+             BertForTokenClassification (same MiniLM, batches of 64), each under its
+             framework's profiler: seconds and share in matmuls, attention, softmax, layer
+             norm, GELU, gathers, featurising, decoding and the rest, side by side.
 Every side runs in its own process (its peak memory is its own; the first step, which
 compiles or allocates, is not timed). Peers install from requirements-bench.txt. Writes
 bench.json and bench.md (ratios ours / peer and this command line) to --out.
@@ -46,7 +50,8 @@ from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.bench.bulk import cpu_line
 from bioner_mtl.training.cli import ArgumentParser, run
 
-COMPARISONS = ("bilstm", "bert", "multihead", "machine", "tagging", "levers", "memory")
+COMPARISONS = ("bilstm", "bert", "multihead", "machine", "tagging", "levers", "memory",
+               "profile")
 PEERS = {"bilstm": "flair", "bert": "transformers"}
 MULTIHEAD_CORPORA = ["BC5CDR", "NCBI-disease", "BC2GM", "Linnaeus", "BioNLP09", "Ex-PTM"]
 INSTALL = "pip install torch==2.13.0 && pip install -r requirements-bench.txt"
@@ -64,6 +69,7 @@ SETTINGS = {
                     "batch_size": {"window-cnn": 8, "bilstm-crf": 16, "bert": 16},
                     "learning_rate": {"window-cnn": 1e-3, "bilstm-crf": 1e-3, "bert": 1e-4}},
         "levers": {"sentences": 500},
+        "profile": {"corpus": "NCBI-disease", "sentences": 200, "max_length": 128},
         "memory": {"megabytes": [1, 5], "workers": [1, 2]},
     },
     "full": {
@@ -79,6 +85,7 @@ SETTINGS = {
                     "batch_size": {"window-cnn": 8, "bilstm-crf": 16, "bert": 32},
                     "learning_rate": {"window-cnn": 1e-3, "bilstm-crf": 1e-3, "bert": 5e-5}},
         "levers": {"sentences": 3000},
+        "profile": {"corpus": "NCBI-disease", "sentences": 500, "max_length": 128},
         "memory": {"megabytes": [1, 50], "workers": [1, 2]},
     },
 }
@@ -95,6 +102,8 @@ WORKERS = {  # name -> (module, function); each runs in a fresh process
     "ours-lever": ("bioner_mtl.training.bench.tagging", "lever"),
     "ours-train": ("bioner_mtl.training.bench.tagging", "train_bundle"),
     "ours-tag": ("bioner_mtl.training.bench.tagging", "tag_bundle"),
+    "ours-profile": ("bioner_mtl.training.bench.profile", "profile_ours"),
+    "transformers-profile": ("bioner_mtl.training.bench.profile", "profile_transformers"),
     "flair-train": ("bioner_mtl.training.bench.peers", "flair_bilstm"),
     "transformers-train": ("bioner_mtl.training.bench.peers", "hf_bert"),
     "flair-tag": ("bioner_mtl.training.bench.peers", "flair_tag"),
@@ -120,6 +129,12 @@ def specs(comparison: str, settings: dict, seed: int, workdir: Path,
         return {"ours-matmul": settings, "torch-matmul": settings}
     if comparison == "tagging":
         return tagging_specs(settings, seed, workdir, encoder)
+    if comparison == "profile":  # the bundle --only tagging trained, else an untrained one
+        trained = workdir / "tagging-bert"
+        return {"ours-profile": {**settings, "workdir": str(workdir), "encoder": encoder,
+                                 "bundle": str(trained) if trained.is_dir() else None},
+                "transformers-profile": {**settings, "seed": seed,
+                                         "encoder_dir": encoder or str(default_encoder())}}
     if comparison == "levers":  # the BERT bundle --only tagging trained, else an untrained one
         trained = workdir / "tagging-bert"
         return {f"ours-lever:{name}": {"lever": name, "corpus": "NCBI-disease",
@@ -305,6 +320,8 @@ def rows_for(comparison: str, found: dict[str, dict]) -> list[dict]:
                 if key != "gpu_peak_mb" or key in ours or key in peer]  # GPU runs only
     if comparison == "memory":
         return memory_rows(found)
+    if comparison == "profile":
+        return profile_rows(found)
     if comparison == "tagging":
         return tagging_rows(found)
     if comparison == "levers":
@@ -373,6 +390,31 @@ def tagging_rows(found: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def profile_rows(found: dict[str, dict]) -> list[dict]:
+    """One row per category of the profiled pass: seconds on each side, their shares of the
+    pass, ours / peer of the seconds (lower is faster); then the whole pass, profiled and not."""
+    from bioner_mtl.training.bench.profile import CATEGORIES
+
+    ours, peer = found.get("ours-profile", {}), found.get("transformers-profile", {})
+    if not ours and not peer:
+        return []
+    name = (f"one tagging pass of {ours.get('test_sentences') or peer.get('test_sentences')} "
+            "sentences profiled: our BERT bundle vs transformers BertForTokenClassification")
+    rows = [{"comparison": name, "measure": label, "ours": ours.get("seconds", {}).get(key),
+             "peer": peer.get("seconds", {}).get(key),
+             "ratio": ratio(ours.get("seconds", {}).get(key), peer.get("seconds", {}).get(key)),
+             "shares": [ours.get("shares", {}).get(key), peer.get("shares", {}).get(key)],
+             "digits": 3} for key, label in CATEGORIES]
+    for label, key in (("the whole pass, profiled", "pass_seconds"),
+                       ("the same pass without the profiler (fastest of the repeats)",
+                        "unprofiled_seconds")):
+        rows.append({"comparison": name, "measure": label, "ours": ours.get(key),
+                     "peer": peer.get(key), "ratio": ratio(ours.get(key), peer.get(key)),
+                     "shares": [1.0 if ours.get(key) else None, 1.0 if peer.get(key) else None],
+                     "digits": 3})
+    return rows
+
+
 def memory_rows(found: dict[str, dict]) -> list[dict]:
     """predict.py on the largest input against the smallest (peak memory: 1.00x is
     bounded), and 2 workers against 1 on the largest (MB/s)."""
@@ -419,24 +461,65 @@ def markdown(report: dict) -> str:
              f"{report['date']}, {report['machine']}, device {report['device']}"
              + (f"; CPU: {report['cpu']}" if report.get("cpu") else "")
              + (f"; medians of {report['repeats']} runs per side"
-                if report.get("repeats", 1) > 1 else ""), "",
-             "| comparison | measure | bioner-mtl | peer | ours / peer |",
-             "|---|---|---|---|---|"]
+                if report.get("repeats", 1) > 1 else ""), ""]
+    if not report["rows"] or any("shares" not in row for row in report["rows"]):
+        lines += ["| comparison | measure | bioner-mtl | peer | ours / peer |",
+                  "|---|---|---|---|---|"]
     for row in report["rows"]:
+        if "shares" in row:  # the profile: a table of its own, below
+            continue
         r = row["ratio"]
         lines.append(f"| {row['comparison']} | {row['measure']} | "
                      f"{number(row['ours'], row['digits'])} | "
                      f"{number(row['peer'], row['digits'])} | "
                      f"{'n/a' if r is None else f'{r:.2f}x'} |")
+    lines += profile_table(report)
     for name, record in report["measurements"].items():
         if "error" in record:
             lines.append(f"\n{name} failed: {record['error']}")
     return "\n".join(lines) + "\n"
 
 
+def profile_table(report: dict) -> list[str]:
+    """The profile's rows as their own table: seconds and share on each side, the ratio of
+    seconds (ours / transformers: below 1.00x ours is faster), the CPU line above it."""
+    rows = [r for r in report["rows"] if "shares" in r]
+    if not rows:
+        return []
+
+    def cell(value, digits):
+        return "n/a" if value is None else f"{value:,.{digits}f}"
+
+    def share(value):
+        return "n/a" if value is None else f"{value:.1%}"
+
+    record = report["measurements"].get("ours-profile", {})
+    peer = report["measurements"].get("transformers-profile", {})
+    threads = (f"threads: TensorFlow intra-op {record.get('intra_op_threads') or 'default'}, "
+               f"inter-op {record.get('inter_op_threads') or 'default'}; PyTorch "
+               f"{peer.get('intra_op_threads', 'n/a')}")
+    methods = "; ".join(f"{side}: {report['measurements'][key].get('method', '?')}"
+                        for side, key in (("ours", "ours-profile"),
+                                          ("transformers", "transformers-profile"))
+                        if key in report["measurements"])
+    lines = ["", f"**{rows[0]['comparison']}**; CPU: {record.get('cpu') or report.get('cpu')}"
+             + f"; {threads}"
+             + (f"; environment {record['environment']}" if record.get("environment") else "")
+             + f" ({methods})", "",
+             "| category | bioner-mtl s | share | transformers s | share | ours / peer "
+             "(time; below 1.00x ours is faster) |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        r = row["ratio"]
+        lines.append(f"| {row['measure']} | {cell(row['ours'], row['digits'])} | "
+                     f"{share(row['shares'][0])} | {cell(row['peer'], row['digits'])} | "
+                     f"{share(row['shares'][1])} | {'n/a' if r is None else f'{r:.2f}x'} |")
+    return lines
+
+
 def check_peers(chosen: list[str]) -> None:
     needed = {"bilstm": ["torch", "flair"], "bert": ["torch", "transformers"],
-              "machine": ["torch"], "tagging": ["torch", "flair", "transformers"]}
+              "machine": ["torch"], "tagging": ["torch", "flair", "transformers"],
+              "profile": ["torch", "transformers"]}
     missing = sorted({m for c in chosen for m in needed.get(c, [])
                       if importlib.util.find_spec(m) is None})
     if missing:
