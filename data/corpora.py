@@ -247,6 +247,22 @@ def resolved(name_or_dir: str | Path) -> tuple:
     return ("corpus", str(directory.resolve()), ())
 
 
+def shrunk_overlap(names: list[str]) -> tuple[str, str] | None:
+    """The first two of `names` where one is a `NAME%P` cut of the other, or both cuts of one
+    corpus: the same labelled sentences twice over (and one test split), not two corpora."""
+    seen: dict[tuple, str] = {}
+    for name in names:
+        try:
+            spec = spec_for(name)
+        except InputError:
+            continue
+        root = resolved(spec.parent) if spec.share < 1 else resolved(name)
+        if root in seen:
+            return seen[root], name
+        seen[root] = name
+    return None
+
+
 def duplicates(names: list[str]) -> tuple[str, str] | None:
     """The first two of `names` that are the same corpus (resolved), or None."""
     seen: dict[tuple, str] = {}

@@ -186,6 +186,8 @@ CASES = [
          "GENIA-POS is a part-of-speech"),
     Case("train-main-is-aux", "train", ["--main", MAIN, "--aux", MAIN],
          f"main corpus {MAIN} is also listed as its own auxiliary"),
+    Case("pairwise-partner-cut-of-main", "pairwise", ["--main", MAIN, "--aux", f"{MAIN}%50"],
+         f"{MAIN} and {MAIN}%50 are the same corpus, one cut to a share"),
     Case("train-fraction-two", "train", ["--main", MAIN, "--train-fraction", "2"],
          "--train-fraction 2.0: "),
     Case("train-bad-activation", "train", ["--main", MAIN, "--model", "bilstm-crf", "--set",

@@ -191,6 +191,11 @@ def check_run(run: RunConfig) -> None:
         shown = (f"{twice[0]} twice" if twice[0] == twice[1]
                  else f"{twice[0]} and {twice[1]}, the same corpus")
         raise InputError(f"auxiliary corpora listed twice: {shown} (in {', '.join(run.aux)})")
+    cut = corpora.shrunk_overlap(list(run.tasks))
+    if cut:
+        raise InputError(f"{cut[0]} and {cut[1]} are the same corpus, one cut to a share of its "
+                         "training sentences: the partner would repeat the main corpus's own "
+                         "sentences; give another corpus as the partner")
     if run.init_encoder and not Path(run.init_encoder).exists():
         raise InputError(f"init_encoder {run.init_encoder}: no such weights file; train the "
                          "multi-task model first (it writes it with save_encoder)")
