@@ -556,12 +556,24 @@ def make_server(tagger, limits: Limits = Limits(), name: str | None = None,
     the Host names answered (allowed_hosts(address), None: any). On Ctrl-C or SIGTERM it
     stops accepting connections and gives the requests it has `drain_seconds` to finish;
     the rest are answered 503 in JSON."""
+    import signal
+
     import uvicorn
 
     app = create_app(tagger, limits, name, hosts)
     service = app.state.service
 
     class Server(uvicorn.Server):
+        signalled: int | None = None  # the first stop signal caught
+
+        def run(self, sockets=None) -> None:
+            super().run(sockets)
+            # uvicorn re-raises the Ctrl-C it caught, but asyncio's runner lets it pass when
+            # the server's task has already ended (a race: exit 0 seen under load); a stopped
+            # server exits as an interrupted command does, every time
+            if self.signalled == signal.SIGINT:
+                raise KeyboardInterrupt
+
         async def shutdown(self, sockets=None) -> None:
             service.stop(drain_seconds)
             await super().shutdown(sockets)
@@ -573,6 +585,7 @@ def make_server(tagger, limits: Limits = Limits(), name: str | None = None,
             # once it is done, and a second SIGINT would reach asyncio's runner as a
             # KeyboardInterrupt with a traceback: keep only the first
             again = bool(self._captured_signals)
+            self.signalled = self.signalled or sig
             super().handle_exit(sig, frame)
             if again:
                 self._captured_signals.pop()
