@@ -247,30 +247,29 @@ def resolved(name_or_dir: str | Path) -> tuple:
     return ("corpus", str(directory.resolve()), ())
 
 
+def _uncut(name: str) -> tuple:
+    """The corpus a `NAME%P` corpus was cut from (resolved); any other corpus as it is."""
+    try:
+        spec = spec_for(name)
+    except InputError:
+        return ("unknown", name)
+    return resolved(spec.parent if spec.share < 1 else name)
+
+
 def shrunk_overlap(names: list[str]) -> tuple[str, str] | None:
     """The first two of `names` where one is a `NAME%P` cut of the other, or both cuts of one
     corpus: the same labelled sentences twice over (and one test split), not two corpora."""
-    seen: dict[tuple, str] = {}
-    for name in names:
-        try:
-            spec = spec_for(name)
-        except InputError:
-            continue
-        root = resolved(spec.parent) if spec.share < 1 else resolved(name)
-        if root in seen:
-            return seen[root], name
-        seen[root] = name
-    return None
+    return duplicates(names, _uncut)
 
 
-def duplicates(names: list[str]) -> tuple[str, str] | None:
-    """The first two of `names` that are the same corpus (resolved), or None."""
+def duplicates(names: list[str], key=resolved) -> tuple[str, str] | None:
+    """The first two of `names` that are the same corpus (the same `key`), or None."""
     seen: dict[tuple, str] = {}
     for name in names:
-        key = resolved(name)
-        if key in seen:
-            return seen[key], name
-        seen[key] = name
+        at = key(name)
+        if at in seen:
+            return seen[at], name
+        seen[at] = name
     return None
 
 

@@ -40,7 +40,6 @@ from bioner_mtl.data.documents import check_pubtator_id
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.data.resumable import ResumableOutput
 from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, run
-from bioner_mtl.training.product.bulk import brat_type, predicted_mention  # noqa: F401 (API)
 
 CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio")
 BIOC_SUFFIXES = (".xml", ".json")

@@ -378,7 +378,7 @@ def predict_outputs(text: str, rows: list[dict]) -> tuple[str, str, str]:
     """What experiments/predict.py writes for these entities of this text: --format jsonl
     (its rows), brat (the .ann) and pubtator (document id `page`)."""
     from bioner_mtl.data.documents import Document, Passage, pubtator_text
-    from bioner_mtl.experiments.predict import brat_type, predicted_mention
+    from bioner_mtl.training.product.bulk import brat_type, predicted_mention
 
     jsonl = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     ann = "".join(f"T{i}\t{brat_type(r['head'], r['type'])} {r['start']} {r['end']}\t"

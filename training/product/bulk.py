@@ -20,11 +20,11 @@ word after MAX_PIECE characters, as one long sentence would be cut anyway.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from bioner_mtl.data.text import split_sentences
@@ -144,7 +144,7 @@ class Sentences(NamedTuple):
 
 
 # ----- what a worker (or this process, with one) does with a chunk -------------------------
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Job:
     """What every chunk of a run is tagged with and written as."""
 
@@ -215,9 +215,11 @@ def _row(where, at, words, head, kind, start, end, confidence) -> dict:
     if isinstance(where, Sentences):
         return dict(head=head, type=kind, sentence=at, start=start, end=end,
                     text=" ".join(words[start:end]), confidence=round(confidence, 4))
-    first, last = at[start].start, at[end - 1].end
-    return dict(head=head, type=kind, start=where.offset + first, end=where.offset + last,
-                text=where.text[first:last], confidence=round(confidence, 4))
+    from bioner_mtl.training.product.bundle import with_offsets
+
+    row = dataclasses.asdict(with_offsets([(head, kind, start, end, confidence)], at,
+                                          where.text)[0])
+    return {**row, "start": where.offset + row["start"], "end": where.offset + row["end"]}
 
 
 def brat_type(head: str, kind: str) -> str:
