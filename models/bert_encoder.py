@@ -25,6 +25,7 @@ from pathlib import Path
 import keras
 import keras_hub
 import numpy as np
+from keras import ops
 
 from bioner_mtl.data.errors import InputError
 
@@ -349,10 +350,30 @@ def _build_backbone(config: dict, dtype: str = "float32") -> keras_hub.models.Be
         block.layer_norm_epsilon = eps
         block._self_attention_layer_norm.epsilon = eps
         block._feedforward_layer_norm.epsilon = eps
+        inner = block._feedforward_intermediate_dense
         if activation is not None:  # "tanh": keep keras-hub's gelu_approximate
             block.activation = activation
-            block._feedforward_intermediate_dense.activation = activation
+            inner.activation = activation
+        inner.call = _flat_dense_call(inner)
     return backbone
+
+
+def _flat_dense_call(dense: keras.layers.Dense) -> Callable:
+    """`dense.call` as one 2-D matmul, so that oneDNN fuses it with its bias and activation.
+
+    Keras multiplies a [batch, length, hidden] input by tensordot, whose reshape sits between
+    the MatMul and the bias, so TensorFlow's oneDNN graph rewrite fuses nothing and the exact
+    GELU runs as five elementwise ops. On [batch * length, hidden] rows, a tf.function's
+    MatMul + bias + GELU (exact or tanh) becomes one `_MklNativeFusedMatMul`: a MiniLM pass
+    1.15x faster at one thread. Same variables and arithmetic, so weight names, bundles and
+    checkpoints are unchanged and outputs equal keras' own to float32 rounding.
+    """
+    def call(inputs, training=None):
+        x = ops.reshape(inputs, (-1, inputs.shape[-1]))
+        x = dense.activation(ops.add(ops.matmul(x, dense.kernel), dense.bias))
+        return ops.reshape(x, (*ops.shape(inputs)[:-1], dense.units))
+
+    return call
 
 
 def _weight_table(backbone: keras_hub.models.BertBackbone,
