@@ -76,8 +76,10 @@ def test_our_profiled_pass_divides_into_categories_that_sum_to_it(tmp_path, smal
     record = profile.profile_ours({**TINY, "workdir": str(tmp_path),
                                    "encoder": str(small_bert_dir)})
     assert record["test_sentences"] == 8 and record["ops"] > 50
-    for category in ("featurise", "dense", "attention", "softmax", "layer_norm", "activation",
-                     "gather", "decoding"):
+    # no "activation": where oneDNN fuses GELU into the feed-forward matmul
+    # (models/bert_encoder.py), it counts as dense and its own category is empty
+    for category in ("featurise", "dense", "attention", "softmax", "layer_norm", "gather",
+                     "decoding"):
         assert record["seconds"][category] > 0, category
     _table_sums_to_the_pass({"ours-profile": record}, "ours")
     report = {"command": "python experiments/bench.py --only profile", "date": "today",
