@@ -15,6 +15,8 @@ Comparisons (the same sentences, dimensions, batch size, steps and test text on 
   tagging    bulk tagging of the same 10,000 sentences by our window-CNN, BiLSTM-CRF and
              BERT bundles, flair's SequenceTagger and transformers' token-classification
              pipeline (each trained first, in its own process): sentences/s, peak memory, F1;
+             our bundles twice: in one process after a warm-up, and by predict.py --workers N
+             (the cores) on the sentences as a CoNLL file, timed from start to exit;
   levers     one BERT tagging lever at a time (XLA with length buckets, bfloat16) against
              the current float32 path, in one process taking turns: rate and tags kept;
   memory     predict.py's peak memory (and MB/s) on a large generated input against a 1 MB
@@ -102,6 +104,7 @@ WORKERS = {  # name -> (module, function); each runs in a fresh process
     "ours-lever": ("bioner_mtl.training.bench.tagging", "lever"),
     "ours-train": ("bioner_mtl.training.bench.tagging", "train_bundle"),
     "ours-tag": ("bioner_mtl.training.bench.tagging", "tag_bundle"),
+    "ours-predict": ("bioner_mtl.training.bench.tagging", "tag_with_predict"),
     "ours-profile": ("bioner_mtl.training.bench.profile", "profile_ours"),
     "transformers-profile": ("bioner_mtl.training.bench.profile", "profile_transformers"),
     "flair-train": ("bioner_mtl.training.bench.peers", "flair_bilstm"),
@@ -176,7 +179,10 @@ def specs(comparison: str, settings: dict, seed: int, workdir: Path,
 def tagging_specs(settings: dict, seed: int, workdir: Path, encoder: str | None
                   ) -> dict[str, dict]:
     """Every side trains first (bilstm-crf and flair the same steps, bert and transformers
-    the same steps), saving its model; then every side tags the same bulk sentences."""
+    the same steps), saving its model; then every side tags the same bulk sentences, ours
+    also through predict.py with --workers the cores (its default, passed as a number)."""
+    from bioner_mtl.training.product.bulk import default_workers
+
     sides, tags = {}, {}
     steps = {m: steps_for({"corpus": settings["corpus"], "fraction": settings["fraction"],
                            "epochs": settings["epochs"][m],
@@ -195,6 +201,8 @@ def tagging_specs(settings: dict, seed: int, workdir: Path, encoder: str | None
         tags[f"ours-tag:{model}"] = {"bundle": str(workdir / f"tagging-{model}"),
                                      "corpus": settings["corpus"],
                                      "sentences": settings["sentences"]}
+        tags[f"ours-predict:{model}"] = {**tags[f"ours-tag:{model}"], "workdir": str(workdir),
+                                         "workers": default_workers()}
     peers = specs("bilstm", {**settings, "epochs": settings["epochs"]["bilstm-crf"],
                              "batch_size": settings["batch_size"]["bilstm-crf"],
                              "test_sentences": 1, "hidden": 256}, seed, workdir, encoder)
@@ -375,8 +383,27 @@ def rows_for(comparison: str, found: dict[str, dict]) -> list[dict]:
     return rows
 
 
+# predict.py's side: (measure, its key, the peer's key, digits); the peer's rate and memory
+# are of one process tagging after a warm-up, its loading untimed
+PREDICT_MEASURES = (
+    ("sentences/s, start to exit (Python, TensorFlow and the bundle loading in every worker "
+     "included; no warm-up)", "inference_sentences_per_second",
+     "inference_sentences_per_second", 0),
+    ("sentences/s less start-up (the time of the same command on a tiny input taken off)",
+     "after_startup_sentences_per_second", "inference_sentences_per_second", 0),
+    ("start-up s (the same command on a tiny input; lower is better; the peer's load is not "
+     "timed)", "startup_seconds", None, 1),
+    ("peak memory MB, all processes summed (lower is better)", "peak_tree_mb", "peak_rss_mb",
+     0),
+    ("peak memory MB, largest process (lower is better)", "peak_process_mb", "peak_rss_mb", 0),
+    ("mention F1", "mention_f1", "mention_f1", 4))
+
+
 def tagging_rows(found: dict[str, dict]) -> list[dict]:
-    """Each of our bundles beside a peer tagging the same sentences."""
+    """Each of our bundles beside a peer tagging the same sentences: in one process, then
+    through predict.py (a process tree timed from start to exit)."""
+    from bioner_mtl.training.product.bulk import default_workers
+
     rows = []
     for model, peer in TAGGING_PAIRS:
         ours, theirs = found.get(f"ours-tag:{model}", {}), found.get(f"{peer}-tag", {})
@@ -387,6 +414,17 @@ def tagging_rows(found: dict[str, dict]) -> list[dict]:
             rows.append({"comparison": f"bulk tagging: our {model} vs {name}",
                          "measure": label, "ours": ours.get(key), "peer": theirs.get(key),
                          "ratio": ratio(ours.get(key), theirs.get(key)), "digits": digits})
+        tool = found.get(f"ours-predict:{model}", {})
+        comparison = (f"bulk tagging: our {model} via predict.py --workers "
+                      f"{tool.get('workers', default_workers())} vs {name}"
+                      + (" (one chunk: tagged in predict.py's own process)"
+                         if tool.get("pooled") is False and tool.get("workers", 1) > 1
+                         else ""))
+        for label, key, peer_key, digits in PREDICT_MEASURES:
+            mine, theirs_value = tool.get(key), theirs.get(peer_key) if peer_key else None
+            rows.append({"comparison": comparison, "measure": label, "ours": mine,
+                         "peer": theirs_value, "ratio": ratio(mine, theirs_value),
+                         "digits": digits})
     return rows
 
 

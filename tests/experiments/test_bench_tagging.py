@@ -1,5 +1,5 @@
-"""bench.py --only tagging and --only memory (issue 28): what the ratios and inputs mean.
-Timings are never asserted."""
+"""bench.py --only tagging and --only memory (issue 28): what the ratios and inputs mean, and
+predict.py's side tagging as the in-process side does. Timings are never asserted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import sys
 import pytest
 
 from bioner_mtl.experiments import bench
-from bioner_mtl.training.bench import bulk
+from bioner_mtl.training.bench import bulk, tagging
+from bioner_mtl.training.product.bulk import default_workers
+
+CORPUS = "NCBI-disease"
 
 
 def test_memory_rows_set_the_large_input_against_the_small_one():
@@ -39,6 +42,74 @@ def test_tagging_rows_pair_each_bundle_with_its_peer():
                                                   "SequenceTagger"]
     assert [r["ratio"] for r in pair] == pytest.approx([3.0, 600 / 900, 0.8 / 0.75])
     assert all(r["ratio"] is None for r in rows if "bert" in r["comparison"])  # not measured
+
+
+def test_predict_rows_set_the_whole_run_and_its_start_up_beside_the_peer():
+    found = {"ours-predict:bert": {"inference_sentences_per_second": 150.0,
+                                   "after_startup_sentences_per_second": 200.0,
+                                   "startup_seconds": 8.0, "peak_tree_mb": 1800.0,
+                                   "peak_process_mb": 900.0, "mention_f1": 0.8,
+                                   "workers": 2, "pooled": True},
+             "transformers-tag": {"inference_sentences_per_second": 100.0,
+                                  "peak_rss_mb": 1200.0, "mention_f1": 0.8}}
+    rows = {r["measure"]: r for r in bench.rows_for("tagging", found)
+            if r["comparison"] == "bulk tagging: our bert via predict.py --workers 2 vs "
+                                  "transformers pipeline"}
+    assert [r["ratio"] for r in rows.values()] == pytest.approx(
+        [1.5, 2.0, None, 1.5, 0.75, 1.0])
+    assert rows["peak memory MB, largest process (lower is better)"]["ours"] == 900.0
+    # the in-process rows stay as they were
+    assert any(r["comparison"] == "bulk tagging: our bert vs transformers pipeline"
+               and r["ours"] is None for r in bench.rows_for("tagging", found))
+    found["ours-predict:bert"]["pooled"] = False  # one chunk: no workers started
+    assert any("one chunk: tagged in predict.py's own process" in r["comparison"]
+               for r in bench.rows_for("tagging", found))
+
+
+def test_tagging_specs_add_a_predict_side_per_bundle_with_the_cores(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "gensim_vectors", lambda workdir: workdir / "vectors.kv")
+    monkeypatch.setattr(bench, "default_encoder", lambda: tmp_path / "encoder")
+    sides = bench.specs("tagging", bench.SETTINGS["quick"]["tagging"], 1, tmp_path, None)
+    for model in bench.TAGGERS:
+        spec = sides[f"ours-predict:{model}"]
+        assert spec["bundle"] == sides[f"ours-tag:{model}"]["bundle"]
+        assert spec["workers"] == default_workers() and spec["workdir"] == str(tmp_path)
+    assert bench.WORKERS["ours-predict"][1] == "tag_with_predict"
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_run, tmp_path_factory):
+    """A small window CNN that finds entities."""
+    from bioner_mtl.training.fit.trainer import Trainer
+    from bioner_mtl.training.product.bundle import save_bundle
+
+    path = tmp_path_factory.mktemp("bundle") / "tagging-window-cnn"
+    trainer = Trainer(tiny_run(CORPUS, steps=300, eval_every=300), progress=False)
+    trainer.fit()
+    save_bundle(trainer, path, calibrate=False)
+    return path
+
+
+def test_predict_side_tags_what_the_in_process_side_tags(bundle, tmp_path):
+    """predict.py with 2 workers (chunks of 10, so the pool runs) writes the tags the bundle
+    gives in one process, so both sides score the same F1."""
+    from bioner_mtl.training.product.bundle import load
+
+    spec = {"bundle": str(bundle), "corpus": CORPUS, "sentences": 30}
+    record = bench.run_worker("ours-predict", {**spec, "workdir": str(tmp_path),
+                                               "workers": 2, "chunk": 10},
+                              tmp_path, tmp_path)
+    assert "error" not in record, record.get("error")
+    assert record["pooled"] and record["processes"] >= 3  # predict.py and its 2 workers
+    assert record["test_sentences"] == 30 and record["startup_sentences"] == 4
+    assert record["peak_tree_mb"] >= record["peak_process_mb"] > 0
+    assert record["seconds"] > 0 and record["startup_seconds"] > 0
+    written = tagging.conll_tags(tmp_path / "predict-tagging-window-cnn-bulk"
+                                 / f"bulk-{CORPUS}-30.conll")
+    words = [list(s.tokens) for s in tagging.bulk_sentences(CORPUS, 30)]
+    assert written == load(bundle).tag_sentences(words, [CORPUS])[CORPUS][0]
+    assert sum(t.startswith("B-") for s in written for t in s) > 3  # the check has substance
+    assert record["mention_f1"] == tagging.tag_bundle(spec)["mention_f1"]
 
 
 def test_generated_inputs_have_the_size_and_shape_asked_for(tmp_path):

@@ -1,5 +1,7 @@
 """bench.py --only tagging, our side: train a bundle (one process), then tag the same
-sentences with it as predict.py does (another process, so its peak memory is tagging's own).
+sentences with it twice: in one process as predict.py's workers do (`tag_bundle`: its peak
+memory is tagging's own, the clock started after a warm-up), and by predict.py itself, as a
+user tags bulk text (`tag_with_predict`: a process tree of its own, timed from start to exit).
 
 Both steps of every side (ours and the peers in training/bench/peers.py) read the same
 sentences: the training slice `measure.slice_of` cuts, and the test split repeated until there
@@ -72,6 +74,88 @@ def tag_bundle(spec: dict) -> dict:
             "mention_f1": evaluate([list(s.tags) for s in sentences], predicted).f1,
             "import_rss_mb": import_rss, **memory()}
 
+
+
+# ----- the same sentences through predict.py, as a user tags bulk text ---------------------
+STARTUP_PER_WORKER = 2  # sentences per worker in the start-up run (every worker gets some)
+
+
+def write_conll(path: Path, sentences) -> Path:
+    """The sentences as predict.py reads CoNLL: a token a line, a blank line after each."""
+    with path.open("w", encoding="utf-8") as out:
+        for sentence in sentences:
+            out.write("".join(f"{token}\n" for token in sentence.tokens) + "\n")
+    return path
+
+
+def conll_tags(path: Path) -> list[list[str]]:
+    """Per sentence, the second column of what predict.py --format conll wrote (a token and
+    one tag column per head, in --heads order: with one head, its tags)."""
+    sentences, current = [], []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            fields = line.rstrip("\n").split("\t")
+            if fields != [""]:
+                current.append(fields[1])
+            elif current:
+                sentences.append(current)
+                current = []
+    return sentences + ([current] if current else [])
+
+
+def tag_with_predict(spec: dict) -> dict:
+    """The bulk sentences written once as a CoNLL file and tagged by `bioner-mtl predict`
+    (experiments/predict.py) --format conll --heads CORPUS --workers N --chunk CHUNK, run as
+    a process tree of its own (bulk.run_measured): seconds from start to exit, so Python and
+    TensorFlow starting and the bundle loading in every worker are inside the time, and no
+    warm-up is possible (the in-process side tags WARM_UP sentences before its clock); the
+    peak of the tree's resident memory summed and of its largest process; mention F1 of the
+    tags it wrote against the gold ones. The start-up is measured apart: the same command on
+    STARTUP_PER_WORKER x N sentences (with --chunk 1 where the big input is handed to
+    workers, so every worker starts and loads the bundle as there; else one chunk, which
+    predict.py tags in its own process, as it does the big input then), and the rate with
+    that time taken off is reported beside the whole one."""
+    import shlex
+    import shutil
+    import sys
+
+    from bioner_mtl.training.bench.bulk import cpu_line, run_measured
+    from bioner_mtl.training.fit.evaluation import evaluate
+
+    workdir, workers = Path(spec["workdir"]), spec["workers"]
+    chunk = spec.get("chunk", CHUNK)
+    sentences = bulk_sentences(spec["corpus"], spec["sentences"])
+    pooled = workers > 1 and len(sentences) > chunk  # one chunk: tagged in predict's process
+
+    def predict(part: list, name: str, chunk_size: int) -> tuple[dict, list[str], Path]:
+        source = workdir / f"{name}-{spec['corpus']}-{len(part)}.conll"
+        if not source.is_file():  # written once, read by every bundle's side
+            write_conll(source, part)
+        out = workdir / f"predict-{Path(spec['bundle']).name}-{name}"
+        shutil.rmtree(out, ignore_errors=True)
+        command = [sys.executable, "-m", "bioner_mtl", "predict", "--model", spec["bundle"],
+                   str(source), "--format", "conll", "--heads", spec["corpus"], "--out",
+                   str(out), "--workers", str(workers), "--chunk", str(chunk_size)]
+        return run_measured(command), command, out / source.name
+
+    tiny = sentences[:STARTUP_PER_WORKER * workers]
+    startup, _, _ = predict(tiny, "startup", 1 if pooled else chunk)
+    record, command, written = predict(sentences, "bulk", chunk)
+    predicted = conll_tags(written)
+    if [len(p) for p in predicted] != [len(s) for s in sentences]:
+        raise RuntimeError(f"{written}: {len(predicted)} sentences written for "
+                           f"{len(sentences)} read, or their lengths differ")
+    tagging = record["seconds"] - startup["seconds"]
+    return {"inference_sentences_per_second": len(sentences) / record["seconds"],
+            "after_startup_sentences_per_second": (len(sentences) / tagging if tagging > 0
+                                                   else None),
+            "seconds": record["seconds"], "startup_seconds": startup["seconds"],
+            "startup_sentences": len(tiny),
+            "peak_tree_mb": record["peak_tree_mb"], "peak_process_mb": record["peak_process_mb"],
+            "processes": record["processes"], "workers": workers, "pooled": pooled,
+            "chunk": chunk, "test_sentences": len(sentences),
+            "mention_f1": evaluate([list(s.tags) for s in sentences], predicted).f1,
+            "command": shlex.join(["bioner-mtl", *command[3:]]), "cpu": cpu_line()}
 
 # ----- bench.py --only levers: one BERT inference lever against the current path ----------
 LEVERS = ("xla-buckets", "bfloat16")
