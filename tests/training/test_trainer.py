@@ -194,6 +194,10 @@ def test_a_cell_still_improving_at_its_cap_is_marked(tiny_run):
     assert [h["devel_f1"] for h in record.history] == f1s  # the same training
     # gained at the end, or found nothing yet (it has not started to stall)
     assert record.improving_at_cap == (f1s[-1] > max(f1s[:-1]) or max(f1s) == 0)
+    # a rate decayed to zero at the cap: the length is the schedule's, so nothing is unfinished
+    record = train(tiny_run(MAIN, steps=40, eval_every=40, warmup=0.1), progress=False)
+    assert record.stopped == "cap" and len(record.history) == 1
+    assert not record.improving_at_cap
 
 
 def test_record_keeps_per_sentence_counts_of_the_test_split(trained):

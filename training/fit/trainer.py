@@ -436,9 +436,10 @@ class Trainer:
             logger.close()
         best["stopped"] = stopped
         # At the cap with a devel gain inside the last `patience` evaluations: the cell
-        # would have trained on, so its comparison is between unfinished models.
-        best["improving"] = stopped == "cap" and (stale <= t.patience if t.patience is not None
-                                                  else stale == 0)
+        # would have trained on, so its comparison is between unfinished models. A rate
+        # decayed to zero (warm-up, then linear decay) ends there by design.
+        best["improving"] = stopped == "cap" and not t.warmup and (
+            stale <= t.patience if t.patience is not None else stale == 0)
         if fixed:  # nothing chosen on devel: the last (averaged) weights, after the length
             if self.average:
                 self.average.apply()
