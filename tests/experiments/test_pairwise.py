@@ -117,7 +117,7 @@ def test_steps_give_every_cell_the_same_main_corpus_batches(tmp_path):
 
 def test_epochs_beat_the_preset_s_floor_and_the_record_says_what_was_trained(tmp_path):
     """--epochs 2 under the quick preset trains 2 epochs of the main corpus, not the preset's
-    floor of 1,500 main batches (about 500 epochs of this slice), in every cell alike."""
+    1,600 main batches (about 500 epochs of this slice), in every cell alike."""
     tiny = [a for a in TINY if a not in ("--steps", "16")]
     records = grid_records(tmp_path, *tiny, "--epochs", "2", "--set", "train.patience=none")
     alone, paired = sorted(records, key=lambda r: len(r.aux))
@@ -127,7 +127,8 @@ def test_epochs_beat_the_preset_s_floor_and_the_record_says_what_was_trained(tmp
     assert alone.main_batches == paired.main_batches
     assert presets.resolve("Ex-PTM", "window-cnn", train={"steps": 5}).train.min_main_batches \
         == 0
-    assert presets.resolve("Ex-PTM", "window-cnn").train.min_main_batches == 1500  # the floor
+    assert presets.resolve("Ex-PTM", "window-cnn").train.steps == 1600  # the preset's length
+    assert presets.resolve("Ex-PTM", "window-cnn", train={"epochs": 2}).train.steps is None
     kept = presets.resolve("Ex-PTM", "window-cnn", train={"epochs": 2, "min_main_batches": 9})
     assert kept.train.min_main_batches == 9  # given with the length, it stays
 

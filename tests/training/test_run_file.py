@@ -29,7 +29,7 @@ def recorded_runs() -> list[tuple[str, object]]:
     """(preset, resolved run) for runs as different as the commands make them."""
     quick = resolve(MAIN, "window-cnn", "quick", run={"devel_limit": 100, "train_fraction": 0.5},
                     model_options={"filter_widths": (3, 5)},
-                    train={"learning_rate": 1e-3, "patience": None})
+                    train={"learning_rate": 1e-3, "eval_every": 50})
     partnered = replace(quick, aux=(AUX,), loss_weights={AUX: 0.3}, seed=4, select_on="mean",
                         save_bundle="/somewhere/model", tensorboard="/somewhere/tb")
     final = resolve("Ex-PTM", "bilstm-crf", "paper", run={"train_on": "train+devel"},
@@ -98,7 +98,7 @@ def test_a_record_written_back_as_toml_runs_as_the_same_cell(tmp_path, capsys, m
     assert partnered["aux"] == [AUX] and partnered["aux_weight"] == 0.3
     assert partnered["select_on"] == "mean" and partnered["train_fraction"] == 0.5
     assert partnered["set"]["filter_widths"] == [3, 5]
-    assert partnered["set"]["train"] == {"learning_rate": 0.001, "patience": "none"}
+    assert partnered["set"]["train"] == {"learning_rate": 0.001, "eval_every": 50}
     final = tomllib.loads((tmp_path / "run-3.toml").read_text())
     assert final["train_on"] == "train+devel" and final["epochs"] == 3.25  # its length: a flag
     # the record can be trained again directly, as the same cell

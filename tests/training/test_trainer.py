@@ -242,7 +242,8 @@ def test_a_multi_task_record_scores_every_head(trained):
     ({"train": TrainConfig(epochs=0)}, "--epochs 0"),  # was read as 'not set'
     ({"train": TrainConfig(epochs=None)}, "no training length"),
     ({"train": TrainConfig(batch_size=0)}, "train.batch_size=0"),
-    ({"train": TrainConfig(eval_every=0)}, "train.eval_every=0"),  # was once per epoch
+    ({"train": TrainConfig(eval_every=-1)}, "train.eval_every=-1"),
+    ({"train": TrainConfig(eval_every=0, patience=2)}, "early stopping needs devel evaluations"),
     ({"train": TrainConfig(patience=-1)}, "train.patience=-1"),  # stopped at the first one
     ({"train": TrainConfig(learning_rate=-1.0)}, "train.learning_rate=-1.0"),
     ({"devel_limit": 0}, "devel_limit=0"),  # was the whole split

@@ -363,8 +363,8 @@ class Trainer:
 
     def fit(self) -> RunRecord:
         """Train for the planned steps. Selected on devel (train_on 'train'): evaluated every
-        eval_every main batches (else once per epoch), stopped after `patience` evaluations
-        without a gain, the best evaluation's weights kept. On train+devel: the fixed length,
+        eval_every main batches (None: once per epoch; 0: only at the end), stopped after
+        `patience` evaluations without a gain, the best evaluation's weights kept. On train+devel: the fixed length,
         no devel evaluation, the last weights (the loss logged once per epoch)."""
         run, t = self.run, self.run.train
         fixed = run.train_on == "train+devel"
@@ -397,8 +397,11 @@ class Trainer:
                 bar.update()
                 # Evaluations count main-corpus batches, so the cells of one grid are compared
                 # at the same exposure to the main corpus whatever their partners add.
-                due = (main_batches % t.eval_every == 0 and task == run.main if t.eval_every
-                       else position == len(plan) - 1)
+                if t.eval_every is None:  # once per epoch
+                    due = position == len(plan) - 1
+                else:  # every eval_every main batches; 0: only at the end (`last`)
+                    due = (t.eval_every > 0 and main_batches % t.eval_every == 0
+                           and task == run.main)
                 # train.steps counts main-corpus batches too: every cell of a grid trains
                 # as many of them, whatever its partners add (epochs keep it by the schedule)
                 last = (main_batches == t.steps and task == run.main if t.steps

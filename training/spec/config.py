@@ -27,7 +27,9 @@ class TrainConfig:
     steps: int | None = None  # main-corpus batches (overrides epochs); partners' on top
     # with epochs: train at least this many main-corpus batches (an explicit length drops it)
     min_main_batches: int = 0
-    eval_every: int | None = None  # main batches between devel evaluations; None: per epoch
+    # main batches between devel evaluations; None: once per epoch; 0: once, at the end (the
+    # last weights are kept: a fixed length, nothing selected on devel)
+    eval_every: int | None = None
     patience: int | None = None  # evaluations without devel gain before stopping; None = never
     # Weight averaging: devel, test and the saved model use an exponential moving average of
     # the weights (this decay per step; 0 = the raw weights), which steadies the endpoint
@@ -136,15 +138,19 @@ def check_train(t: TrainConfig) -> None:
         raise InputError("no training length: give --steps N or --epochs N")
     if not is_int(t.min_main_batches) or t.min_main_batches < 0:
         raise bad("min_main_batches", "a floor of main-corpus batches: 0 or more")
-    if t.eval_every is not None and (not is_int(t.eval_every) or t.eval_every < 1):
+    if t.eval_every is not None and (not is_int(t.eval_every) or t.eval_every < 0):
         raise bad("eval_every", "main-corpus batches between devel evaluations: at least 1, "
-                                "or none for once per epoch")
+                                "0 for once at the end, or none for once per epoch")
     if not is_number(t.ema) or not 0 <= t.ema < 1:
         raise bad("ema", "the weight-averaging decay per step must be in [0, 1), e.g. 0.99; "
                          "0 turns averaging off")
     if t.patience is not None and (not is_int(t.patience) or t.patience < 0):
         raise bad("patience", "evaluations without a devel gain before stopping: 0 or more, "
                               "or none to never stop early")
+    if t.patience is not None and t.eval_every == 0:
+        raise bad("patience", "early stopping needs devel evaluations during training, and "
+                              "--set train.eval_every=0 scores devel once, at the end: give "
+                              "train.eval_every=N (main-corpus batches) or train.patience=none")
     if not is_int(t.pretrain_steps) or t.pretrain_steps < 0:
         raise bad("pretrain_steps", "at most this many steps of the pretraining task: 0 or more")
     if not is_int(t.pretrain_eval_every) or t.pretrain_eval_every < 1:

@@ -62,6 +62,8 @@ def resolve(main: str, model: str, preset: str = "quick", *, run: dict[str, Any]
     if (train.get("epochs") is not None or train.get("steps") is not None) \
             and "min_main_batches" not in train:
         train["min_main_batches"] = 0  # --epochs 3 trained ~73 epochs under the quick floor
+    if train.get("epochs") is not None and "steps" not in train:
+        train["steps"] = None  # the preset's steps would override the epochs given
     train_config = replace(spec.train, **{**quick.get("train", {}), **train})
     return replace(RunConfig(main=main, model=model), **{**spec.run, **quick.get("run", {}),
                                                         **(run or {}),
