@@ -22,6 +22,9 @@ chunks). --format bioc, bioc-json and pubtator write the documents with the pred
 (type, head and confidence as BioC infons, or PubTator columns after the identifier); plain
 text input becomes one document per file, its id the file name.
 
+A BERT bundle's encoder computes in bfloat16 where that was measured to pay (a GPU, a CPU
+with AMX) and in float32 elsewhere (--precision; the bundle itself is not changed).
+
 An output file already in --out (a BRAT folder's gold NAME.ann, an earlier run's output) is
 never replaced unless --force is given; each output is written whole or not at all.
 """
@@ -270,6 +273,8 @@ def tag_file(engine, name: str, args, out, resume=None, bar=None) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bioner_mtl.training.product.bundle import PRECISION_HELP, PRECISIONS
+
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="a bundle written by train.py --save-model")
     p.add_argument("inputs", nargs="*", default=["-"],
@@ -297,6 +302,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-confidence", type=float, metavar="P",
                    help="drop entities whose confidence is below P (0 to 1; calibrated by the "
                         "bundle's temperature)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help=PRECISION_HELP)
     add_verbose_argument(p)
     args = p.parse_args(argv)
     args.inputs = expand_directories(args.inputs)
@@ -337,8 +344,9 @@ def main(argv: list[str] | None = None) -> None:
             check_text_start(name)  # binary data is refused before the model loads
     # with workers, the bundle is checked here and built in each worker (and here only for
     # an input of one chunk)
-    tagger = (bundle.load(args.model) if args.workers == 1
-              else bundle.Tagger(args.model, build=False))
+    tagger = (bundle.load(args.model, args.precision) if args.workers == 1
+              else bundle.Tagger(args.model, build=False, precision=args.precision))
+    bundle.warn_if_no_encoder(tagger, args.precision)
     args.heads = [h.strip() for h in args.heads.split(",") if h.strip()] if args.heads else None
     tagger.heads_for(args.heads)  # unknown heads fail before any input is read
     tag_all(tagger, targets, args)
@@ -394,7 +402,8 @@ def tag_all(tagger, targets: dict[str, Path], args) -> None:
 
     bar = tqdm(desc="tagging", unit="doc", disable=None, file=sys.stderr)  # TTY only
     job = Job(args.model, args.heads, args.format, args.min_confidence, args.chunk,
-              args.max_tokens)
+              args.max_tokens, tagger.precision)
+    shown = f" (encoder in {tagger.precision})" if tagger.precision else ""
     with Engine(job, args.workers, load_here) as engine:
         for name in args.inputs:
             if not args.out:
@@ -412,7 +421,7 @@ def tag_all(tagger, targets: dict[str, Path], args) -> None:
                         print(f"{name}: resuming after {resume.progress['sentences']} "
                               f"sentences already in {target}", file=sys.stderr)
                     count = tag_file(engine, name, args, resume.handle, resume, bar)
-            print(f"{name}: {count} sentences -> {target}", file=sys.stderr)
+            print(f"{name}: {count} sentences -> {target}{shown}", file=sys.stderr)
     bar.close()
 
 
@@ -428,7 +437,8 @@ def fingerprint(tagger, name: str, args) -> dict:
             "weights": tagger.meta.get("weights_sha256"), "format": args.format,
             "input_format": args.input_format, "heads": args.heads,
             "min_confidence": args.min_confidence, "chunk": args.chunk,
-            "max_tokens": args.max_tokens, "chunking": CHUNKING}
+            "max_tokens": args.max_tokens, "chunking": CHUNKING,
+            **({"precision": tagger.precision} if tagger.precision else {})}
 
 
 def output_paths(inputs: list[str], out: str | None, suffix: str, text_too: bool,

@@ -17,6 +17,9 @@ On loopback (the default) it answers only Host names of loopback (localhost, 127
 [::1]; --allow-host adds one), so a web page cannot reach it by rebinding its own name to
 127.0.0.1. Ctrl-C stops accepting connections, lets the requests it has finish for up to
 --drain-seconds and answers the rest 503.
+
+A BERT bundle's encoder computes in bfloat16 on a GPU or a CPU with AMX and in float32
+elsewhere (--precision; /health says which).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import sys
 from pathlib import Path
 
 from bioner_mtl.data.errors import InputError
-from bioner_mtl.training.cli import add_verbose_argument, run
+from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, run
 from bioner_mtl.training.product.service import DRAIN_SECONDS, Limits
 
 log = logging.getLogger("serve")
@@ -46,8 +49,9 @@ def is_ipv6(name: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from bioner_mtl.training.product.bundle import PRECISION_HELP, PRECISIONS
+
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="a bundle written by train.py --save-model")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; "
@@ -73,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
                         f"finish; the rest are answered 503 (default {DRAIN_SECONDS:g})")
     p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                    help="one log line per request (default on)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     add_verbose_argument(p)
     args = p.parse_args(argv)
     if not 0 <= args.port <= 65535:
@@ -88,18 +93,21 @@ def main(argv: list[str] | None = None) -> None:
                                                                 .removesuffix("]"))):
             raise InputError(f"--allow-host {name!r}: not a host name; give the name alone, "
                              "without a scheme, port or path (e.g. --allow-host tagger.lab)")
-    from bioner_mtl.training.product.bundle import load
+    from bioner_mtl.training.product.bundle import load, warn_if_no_encoder
     from bioner_mtl.training.product.service import allowed_hosts, listen, make_server
 
     sock = listen(args.host, args.port)  # a taken port fails before the model loads
-    server = make_server(load(args.model), limits, Path(args.model).resolve().name,
+    tagger = load(args.model, args.precision)
+    warn_if_no_encoder(tagger, args.precision)
+    server = make_server(tagger, limits, Path(args.model).resolve().name,
                          access_log=args.access_log,
                          hosts=allowed_hosts(sock.getsockname()[0], args.allow_host),
                          drain_seconds=args.drain_seconds)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    log.info("serving %s on http://%s:%d/ (POST /tag, GET /health; Ctrl-C stops)",
-             args.model, shown, port)
+    log.info("serving %s%s on http://%s:%d/ (POST /tag, GET /health; Ctrl-C stops)",
+             args.model, f" (encoder in {tagger.precision})" if tagger.precision else "",
+             shown, port)
     server.run(sockets=[sock])
 
 

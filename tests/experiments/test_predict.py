@@ -2,16 +2,20 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bioner_mtl.data.corpora import load_corpus
+from bioner_mtl.data.errors import InputError
 from bioner_mtl.experiments import predict as predict_cli
 from bioner_mtl.training.cli import run
 from bioner_mtl.training.fit.trainer import Trainer
+from bioner_mtl.training.product import bundle as bundle_module
 from bioner_mtl.training.product.bundle import FORMAT, load, save_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,3 +184,115 @@ def test_min_confidence_drops_less_certain_entities(bundle, tmp_path, capsys):
     assert predict("--model", path, source, "--min-confidence", "1.5") == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "1.5" in err and "\n" not in err
+
+
+# --------------------------------------------------------------------------- --precision
+
+AGREEMENT = 0.99  # share of token tags bfloat16 must keep (a trained MiniLM: 99.98%)
+
+
+@pytest.fixture(scope="module")
+def bert_bundle(tiny_run, tmp_path_factory):
+    """A two-layer MiniLM tagger trained until it finds entities, saved as a bundle (its
+    stored precision auto: float32 on a CPU)."""
+    path = tmp_path_factory.mktemp("bert-bundle") / "model"
+    trainer = Trainer(tiny_run(MAIN, (), "bert", steps=150, eval_every=150), progress=False)
+    trainer.fit()
+    save_bundle(trainer, path, calibrate=False)
+    return path
+
+
+def conll_tags(path: Path) -> list[str]:
+    return [line.split("\t")[1] for line in path.read_text().splitlines() if line]
+
+
+def test_bfloat16_tags_agree_with_float32(bert_bundle, tmp_path, capsys):
+    source = tmp_path / "test.conll"
+    source.write_text("".join("".join(f"{t}\n" for t in s.tokens) + "\n"
+                              for s in load_corpus(MAIN).test[:150]))
+    tags = {}
+    for precision in ("float32", "bfloat16"):
+        out = tmp_path / precision
+        assert predict("--model", bert_bundle, source, "--format", "conll", "--out", out,
+                       "--precision", precision, "--workers", 1) == 0
+        assert f"(encoder in {precision})" in capsys.readouterr().err  # the summary line
+        tags[precision] = conll_tags(out / "test.conll")
+    assert sum(tag != "O" for tag in tags["float32"]) > 20  # the check has substance
+    kept = np.mean([a == b for a, b in zip(tags["float32"], tags["bfloat16"])])
+    assert len(tags["float32"]) == len(tags["bfloat16"]) and kept >= AGREEMENT, kept
+    # the bundle is not changed: it loads as saved, in float32 on this CPU
+    assert load(bert_bundle).precision == "float32"
+
+
+def test_the_precision_reaches_every_worker(bert_bundle, tmp_path, monkeypatch, capsys):
+    """A worker loads the bundle in the precision the reading process resolved."""
+    from bioner_mtl.training.product import bulk
+
+    jobs = []
+
+    class Recorded(bulk.Engine):
+        def __init__(self, job, *args):
+            jobs.append(job)
+            super().__init__(job, *args)
+
+    monkeypatch.setattr(bulk, "Engine", Recorded)
+    monkeypatch.setattr(bulk, "_WORKER", {})
+    monkeypatch.setattr(bundle_module, "cpu_flags", lambda *_: {"avx512f", "amx_bf16"})
+    source = tmp_path / "notes.txt"
+    source.write_text("Mutations in the APC gene cause colon cancer.\n")
+    # two workers, one chunk: tagged here, the Job made as for the workers
+    assert predict("--model", bert_bundle, source, "--workers", 2) == 0
+    assert jobs[-1].precision == "bfloat16"  # auto, on a CPU with AMX
+    chunk = [bulk.Segment(0, str(source), 0, source.read_text())]
+    assert bulk.tag_chunk(jobs[-1], chunk).text == capsys.readouterr().out
+    assert bulk._WORKER["tagger"].precision == "bfloat16"
+
+
+@pytest.mark.parametrize(("flags", "gpu", "expected"), [
+    ({"avx512f", "amx_bf16", "amx_int8"}, False, "bfloat16"),  # a CPU with AMX
+    ({"avx512f", "avx512_bf16"}, False, "float32"),  # bfloat16 instructions, no AMX: unmeasured
+    (set(), True, "bfloat16"),  # a GPU
+    (set(), False, "float32"),
+])
+def test_auto_precision(monkeypatch, flags, gpu, expected):
+    monkeypatch.setattr(bundle_module, "cpu_flags", lambda *_: flags)
+    monkeypatch.setattr(bundle_module, "gpu_present", lambda: gpu)
+    assert bundle_module.tagging_precision("auto") == expected
+    assert {bundle_module.tagging_precision(p) for p in ("float32", "bfloat16")} == {
+        "float32", "bfloat16"}  # an explicit choice is kept
+
+
+def test_auto_decides_whatever_the_bundle_was_trained_in(bert_bundle, tmp_path, monkeypatch):
+    stored = tmp_path / "float32-bundle"
+    shutil.copytree(bert_bundle, stored)
+    meta = json.loads((stored / "bundle.json").read_text())
+    meta["model_config"]["precision"] = "float32"
+    (stored / "bundle.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(bundle_module, "cpu_flags", lambda *_: {"amx_bf16"})
+    assert bundle_module.Tagger(stored, build=False, precision="auto").precision == "bfloat16"
+    assert bundle_module.Tagger(stored, build=False).precision == "float32"  # the API's default
+    with pytest.raises(InputError, match="precision 'float16': give one of auto, float32"):
+        bundle_module.Tagger(stored, build=False, precision="float16")
+
+
+def test_cpu_flags_read_proc_cpuinfo(tmp_path, monkeypatch):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Xeon\nflags\t\t: fpu avx512_bf16 amx_bf16\n"
+                    "\nprocessor\t: 1\nflags\t\t: fpu avx512_bf16 amx_bf16\n")
+    assert bundle_module.cpu_flags(info) == {"fpu", "avx512_bf16", "amx_bf16"}
+    assert bundle_module.cpu_flags(tmp_path / "missing") == set()  # not Linux
+
+
+def test_bfloat16_for_a_family_without_an_encoder_warns_once(bundle, tmp_path, capsys, caplog):
+    _, path = bundle
+    source = tmp_path / "notes.txt"
+    source.write_text(messy_text(), encoding="utf-8")
+    assert predict("--model", path, source) == 0
+    expected = capsys.readouterr().out
+    caplog.clear()
+    assert predict("--model", path, source, "--precision", "bfloat16") == 0
+    assert capsys.readouterr().out == expected  # the computation is the same
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["--precision bfloat16: a window-cnn bundle has no BERT encoder; it "
+                        "tags in float32 as always"]
+    assert load(path, "bfloat16").precision is None

@@ -304,6 +304,7 @@ def test_health(server):
     assert health["ok"] is True and health["model"] == "window-cnn"
     assert health["bundle"] == "model" and health["main"] == MAIN
     assert health["heads"] == [MAIN, AUX] and health["default_heads"] == [MAIN, AUX]
+    assert health["precision"] is None  # a window CNN has no encoder to compute in bfloat16
     assert health["limits"] == {"max_chars": 3000, "max_texts": 4,
                                 "max_body_bytes": LIMITS.max_body_bytes}
 
@@ -706,9 +707,44 @@ def test_command_line_mistakes_are_one_line(tmp_path, capsys):
                            (["--drain-seconds", "nan"], "--drain-seconds nan: must be between"),
                            (["--allow-host", "tagger.lab:8000"],
                             "--allow-host 'tagger.lab:8000': not a host name"),
-                           (["--allow-host", "http://x"], "without a scheme, port or path")):
+                           (["--allow-host", "http://x"], "without a scheme, port or path"),
+                           (["--precision", "float16"],
+                            "argument --precision: invalid choice: 'float16'")):
         assert serve("--model", tmp_path, *flags) == 2
-        assert message in capsys.readouterr().err
+        err = capsys.readouterr().err.strip()
+        assert message in err and err.startswith("error: ") and "\n" not in err, err
+
+
+def test_the_precision_reaches_the_served_tagger(tmp_path, monkeypatch, caplog):
+    """serve.py loads the bundle in the --precision asked (auto by default) and serves it."""
+    from bioner_mtl.training.product import bundle, service
+
+    loaded, served = [], []
+
+    class Tagger:
+        meta = {"model": "window-cnn"}
+        precision = None
+
+    def load(model, precision):
+        loaded.append(precision)
+        return Tagger()
+
+    class Server:
+        def __init__(self, tagger, *args, **kwargs):
+            served.append(tagger)
+
+        def run(self, sockets):
+            sockets[0].close()
+
+    monkeypatch.setattr(bundle, "load", load)
+    monkeypatch.setattr(service, "make_server", Server)
+    assert serve("--model", tmp_path, "--port", 0) == 0
+    caplog.clear()
+    assert serve("--model", tmp_path, "--port", 0, "--precision", "bfloat16") == 0
+    assert loaded == ["auto", "bfloat16"] and len(served) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["--precision bfloat16: a window-cnn bundle has no BERT encoder; it "
+                        "tags in float32 as always"]
 
 
 def test_a_failing_pass_fails_its_requests_and_the_batcher_goes_on():

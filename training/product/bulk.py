@@ -154,6 +154,7 @@ class Job:
     min_confidence: float | None = None
     batch: int = 1000  # sentences tagged at once (--chunk)
     max_tokens: int = 512  # a longer sentence is tagged in pieces of this many tokens
+    precision: str | None = None  # float32 or bfloat16 for a BERT encoder (None: the bundle's)
 
 
 class Tagged(NamedTuple):
@@ -250,10 +251,10 @@ def _start_worker(threads: int, verbose: bool) -> None:
 def tag_chunk(job: Job, chunk) -> Tagged:
     """One chunk in a worker: the bundle is loaded on the first call (a damaged bundle's
     InputError travels back to the reader as it is), then kept."""
-    if _WORKER.get("model") != job.model:
+    if _WORKER.get("model") != (job.model, job.precision):
         from bioner_mtl.training.product.bundle import load
 
-        _WORKER.update(model=job.model, tagger=load(job.model))
+        _WORKER.update(model=(job.model, job.precision), tagger=load(job.model, job.precision))
     return run_chunk(_WORKER["tagger"], job, chunk)
 
 

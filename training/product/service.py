@@ -2,8 +2,8 @@
 
     POST /tag     {"text": "..."} or {"texts": ["...", ...]}, optionally "heads": [...] and
                   "min_confidence": P  ->  {"model", "documents", "heads", "entities": [...]}
-    GET  /health  model, heads and their entity types, limits, and how many model passes
-                  served how many requests
+    GET  /health  model, heads and their entity types, the precision a BERT encoder computes
+                  in (null: none), limits, and how many model passes served how many requests
     GET  /        a page that tags a pasted text: entities coloured by type with their
                   confidence, a table, counts per type, downloads (JSON lines, BRAT, PubTator)
 
@@ -509,7 +509,7 @@ def create_app(tagger, limits: Limits = Limits(), name: str | None = None,
         batcher = service.batcher
         return {"ok": True, "model": model, "bundle": name, "main": tagger.main,
                 "heads": list(tagger.heads), "default_heads": tagger.heads_for(None),
-                "types": types,
+                "types": types, "precision": tagger.precision,
                 "limits": {"max_chars": limits.max_chars, "max_texts": limits.max_texts,
                            "max_body_bytes": limits.max_body_bytes},
                 "batching": {"window_ms": limits.batch_window_ms,
