@@ -80,4 +80,6 @@ class BertConfig:
     # alone) and activation (tanh, as BERT's pooler, which TONG's sentence heads stand in for)
     aux_projection: int | None = None
     aux_activation: str = "tanh"
-    precision: str = "auto"  # auto (mixed bfloat16 when a GPU is present) | float32 | bfloat16
+    # training: auto (mixed bfloat16 when a GPU is present) | float32 | bfloat16; tagging takes
+    # predict.py / serve.py's --precision instead (its auto: a GPU or a CPU with AMX)
+    precision: str = "auto"
