@@ -364,8 +364,9 @@ class Trainer:
     def fit(self) -> RunRecord:
         """Train for the planned steps. Selected on devel (train_on 'train'): evaluated every
         eval_every main batches (None: once per epoch; 0: only at the end), stopped after
-        `patience` evaluations without a gain, the best evaluation's weights kept. On train+devel: the fixed length,
-        no devel evaluation, the last weights (the loss logged once per epoch)."""
+        `patience` evaluations without a gain, the best evaluation's weights kept. On
+        train+devel: the fixed length, no devel evaluation, the last weights (the loss logged
+        once per epoch)."""
         run, t = self.run, self.run.train
         fixed = run.train_on == "train+devel"
         started = time.perf_counter()
