@@ -162,7 +162,7 @@ def test_binary_bytes_on_stdin_are_refused_before_the_model_loads(tmp_path, data
 def test_a_pubtator_output_of_an_id_with_a_bar_is_refused(tmp_path, monkeypatch, capsys):
     from bioner_mtl.training.product import bundle
 
-    monkeypatch.setattr(bundle, "load", lambda path: CapitalsTagger())
+    monkeypatch.setattr(bundle, "load", lambda path, precision=None: CapitalsTagger())
     source = tmp_path / "in.json"
     source.write_text(json.dumps({"documents": [
         {"id": "PMC1|v2", "passages": [{"offset": 0, "text": "Aspirin helps."}]}]}))

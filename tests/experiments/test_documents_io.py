@@ -77,6 +77,7 @@ class CapitalsTagger:
     """A stand-in bundle: every token that starts with a capital is an entity."""
 
     heads = {"fake": None}
+    precision = None  # no encoder: the computation has no precision to choose
 
     def heads_for(self, heads):
         return ["fake"]
@@ -104,7 +105,7 @@ def test_predict_writes_bioc_and_pubtator_whose_offsets_slice_the_input(
         tmp_path, capsys, monkeypatch):
     from bioner_mtl.training.product import bundle
 
-    monkeypatch.setattr(bundle, "load", lambda path: CapitalsTagger())
+    monkeypatch.setattr(bundle, "load", lambda path, precision=None: CapitalsTagger())
     bioc = tmp_path / "in.xml"
     bioc.write_text(BIOC_XML)
     inputs = {d.id: d for d in docs.read_bioc(bioc)}

@@ -196,7 +196,7 @@ def bert_bundle(tiny_run, tmp_path_factory):
     """A two-layer MiniLM tagger trained until it finds entities, saved as a bundle (its
     stored precision auto: float32 on a CPU)."""
     path = tmp_path_factory.mktemp("bert-bundle") / "model"
-    trainer = Trainer(tiny_run(MAIN, (), "bert", steps=150, eval_every=150), progress=False)
+    trainer = Trainer(tiny_run(MAIN, (), "bert", steps=80, eval_every=80), progress=False)
     trainer.fit()
     save_bundle(trainer, path, calibrate=False)
     return path

@@ -773,7 +773,7 @@ from types import SimpleNamespace
 from bioner_mtl.training.product import bundle
 
 class Slow:  # a stand-in Tagger: every model pass takes 0.4 s
-    meta, main = {"model": "slow"}, "H"
+    meta, main, precision = {"model": "slow"}, "H", None
     heads = {"H": SimpleNamespace(tagset=SimpleNamespace(labels=("O", "B-T", "I-T")))}
     def heads_for(self, heads):
         return list(heads or ["H"])
@@ -781,7 +781,7 @@ class Slow:  # a stand-in Tagger: every model pass takes 0.4 s
         time.sleep(0.4)
         return [[("H", "T", 0, 1, 0.9)] for s in sentences]
 
-bundle.load = lambda path: Slow()
+bundle.load = lambda path, precision=None: Slow()
 from bioner_mtl.experiments import serve
 from bioner_mtl.training.cli import run
 sys.exit(run(serve.main, sys.argv[1:]))

@@ -19,7 +19,8 @@ TINY = ["--main", MAIN, "--aux", AUX, "--train-fraction", "0.05", "--select-on",
         "--seeds", "2", "--steps", "20", "--no-progress", "--set", "devel_limit=40",
         "--set", "test_limit=40", "--set", "vector_dim=8", "--set", "vector_corpora=run",
         "--set", "vector_epochs=1", "--set", "filters=8", "--set", "hidden=16",
-        "--set", "train.eval_every=10", "--set", "train.batch_size=16"]
+        "--set", "train.eval_every=10", "--set", "train.batch_size=16",
+        "--set", "train.warmup=0"]  # a constant rate: its curve is checked point by point
 
 
 def curves(folder: Path) -> dict[str, list[tuple[int, float]]]:
