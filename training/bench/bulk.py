@@ -20,19 +20,18 @@ FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"
 def cpu_line() -> str:
     """'Intel(R) Xeon(R) Processor, 2 cores, avx2 avx512f avx512_vnni' from /proc/cpuinfo:
     the instruction sets a tagging rate depends on (matrix products)."""
-    model, flags = "unknown CPU", set()
+    from bioner_mtl.training.product.bundle import cpu_flags  # the one reader of the flags
+
+    model = "unknown CPU"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model == "unknown CPU":
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
+            model = next((line.partition(":")[2].strip() for line in info
+                          if line.partition(":")[0].strip() == "model name"), model)
     except OSError:
         import platform
 
         model = platform.processor() or model
+    flags = cpu_flags()
     have = [f for f in FLAGS if f in flags] or ["flags unknown"]
     return f"{model}, {os.cpu_count()} cores, {' '.join(have)}"
 
