@@ -79,7 +79,7 @@ _WINDOW_QUICK = {
     # a partner's model the same main batches as the baseline plus one partner batch after
     # each), Adam's rate warmed up over 5% of the steps, then decayed linearly to zero; devel
     # scored once, at the end. Against stopping each cell when devel stalled, the partners'
-    # models end better trained at the same single-task F1, and 6 seeds decided 4 of 5
+    # gains came out larger at the same single-task F1, and 6 seeds decided 4 of 5
     # measured pairs instead of 2, at 1.5-2x the steps per cell (RESULTS.md, issue 24).
     # Devel, test and the kept model use a moving average of the weights (decay 0.99 per step).
     "train": {"learning_rate": 4e-3, "batch_size": 32, "steps": 1600, "warmup": 0.05,
