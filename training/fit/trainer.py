@@ -194,8 +194,6 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
             self.average = (WeightAverage(self.model.trainable_variables, run.train.ema)
                             if run.train.ema else None)
-        self._seed_states = self._dropout_states()
-        self._batches_seen: Counter = Counter()
         self._steps = {name: self._compile_step(name) for name in self.tasks}
         # devel/test scoring: the same passes and decoding as a loaded bundle's
         self.predictor = Predictor(self.model, self.tasks, self._signature("devel"))
@@ -285,33 +283,11 @@ class Trainer:
         task = next(iter(self.tasks.values()))
         return signature_of(getattr(task, split).batch(np.arange(1))[0])
 
-    def _dropout_states(self) -> dict[str, object]:
-        """The model's random-seed states by counter-free path, when train.dropout_by_batch
-        sets them per batch (one device: a data-parallel run keeps Keras's streams)."""
-        if not self.run.train.dropout_by_batch or self.strategy:
-            return {}
-        return {f"{path}#{n}": v for (path, n), v in variable_keys(self.model).items()
-                if path.endswith("seed_generator_state")}
-
-    def _batch_seeds(self, task: str) -> np.ndarray | None:
-        """The seed state each random layer starts this batch from: (a number of the run's
-        seed, the task and the layer; the task's batch count), so the k-th batch of a task
-        gets the same masks in every cell of the seed."""
-        if not self._seed_states:
-            return None
-        k = self._batches_seen[task]
-        self._batches_seen[task] += 1
-        return np.array([[zlib.crc32(f"{self.run.seed}/{task}/{key}".encode()), k << 16]
-                         for key in self._seed_states], dtype=np.int64)
-
     def _compile_step(self, task: str):
         weight = float(self.run.loss_weights.get(task, 1.0))
         variables = self.model.trainable_variables
-        states = list(self._seed_states.values())
 
-        def step(inputs, tags, seeds=None, share=1.0):
-            for state, seed in zip(states, [] if seeds is None else tf.unstack(seeds)):
-                state.assign(seed)
+        def step(inputs, tags, share=1.0):
             with tf.GradientTape() as tape:
                 loss = self.model.task_loss(inputs, tags, task, training=True)
                 scaled = loss * weight * share
@@ -332,10 +308,8 @@ class Trainer:
                 self.average.update_now()
                 return loss
             return averaged
-        signature = [self._signature("train"), tf.TensorSpec([None, None], tf.int32)]
-        if states:
-            signature.append(tf.TensorSpec([len(states), 2], tf.int64))
-        return tf.function(step, input_signature=signature)
+        return tf.function(step, input_signature=[self._signature("train"),
+                                                  tf.TensorSpec([None, None], tf.int32)])
 
     def _distributed(self, step):
         """The same step on every replica, each on its share of the batch; gradients are
@@ -344,7 +318,7 @@ class Trainer:
         strategy, replicas = self.strategy, self.strategy.num_replicas_in_sync
 
         def replica_step(inputs, tags):
-            return step(inputs, tags, share=1.0 / replicas)
+            return step(inputs, tags, 1.0 / replicas)
 
         @tf.function(reduce_retracing=True)
         def run_all(inputs, tags):
@@ -505,10 +479,7 @@ class Trainer:
     def train_step(self, task: str, inputs: dict, tags: np.ndarray):
         """One optimisation step of `task` on one batch; returns the loss tensor (reading it
         waits for the step, so loops read it only when they need it)."""
-        seeds = self._batch_seeds(task)
-        if seeds is None:
-            return self._steps[task](inputs, tags)
-        return self._steps[task](inputs, tags, seeds)
+        return self._steps[task](inputs, tags)
 
     def _pretrain(self, tasks: tuple[str, ...], streams) -> dict:
         """Train the pretrain tasks until their mean devel accuracy stops improving (every

@@ -35,10 +35,6 @@ class TrainConfig:
     # the weights (this decay per step; 0 = the raw weights), which steadies the endpoint
     # that early stopping picks and so narrows the seed spread of paired gains.
     ema: float = 0.0
-    # Common random numbers: each batch's dropout masks come from (seed, task, batch number),
-    # not from a stream every step draws on, so a partner's cell applies the same masks to
-    # the same main batches as its single-task twin and the paired gain carries less noise.
-    dropout_by_batch: bool = False
     # A family's pretrain tasks (the dependent model's POS tagger) train until their devel
     # accuracy stops improving (CRICHTON: 98.10% on GENIA-POS): evaluated every
     # pretrain_eval_every steps, stopped after pretrain_patience evaluations without a gain,
