@@ -139,6 +139,22 @@ def test_bert_rows_stand_beside_the_paper_model_of_their_kind(tmp_path):
     assert row(text, "TONG multi-corpus with BC5CDR")[-1] == "–"  # TONG had no partners
 
 
+def test_bert_rows_are_tested_against_the_plain_single_task_row(tmp_path):
+    """TONG's one-corpus model has auxiliary heads: it gets a p against plain bert and is
+    never the reference, even with the better devel F1 (before, it was taken as it)."""
+    from bioner_mtl.training.grids import stats
+
+    plain = [rec("NCBI-disease", "bert", seed=s, test=t) for s, t in ((1, 0.80), (2, 0.78))]
+    tong = [rec("NCBI-disease", "bert-tong", seed=s, test=t) for s, t in ((1, 0.85), (2, 0.84))]
+    multi = [rec("NCBI-disease", "bert", ("BC5CDR",), seed=s, test=t)
+             for s, t in ((1, 0.81), (2, 0.82))]
+    text = section(make_report(tmp_path, write(tmp_path / "b", plain + tong + multi)),
+                   "#### NCBI-disease")
+    assert row(text, "single-task")[4] == "–"
+    for first, runs in (("TONG one corpus", tong), ("multi-head with BC5CDR", multi)):
+        assert row(text, first)[4] == f"{stats.gain('', plain, runs).p:.3g}", first
+
+
 def test_wang_table_uses_token_level_macro_f1(tmp_path):
     records = [rec("NCBI-disease", "bilstm-crf", seed=s, test=t, token=k)
                for s, t, k in ((1, 0.70, 0.85), (2, 0.72, 0.87))]
