@@ -142,6 +142,18 @@ def check_size(run: RunConfig, available: int | None = None) -> None:
                      f"machine's {size_text(available)}; choose a smaller size")
 
 
+# (corpus, warning) pairs said in this process: a command checks its user's corpora, then the
+# trainer checks every corpus again, and a pool worker trains many cells of one corpus
+_SAID: set[tuple[str, str]] = set()
+
+
+def _warn_once(name: str, message: str) -> None:
+    where = os.path.abspath(name) if os.path.exists(name) else name
+    if (where, message) not in _SAID:
+        _SAID.add((where, message))
+        log.warning("warning: %s", message)
+
+
 def _mentions(sentences) -> int:
     return sum(tagging.count_mentions(s.tags) for s in sentences)
 
@@ -184,4 +196,4 @@ def check_entities(run: RunConfig, names: set[str] | None = None) -> None:
             # (a benchmark selects on one sentence; a corpus may hold unannotated test text).
             if split == "devel" and not whole:
                 raise InputError(message)
-            log.warning("warning: %s", message)
+            _warn_once(name, message)
