@@ -75,3 +75,19 @@ def tiny_run(request):
                                  "pretrain_steps": 30, **train}))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def two_head_bundle(tiny_run, tmp_path_factory):
+    """(trainer, path): a small two-head window CNN (NCBI-disease with BC5CDR-chem) trained
+    well enough to find entities, saved as a bundle. One per worker, not per module: the
+    predict, bulk-predict and serve tests only read it."""
+    from bioner_mtl.training.fit.trainer import Trainer
+    from bioner_mtl.training.product.bundle import save_bundle
+
+    path = tmp_path_factory.mktemp("two-head-bundle") / "model"
+    trainer = Trainer(tiny_run("NCBI-disease", ("BC5CDR-chem",), steps=900, eval_every=300),
+                      progress=False)
+    trainer.fit()
+    save_bundle(trainer, path)
+    return trainer, path

@@ -9,20 +9,14 @@ from bioner_mtl.data import resumable
 from bioner_mtl.data.corpora import load_corpus
 from bioner_mtl.experiments import predict as predict_cli
 from bioner_mtl.training.cli import run
-from bioner_mtl.training.fit.trainer import Trainer
-from bioner_mtl.training.product.bundle import save_bundle
 
 MAIN, AUX = "NCBI-disease", "BC5CDR-chem"
 
 
 @pytest.fixture(scope="module")
-def bundle(tiny_run, tmp_path_factory):
-    """A small two-head window CNN that finds entities."""
-    path = tmp_path_factory.mktemp("bundle") / "model"
-    trainer = Trainer(tiny_run(MAIN, (AUX,), steps=600, eval_every=300), progress=False)
-    trainer.fit()
-    save_bundle(trainer, path, calibrate=False)
-    return path
+def bundle(two_head_bundle):
+    """A small two-head window CNN (MAIN, AUX) that finds entities (tests/conftest.py)."""
+    return two_head_bundle[1]
 
 
 @pytest.fixture()

@@ -17,8 +17,7 @@ import pytest
 from bioner_mtl.data.corpora import load_corpus
 from bioner_mtl.experiments import serve as serve_cli
 from bioner_mtl.training.cli import run
-from bioner_mtl.training.fit.trainer import Trainer
-from bioner_mtl.training.product.bundle import load, save_bundle
+from bioner_mtl.training.product.bundle import load
 from bioner_mtl.training.product.service import (
     Batcher,
     Limits,
@@ -45,14 +44,10 @@ TEXTS = texts(16)
 
 
 @pytest.fixture(scope="module")
-def server(tiny_run, tmp_path_factory):
-    """A two-head bundle, served by uvicorn in a thread; yields (url, expected rows per text)."""
-    path = tmp_path_factory.mktemp("serve") / "model"
-    trainer = Trainer(tiny_run(MAIN, (AUX,), steps=200, eval_every=200, learning_rate=1e-2),
-                      progress=False)
-    trainer.fit()
-    save_bundle(trainer, path)
-    tagger = load(path)
+def server(two_head_bundle):
+    """A two-head bundle (MAIN, AUX; tests/conftest.py), served by uvicorn in a thread; yields
+    (url, expected rows per text)."""
+    tagger = load(two_head_bundle[1])
     expected = {heads: [[{"document": 0, **dataclasses.asdict(e)}
                          for e in tagger.tag(text, heads and list(heads))] for text in TEXTS]
                 for heads in (None, (MAIN,))}
