@@ -114,6 +114,22 @@ def _cannot(path: Path, err: OSError, hint: str) -> InputError:
     return InputError(f"{path}: cannot write ({err.strerror or err}); {hint}")
 
 
+def check_new_directory(out: Path) -> None:
+    """--out is a new or empty directory that can be made (an export's): checked before
+    anything loads, TensorFlow included."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: a file is there; give a new or empty directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise InputError(f"--out {out}: the directory is not empty; give a new or empty one "
+                         "(an export never overwrites files)")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: cannot be written ({parent} is not a writable "
+                         "directory); choose a writable place")
+
+
 def write_directory(path: str | Path, write: Callable[[Path], T]) -> T:
     """Build a directory in a temporary directory beside `path` (`write` fills the one it is
     given), then swap it in whole; returns what `write` returned. Whoever looks at `path` sees

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, run
 
@@ -27,6 +28,12 @@ def main(argv: list[str] | None = None) -> None:
                    "built beside it and renamed into place whole)")
     add_verbose_argument(p)
     args = p.parse_args(argv)
+    # a wrong --out or --model is said before TensorFlow loads (seconds)
+    from bioner_mtl.data.atomic import check_new_directory
+    from bioner_mtl.training.product.bundle import Tagger
+
+    check_new_directory(Path(args.out))
+    Tagger(args.model, build=False)
     from bioner_mtl.training.product.export import export_bundle
 
     out = export_bundle(args.model, args.out)

@@ -1048,6 +1048,22 @@ def test_a_mistake_is_refused_before_tensorflow_is_imported():
     assert lines[-1] == "[]", lines
 
 
+def test_export_refuses_a_bad_model_or_out_before_tensorflow_is_imported(tmp_path):
+    (tmp_path / "a-file").write_text("keep me\n")
+    code = ("import sys\n"
+            "from bioner_mtl.experiments import export\n"
+            "from bioner_mtl.training.cli import run\n"
+            "for args in (['--model', 'nope', '--out', 'o'], ['--model', 'nope', '--out', "
+            "'a-file']):\n"
+            "    print(run(export.main, args))\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=user_environment())
+    assert done.stdout.splitlines() == ["2", "2", "[]"], done.stdout + done.stderr
+    assert "nope: not a model bundle" in done.stderr and "a-file: a file is there" in done.stderr
+    assert (tmp_path / "a-file").read_text() == "keep me\n"
+
+
 def test_train_refuses_an_unknown_corpus_at_once(tmp_path):
     script = ROOT / "experiments" / "train.py"
     started = time.perf_counter()

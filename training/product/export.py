@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from bioner_mtl.data.atomic import check_new_directory as check_out
 from bioner_mtl.data.atomic import write_directory
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.data.tags import OUTSIDE, split_tag
@@ -266,21 +266,6 @@ def description(tagger: Tagger) -> dict:
     else:
         out["inputs"] = ["tokens", "lengths"]
     return out
-
-
-def check_out(out: Path) -> None:
-    """--out is a new or empty directory that can be made: checked before anything loads."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: a file is there; give a new or empty directory")
-    if out.is_dir() and any(out.iterdir()):
-        raise InputError(f"--out {out}: the directory is not empty; give a new or empty one "
-                         "(an export never overwrites files)")
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: cannot be written ({parent} is not a writable "
-                         "directory); choose a writable place")
 
 
 def export_bundle(bundle: str | Path, out: str | Path) -> Path:
