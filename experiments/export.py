@@ -33,10 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     from bioner_mtl.training.product.bundle import Tagger
 
     check_new_directory(Path(args.out))
-    Tagger(args.model, build=False)
-    from bioner_mtl.training.product.export import export_bundle
+    tagger = Tagger(args.model, build=False)
+    from bioner_mtl.training.product.export import export_tagger
 
-    out = export_bundle(args.model, args.out)
+    tagger.build()
+    out = export_tagger(tagger, args.out)
     log.info("SavedModel written to %s", out)
 
 

@@ -1024,6 +1024,13 @@ def test_every_bad_input_is_one_error_line_and_changes_nothing(tiny_run, tmp_pat
     assert not failures, f"{len(failures)} of {len(CASES)} cases failed:\n" + "\n".join(failures)
 
 
+def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter, as a user's process would run it: what it imports is its
+    own."""
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, env=user_environment())
+
+
 def test_a_mistake_is_refused_before_tensorflow_is_imported():
     """Resolving and checking a bad run imports no TensorFlow (nor Keras, nor SciPy)."""
     code = ("import sys\n"
@@ -1040,8 +1047,7 @@ def test_a_mistake_is_refused_before_tensorflow_is_imported():
             "        print('refused:', err)\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'tensorflow', 'keras', 'keras_hub', 'scipy', 'sklearn'}))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env=user_environment())
+    done = run_python(code, ROOT)
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stderr
     assert [line.split(":")[0] for line in lines[:3]] == ["refused"] * 3, lines
@@ -1057,8 +1063,7 @@ def test_export_refuses_a_bad_model_or_out_before_tensorflow_is_imported(tmp_pat
             "'a-file']):\n"
             "    print(run(export.main, args))\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, env=user_environment())
+    done = run_python(code, tmp_path)
     assert done.stdout.splitlines() == ["2", "2", "[]"], done.stdout + done.stderr
     assert "nope: not a model bundle" in done.stderr and "a-file: a file is there" in done.stderr
     assert (tmp_path / "a-file").read_text() == "keep me\n"
@@ -1083,8 +1088,7 @@ def test_the_scripts_import_nothing_heavy_at_the_top():
     code = ("import sys\n" + "".join(f"import bioner_mtl.experiments.{n}\n" for n in names)
             + "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', "
               "'keras_hub', 'scipy', 'sklearn', 'seqeval'}))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env=user_environment())
+    done = run_python(code, ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 

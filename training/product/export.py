@@ -33,8 +33,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from bioner_mtl.data.atomic import check_new_directory as check_out
-from bioner_mtl.data.atomic import write_directory
+from bioner_mtl.data.atomic import check_new_directory, write_directory
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.data.tags import OUTSIDE, split_tag
 from bioner_mtl.training.fit.batches import TagSet
@@ -270,7 +269,7 @@ def description(tagger: Tagger) -> dict:
 
 def export_bundle(bundle: str | Path, out: str | Path) -> Path:
     """Write the bundle in directory `bundle` as a SavedModel in `out` (new or empty)."""
-    check_out(Path(out))
+    check_new_directory(Path(out))
     return export_tagger(Tagger(bundle), out)
 
 
@@ -278,7 +277,7 @@ def export_tagger(tagger: Tagger, out: str | Path) -> Path:
     """Write a loaded bundle as a SavedModel in `out` (new or empty), decoding as
     `tagger.tag_sentences` does."""
     out = Path(out)
-    check_out(out)
+    check_new_directory(out)
     module = TaggerModule(tagger)
     # written beside --out and renamed into place whole: a failure half way leaves no half
     # SavedModel
