@@ -78,10 +78,40 @@ def test_bootstrap_term_matches_a_plain_loop():
     assert stats.shared_test_variance(ref, cand, True, 4000, 1) == pytest.approx(shared, rel=0.15)
     one = stats.shared_test_variance(ref[:1], cand[:1], True, 4000, 1)
     assert one == pytest.approx(slow[:, 0].var(), rel=0.1)  # one seed: its own variance
-    unpaired = stats.shared_test_variance(ref, cand, False, 4000, 1)
-    assert unpaired == pytest.approx(slow.mean(axis=1).var(), rel=0.1)
     g = stats.gain("X", base, other)
     assert g.test_sampling and g.se ** 2 >= shared * 0.8  # seed variance + shared test part
+
+
+def plain_f1s(runs, resamples, rng):
+    """[resamples, runs] F1 of every run on each resample of the units, as the obvious loop."""
+    out = []
+    for _ in range(resamples):
+        idx = rng.integers(runs[0].shape[0], size=runs[0].shape[0])
+        out.append([2 * x[idx, 0].sum() / (x[idx, 1].sum() + x[idx, 2].sum()) for x in runs])
+    return np.array(out)
+
+
+def test_unpaired_test_term_leaves_out_each_runs_own_noise():
+    """Unpaired (no common seed), Welch's term already holds each run's own test-set noise;
+    the bootstrap adds only what the runs share: Var(mean difference) less each run's own
+    variance over n^2, by a plain loop. Runs whose per-sentence outcomes are independent
+    share nothing: their term is near 0, not the whole variance of the difference."""
+    base, other = simulated_grid(np.random.default_rng(0), seeds=3, units=300)
+    ref, cand = [stats.counts_of(r) for r in base], [stats.counts_of(r) for r in other]
+    f1 = plain_f1s([*ref, *cand], 4000, np.random.default_rng(3))
+    r, c = f1[:, :3], f1[:, 3:]
+    shared = (c.mean(1) - r.mean(1)).var() - c.var(0).sum() / 9 - r.var(0).sum() / 9
+    assert shared > 0
+    assert stats.shared_test_variance(ref, cand, False, 4000, 1) == pytest.approx(shared, rel=0.15)
+    one = stats.shared_test_variance(ref[:1], cand[:1], False, 4000, 1)
+    assert one == pytest.approx((c[:, 0] - r[:, 0]).var(), rel=0.1)  # one run a side: all
+    rng = np.random.default_rng(4)  # 6 runs a side, each sentence right or wrong at random
+    runs = [np.stack([rng.random(2000) < 0.7, np.ones(2000), np.ones(2000)], -1).astype(int)
+            for _ in range(12)]
+    f1 = plain_f1s(runs, 2000, np.random.default_rng(5))
+    whole = (f1[:, 6:].mean(1) - f1[:, :6].mean(1)).var()
+    term = stats.shared_test_variance(runs[:6], runs[6:], False, 2000, 1)
+    assert term < 0.2 * whole  # before: the whole variance, each run's noise counted twice
 
 
 def test_unit_counts_sum_to_the_micro_counts():
@@ -259,6 +289,57 @@ def test_sequential_gain_looks_at_the_first_seeds_of_each_look():
     assert fixed.seeds == 7 and fixed.p_seq == fixed.p
 
 
+def test_a_look_of_one_seed_tests_nothing():
+    """--seeds 1 gives a first look of one seed, whose p has no seed spread (only the
+    test-set term, here none: p would be 0). It must not decide: gains of +0.5 and -0.3
+    points are undecided."""
+    plan = stats.Plan.rounds(1, 6)
+    assert plan.looks[:2] == (1, 2)
+    base = [record(s, 0.5) for s in (1, 2)]
+    cand = [record(1, 0.505), record(2, 0.497)]
+    g = stats.sequential_gain("X", base, cand, plan)
+    two = stats.gain("X", base, cand)
+    assert g.looks == (1, 2)
+    assert g.p_seq == pytest.approx(min(1.0, two.p * stats.ALPHA / plan.levels()[1]))
+    assert g.verdict == "undecided"
+
+
+def test_a_verdict_follows_the_sign_and_margin_of_the_last_look():
+    """Looks 3 and 6. Seeds 1-3 gain about +1 point, seeds 4-6 about -3: the early
+    positive evidence cannot make the partner `hurts` (nor `helps`: its mean is -1). A
+    look counts only with the last look's sign; equivalence only with the last mean inside
+    the margin. By hand: p_seq is the look at 6's p alone, scaled by its level."""
+    plan = stats.Plan.rounds(3, 6)
+    gains = [0.010, 0.011, 0.009, -0.030, -0.032, -0.028]
+    base = [record(s, 0.5) for s in range(1, 7)]
+    a = stats.sequential_gain("A", base, [record(s, 0.5 + d) for s, d in
+                                          zip(range(1, 7), gains)], plan)
+    six = stats.gain("A", base, [record(s, 0.5 + d) for s, d in zip(range(1, 7), gains)])
+    assert a.mean == pytest.approx(-0.01)
+    assert a.p_seq == pytest.approx(min(1.0, six.p * stats.ALPHA / plan.levels()[1]))
+    helper = stats.sequential_gain("B", base, [record(s, 0.51 + 0.001 * s) for s in
+                                               range(1, 7)], plan)
+    corrected = {g.name: g for g in stats.correct([a, helper])}
+    assert corrected["B"].verdict == "helps" and corrected["A"].verdict == "undecided"
+    # equivalence shown at 3 seeds (tight, near 0), then the mean leaves the margin
+    drift = [0.001, 0.0, -0.001, 0.04, 0.041, 0.039]
+    e = stats.sequential_gain("E", base, [record(s, 0.5 + d) for s, d in
+                                          zip(range(1, 7), drift)], plan)
+    assert abs(e.mean) > e.margin and e.p_equiv_seq == 1.0 and e.verdict != "equivalent"
+    # arrays as the simulations call it: the same rule
+    p, q = stats.sequential_pvalues([[0.001, 0.2]], [[0.001, 0.9]], [[0.01, -0.01]],
+                                    [3, 6], plan.levels(), stats.MARGIN)
+    assert p[0] == pytest.approx(min(1.0, 0.2 * stats.ALPHA / plan.levels()[1]))
+    assert q[0] == pytest.approx(min(1.0, 0.9 * stats.ALPHA / plan.levels()[1]))
+
+
+def test_detectable_size_uses_the_level_spent_at_the_last_look():
+    g = gain_of("A", 0.0, -0.01, 0.01, 0.5)
+    at_one_look = stats.detectable([g])
+    late = stats.detectable([dataclasses.replace(g, level=0.0095)])
+    assert late > at_one_look  # a plan spends less than 5% at its last look
+
+
 def test_plan_is_named_in_the_records_and_read_back():
     plan = stats.Plan.rounds(3, 10, margin=0.02)
     assert plan.tag == "sequential looks=3,6,10 margin=2"
@@ -309,7 +390,7 @@ def simulate_grids(rng, grids, planted, plan, partners=3, seed_sd=0.011, test_sd
     cand = rng.normal(0, seed_sd / np.sqrt(2), (grids, partners, looks[-1]))
     diffs = planted + rng.normal(0, test_sd, (grids, partners, 1)) + cand - base
     p_looks = np.full((grids, partners, len(looks)), np.nan)
-    e_looks = p_looks.copy()
+    e_looks, m_looks = p_looks.copy(), p_looks.copy()
     rounds = rng.integers(1, len(looks) + 1, grids) if budget_stops else len(looks)
     active = np.ones((grids, partners), bool)
     mean, seeds = np.zeros((grids, partners)), np.zeros((grids, partners), int)
@@ -319,9 +400,11 @@ def simulate_grids(rng, grids, planted, plan, partners=3, seed_sd=0.011, test_sd
         se, df = stats.standard_error(x.var(-1, ddof=1) / n, test_sd ** 2, n)
         p_looks[..., k] = np.where(given, stats.t_p(x.mean(-1), se, df), np.nan)
         e_looks[..., k] = np.where(given, stats.tost_p(x.mean(-1), se, df, plan.margin), np.nan)
+        m_looks[..., k] = np.where(given, x.mean(-1), np.nan)
         mean, seeds = np.where(given, x.mean(-1), mean), np.where(given, n, seeds)
-        verdict = stats.verdicts(mean, stats.holm_array(stats.sequential_p(p_looks, levels)),
-                                 stats.holm_array(stats.sequential_p(e_looks, levels)), seeds)
+        p_seq, e_seq = stats.sequential_pvalues(p_looks, e_looks, m_looks, np.array(looks),
+                                                levels, plan.margin)
+        verdict = stats.verdicts(mean, stats.holm_array(p_seq), stats.holm_array(e_seq), seeds)
         active = given & (verdict == "undecided")
     return verdict
 

@@ -10,12 +10,13 @@ The gain's uncertainty has two sources, and both are counted:
   the same resample for every seed and for both sides, of the mean-over-seeds gain (v).
 
 With several seeds, v is the bootstrap covariance between different seeds' gains: the part of
-the test-set noise all seeds share (each seed's own is already in a). The standard error is
-sqrt(a/n + v); the 95% interval, the two-sided p-value and the equivalence test (TOST) all use
-Student's t with n - 1 degrees of freedom (the seeds'): whatever share of the variance the
-test set has, that t bounds the statistic's tails (the known term only makes the variance
-estimate less variable), where Welch-Satterthwaite's data-dependent degrees of freedom are
-several times too liberal in the far tails a sequential design looks at.
+the test-set noise all seeds share (each seed's own is already in a; unpaired runs likewise).
+The standard error is sqrt(a/n + v); the 95% interval, the two-sided p-value and the
+equivalence test (TOST) all use Student's t with n - 1 degrees of freedom (the seeds'):
+whatever share of the variance the test set has, that t bounds the statistic's tails (the known
+term only makes the variance estimate less variable), where Welch-Satterthwaite's data-
+dependent degrees of freedom are several times too liberal in the far tails a sequential design
+looks at.
 
 Verdicts. Every candidate gets one of VERDICTS: `helps` / `hurts` when its two-sided test,
 Holm-corrected over the candidates, rejects a zero gain (the sign says which); `equivalent`
@@ -25,7 +26,10 @@ p-value is min over the looks it reached of p_k x alpha / alpha_k, where alpha_k
 the plan spends at look k (alpha (n_k / n_K)^3 - alpha (n_(k-1) / n_K)^3, summing to alpha).
 By the union bound that p-value is valid whatever decided how far the grid went (the verdicts
 so far, a time budget, an interruption), so Holm over the candidates keeps each kind of error
-(a false helps / hurts, a false equivalent) at most alpha over the candidates.
+(a false helps / hurts, a false equivalent) at most alpha over the candidates. Only looks of
+two or more seeds test; a look counts toward helps / hurts only when its mean has the sign of
+the last look's, and toward equivalent only when the last look's mean is within the margin
+(sequential_pvalues): a verdict never contradicts the gain printed beside it.
 """
 
 from __future__ import annotations
@@ -163,6 +167,24 @@ def tost_p(mean, se, df, margin):
     return np.where(se > 0, p, np.where(np.abs(mean) < margin, 0.0, 1.0))
 
 
+def sequential_pvalues(p, p_equiv, means, seeds, levels, margin=MARGIN):
+    """(p, p_equiv) sequential over the looks reached (looks on the last axis; NaN for a
+    look not reached), from each look's two-sided p, TOST p, mean gain and seed count. A
+    look of one seed tests nothing (no spread); a look counts toward helps / hurts only if
+    its mean points the way the last look's does, and toward equivalent only if the last
+    look's mean lies within the margin. Both only raise p, so the union bound still holds,
+    and a verdict never contradicts the gain it is printed with."""
+    p, p_equiv, means = (np.asarray(x, float) for x in (p, p_equiv, means))
+    reached = ~np.isnan(means)
+    last_index = reached.shape[-1] - 1 - np.argmax(reached[..., ::-1], axis=-1)
+    last = np.take_along_axis(means, last_index[..., None], axis=-1)
+    tests = reached & (np.asarray(seeds) >= 2)
+    untested = np.where(reached, 1.0, np.nan)
+    p = np.where(tests & (np.sign(means) == np.sign(last)), p, untested)
+    p_equiv = np.where(tests & (np.abs(last) < margin), p_equiv, untested)
+    return sequential_p(p, levels), sequential_p(p_equiv, levels)
+
+
 def sequential_p(pvalues, levels):
     """min over the looks reached of p_k x ALPHA / alpha_k, at most 1 (arrays: looks on the
     last axis; NaN for a look not reached)."""
@@ -238,11 +260,17 @@ def shared_test_variance(reference: list[np.ndarray], candidate: list[np.ndarray
     """The test-set part of the mean gain's variance. Paired: the mean bootstrap covariance
     between different seeds' gains, the part every seed shares (each seed's own sampling
     noise is already in the spread of the per-seed gains); one seed: its variance. Unpaired:
-    the variance of the difference of the two means."""
+    the variance of the difference of the two means less each run's own variance (in the
+    runs' spread, which Welch's term counts); one run a side: all of it."""
     f1 = _bootstrap_f1([*reference, *candidate], resamples, seed)
     ref, cand = f1[:, :len(reference)], f1[:, len(reference):]
-    if not paired:
-        return float((cand.mean(axis=1) - ref.mean(axis=1)).var())
+    if not paired:  # less each run's own variance, already in the runs' spread (Welch)
+        total = float((cand.mean(axis=1) - ref.mean(axis=1)).var())
+        if len(reference) < 2 or len(candidate) < 2:  # no spread: all of it
+            return total
+        own = (cand.var(axis=0).sum() / cand.shape[1] ** 2
+               + ref.var(axis=0).sum() / ref.shape[1] ** 2)
+        return max(0.0, total - float(own))
     gains = cand - ref  # [resamples, seeds]
     n = gains.shape[1]
     if n == 1:
@@ -276,6 +304,7 @@ class Gain:
     p_equiv_holm: float | None = None
     margin: float = MARGIN
     looks: tuple[int, ...] = ()  # the seed counts of the looks reached (a plan's rounds)
+    level: float = ALPHA  # the alpha its plan spends at the last look reached
 
     @property
     def adjusted(self) -> float | None:
@@ -399,10 +428,11 @@ def sequential_gain(name: str, reference: Sequence[RunRecord],
     looks = [_look(name, *sides(n), metric=metric, resamples=resamples, margin=plan.margin)
              for n, _ in reached]
     levels = [level for _, level in reached]
-    return dataclasses.replace(
-        looks[-1], p_seq=float(sequential_p([g.p for g in looks], levels)),
-        p_equiv_seq=float(sequential_p([g.p_equiv for g in looks], levels)),
-        looks=tuple(n for n, _ in reached))
+    p_seq, p_equiv_seq = sequential_pvalues(
+        [g.p for g in looks], [g.p_equiv for g in looks], [g.mean for g in looks],
+        [g.seeds for g in looks], levels, plan.margin)
+    return dataclasses.replace(looks[-1], p_seq=float(p_seq), p_equiv_seq=float(p_equiv_seq),
+                               looks=tuple(n for n, _ in reached), level=levels[-1])
 
 
 _LOOKS: dict[tuple, Gain] = {}  # a finished look's gain: its records never change
@@ -492,14 +522,16 @@ def seeds_to_decide(g: Gain, plan: Plan | None = None, family: int = 1) -> int |
 
 def detectable(gains: Sequence[Gain]) -> float | None:
     """About the smallest gain this design detects with 80% power at the corrected level:
-    (t_{1 - alpha / 2m} + t_{power}) x the median standard error."""
+    (t_{1 - alpha_K / 2m} + t_{power}) x the median standard error, alpha_K the level the
+    plan spends at the last look reached (ALPHA for one look)."""
     usable = [g for g in gains if g.se > 0]
     if not usable:
         return None
     m = len(gains)
     se = float(np.median([g.se for g in usable]))
     df = float(np.median([g.df for g in usable]))
-    return (float(stats.t.ppf(1 - ALPHA / (2 * m), df)) + float(stats.t.ppf(POWER, df))) * se
+    level = min(g.level for g in usable)
+    return (float(stats.t.ppf(1 - level / (2 * m), df)) + float(stats.t.ppf(POWER, df))) * se
 
 
 def verdict(gains: Sequence[Gain], what: str = "partner") -> str:
