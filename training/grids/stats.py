@@ -14,9 +14,9 @@ the test-set noise all seeds share (each seed's own is already in a; unpaired ru
 The standard error is sqrt(a/n + v); the 95% interval, the two-sided p-value and the
 equivalence test (TOST) all use Student's t with n - 1 degrees of freedom (the seeds'):
 whatever share of the variance the test set has, that t bounds the statistic's tails (the known
-term only makes the variance estimate less variable), where Welch-Satterthwaite's data-
-dependent degrees of freedom are several times too liberal in the far tails a sequential design
-looks at.
+term only makes the variance estimate less variable), where Welch-Satterthwaite's
+data-dependent degrees of freedom are several times too liberal in the far tails a sequential
+design looks at.
 
 Verdicts. Every candidate gets one of VERDICTS: `helps` / `hurts` when its two-sided test,
 Holm-corrected over the candidates, rejects a zero gain (the sign says which); `equivalent`
