@@ -75,3 +75,23 @@ def test_one_grid_at_a_time_per_directory(tmp_path):
         assert "\n" not in str(err.value)
     with RunLock(tmp_path):  # released when the first grid ended
         pass
+
+
+def test_records_name_the_bioner_mtl_that_made_them_outside_the_cell(tmp_path):
+    """versions() names bioner-mtl's own version (provenance), which is no part of a cell:
+    a resume after an upgrade keeps its cells, and a record written before the version was
+    kept reads back as it was."""
+    from bioner_mtl import __version__
+    from bioner_mtl.training.fit.results import identity, versions
+
+    assert versions()["bioner-mtl"] == __version__
+    run = RunConfig(main="NCBI-disease", aux=("BC5CDR",))
+    assert not any("version" in key for key in identity(run))
+    path = tmp_path / "results.jsonl"
+    old = make_record(cell="old", config=run.to_dict(), versions={"python": "3.11.0"})
+    new = make_record(cell="new", config=run.to_dict(), versions=versions())
+    ResultsFile(path).append(old)
+    ResultsFile(path).append(new)
+    first, second = ResultsFile(path).records()
+    assert first.versions == {"python": "3.11.0"} and second.versions["bioner-mtl"] == __version__
+    assert cell_key(first.config) == cell_key(second.config)

@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bioner_mtl import __version__
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.spec.config import RunConfig
 
@@ -41,8 +42,12 @@ NAMED_SEPARATELY = ("seed", "main", "aux", "model", "train_fraction", "viterbi",
 
 
 def versions() -> dict[str, str]:
+    """The versions a run was made with: Python, bioner-mtl itself (the code that trained
+    and scored it), and the libraries it used. A record keeps them for provenance only:
+    they are no part of its cell (`identity`), so a resume after an upgrade keeps its cells,
+    and records written before bioner-mtl named itself here read back as they are."""
     names = ("tensorflow", "keras", "keras-hub", "numpy", "gensim", "seqeval", "scikit-learn")
-    found = {"python": platform.python_version()}
+    found = {"python": platform.python_version(), "bioner-mtl": __version__}
     for name in names:
         try:
             found[name] = metadata.version(name)
