@@ -348,3 +348,39 @@ def test_a_registered_model_is_reported_beside_its_catalogue_baseline(tmp_path, 
         ablation = section(text, "### BC2GM: tiny-cnn family")
         assert row(ablation, "train fraction")[1:3] == ["single-task", "loss"]
     assert "| BC2GM | tiny-cnn | BC5CDR | paper | 100% |" in section(text, "## All record groups")
+
+
+def grid_run(directory: Path, looks: str, gains: list[float]) -> tuple[Path, list[RunRecord]]:
+    """A pairwise grid of BC2GM with partner BC5CDR run in rounds (`looks`), one seed per
+    gain, as pairwise.py writes it: each record with its cell and the plan's tag."""
+    tag = f"sequential looks={looks} margin=1"
+    records = []
+    for seed, g in enumerate(gains, 1):
+        base = 0.70 + 0.01 * (seed % 3)
+        records += [rec("BC2GM", seed=seed, test=base, cell=f"base-{seed}", experiment=tag,
+                        preset="quick"),
+                    rec("BC2GM", aux=("BC5CDR",), seed=seed, test=base + g,
+                        cell=f"BC5CDR-{seed}", experiment=tag, preset="quick")]
+    return write(directory, records), records
+
+
+def test_a_grid_and_the_larger_one_started_after_it_are_reported_apart(tmp_path):
+    """docs/grids.md: to go past --max-seeds, start a new grid with a larger one. Its first
+    six seeds are the old grid's cells again: read together, the two grids stay two (never
+    pooled into one plan, which stopped the report), each with the verdict it printed."""
+    from bioner_mtl.training.grids import summary
+
+    gains = [0.004, 0.012, -0.002, 0.009, 0.001, 0.011, 0.006, 0.003, 0.010, 0.007]
+    old, old_records = grid_run(tmp_path / "old", "3,6", gains[:6])
+    new, new_records = grid_run(tmp_path / "new", "3,6,10", gains)
+    text = section(make_report(tmp_path, old, new), "## Pairwise grids")
+    for looks, records, seeds in (("3, 6", old_records, "6"), ("3, 6, 10", new_records, "10")):
+        grid = section(text, f"### BC2GM: window-cnn, quick preset, full training data, "
+                             f"rounds of {looks} seeds, margin 1")
+        printed = summary.partner_rows(records)["BC2GM"][1].gain  # as the grid printed it
+        assert row(grid, "BC5CDR")[1] == seeds
+        assert row(grid, "BC5CDR")[3] == f"{100 * printed.mean:+.2f}"
+        assert row(grid, "BC5CDR")[6] == printed.verdict
+    groups = section(make_report(tmp_path, new, old), "## All record groups")
+    assert "rounds of 3, 6, 10 seeds, margin 1 |" in groups
+    assert "| 1,2,3,4,5,6 |" in groups and "| 1,2,3,4,5,6,7,8,9,10 |" in groups

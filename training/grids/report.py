@@ -112,9 +112,19 @@ def budget_of(r: RunRecord) -> str:
     return "?"
 
 
+def plan_of_record(r: RunRecord) -> str | None:
+    """The plan of rounds the grid of a record ran under, as the record names it (its
+    `experiment`: 'sequential looks=3,6,10 margin=1', an A/A check's 'aa sequential ...';
+    training.grids.stats.Plan.tag); None for a fixed design. Records of two plans are two
+    grids: never pooled, each reported with the verdicts its grid printed."""
+    from bioner_mtl.training.grids import stats
+
+    return r.experiment if stats.Plan.from_tag(r.experiment) is not None else None
+
+
 @dataclass
 class Group:
-    """Records that differ only in their seed: one cell of a table."""
+    """Records that differ only in their seed, run under one plan: one cell of a table."""
 
     main: str
     model: str
@@ -124,13 +134,14 @@ class Group:
     decoding: str
     settings: tuple  # training.results.settings_key of the runs' configuration
     special: str | None
+    plan: str | None  # plan_of_record: the grid's plan of rounds (None: a fixed design)
     records: list[RunRecord] = field(default_factory=list)
     sources: list[Path] = field(default_factory=list)  # each record's results file
 
     @classmethod
     def key(cls, r: RunRecord) -> tuple:
         return (r.main, r.model, tuple(r.aux), r.preset, float(r.train_fraction), r.decoding,
-                settings_key(r.config), special_of(r))
+                settings_key(r.config), special_of(r), plan_of_record(r))
 
     @property
     def n(self) -> int:
@@ -189,18 +200,21 @@ def column_of(model: str, aux: tuple[str, ...] = (), main: str | None = None) ->
 
 
 def read_records(files: list[Path]) -> tuple[list[tuple[Path, RunRecord]], int]:
-    """(file, record) for every record once: a cell found in two files is one run."""
-    records, seen, duplicates = [], set(), 0
-    for path in files:
-        for record in ResultsFile(path).records():
-            if record.cell and record.cell in seen:
-                duplicates += 1
-                continue
-            if record.cell:
-                seen.add(record.cell)
-            records.append((path, record))
-    if not records:
+    """(file, record) for every record once: a cell found in two files under one plan is one
+    run. The same cell in the grids of two plans (an old grid's and the larger one started
+    after it, docs/grids.md) is kept in each: each grid is reported as it ran."""
+    read = [(path, record) for path in files for record in ResultsFile(path).records()]
+    if not read:  # every file read and checked before SciPy loads (plan_of_record)
         raise InputError(f"no records in {', '.join(map(str, files))}; did every run fail?")
+    records, seen, duplicates = [], set(), 0
+    for path, record in read:
+        key = (record.cell, plan_of_record(record))
+        if record.cell and key in seen:
+            duplicates += 1
+            continue
+        if record.cell:
+            seen.add(key)
+        records.append((path, record))
     return records, duplicates
 
 
@@ -340,24 +354,28 @@ def mark(p: float | None) -> str:
     return "*" if stats.significant(p) else ""
 
 
-def plan_tag(group: Group) -> str:
-    """The plan of rounds a group's records were run under ('' for a fixed design)."""
+def plan_text(group: Group) -> str:
+    """How a group's grid gave out seeds, for a heading: '' for a fixed design."""
     from bioner_mtl.training.grids import stats
 
-    plan = stats.Plan.from_tag(group.records[0].experiment)
-    return plan.tag if plan else ""
+    plan = stats.Plan.from_tag(group.plan)
+    if plan is None:
+        return ""
+    check = "A/A check, " if (group.plan or "").startswith("aa ") else ""
+    return (f"{check}rounds of {', '.join(map(str, plan.looks))} seeds, margin "
+            f"{100 * plan.margin:g}")
 
 
-def baseline_for(group: Group, groups: list[Group], plan: str | None = None) -> Group | None:
+def baseline_for(group: Group, groups: list[Group]) -> Group | None:
     """The single-task cell a multi-task one is tested against: the catalogue's baseline model
-    alone on the same corpus, preset, fraction, decoding and settings (and, given `plan`,
-    run under the same plan of rounds)."""
+    alone on the same corpus, preset, fraction, decoding and settings, run under the same
+    plan of rounds (plan_of_record: the baseline of the same grid)."""
     model = baseline_of(group.model)
     return best_on_devel(
         g for g in groups if g.model == model and not g.aux and not g.special
-        and (g.main, g.preset, g.fraction, g.decoding, g.base_settings())
-        == (group.main, group.preset, group.fraction, group.decoding, group.base_settings())
-        and (plan is None or plan_tag(g) == plan))
+        and (g.main, g.preset, g.fraction, g.decoding, g.base_settings(), g.plan)
+        == (group.main, group.preset, group.fraction, group.decoding, group.base_settings(),
+            group.plan))
 
 
 def settings_sections(groups: list[Group]) -> list[tuple[str | None, float, str]]:
@@ -627,7 +645,9 @@ def provenance(files: list[Path], records: list[tuple[Path, RunRecord]],
         lines.append(f"- {duplicates} records repeat a run (same cell) already read and are "
                      "counted once")
     lines += ["", "Seeds are pooled only when corpus, model, partners, preset, training "
-              "fraction, decoding and the run's settings all match. F1 in %."]
+              "fraction, decoding, the run's settings and the plan of rounds its grid ran "
+              "under all match: the grids of two plans (a grid, and a larger one started "
+              "after it) are reported apart, each with the verdicts it printed. F1 in %."]
     return lines
 
 
@@ -640,7 +660,7 @@ def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
     for g in groups:  # partners are ranked on devel: train+devel runs have none
         if len(g.aux) == 1 and not g.special and g.train_on == "train":
             key = (g.preset, g.fraction, g.main, g.model, g.decoding, g.settings,
-                   plan_tag(g))  # a grid run in rounds is one grid of its own
+                   g.plan)  # a grid run in rounds is one grid of its own
             grids.setdefault(key, []).append(g)
     if not grids:
         return []
@@ -649,13 +669,14 @@ def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
            "test gain (mention F1, points) over the single-task baseline with its 95% CI "
            f"({stats.METHOD}); `*`: Holm-corrected p < 0.05; verdict: helps / hurts (the "
            "corrected test), equivalent (within the margin, TOST) or undecided.", ""]
-    for key in sorted(grids, key=lambda k: (*sort_key(k[0]), -k[1], k[2], k[3])):
+    for key in sorted(grids, key=lambda k: (*sort_key(k[0]), -k[1], k[2], k[3], k[-1] or "")):
         partners = grids[key]
         first = partners[0]
-        base = baseline_for(first, groups, key[-1])
+        base = baseline_for(first, groups)
         label = variant(first, modal)
+        plan = plan_text(first)  # two grids of one setting (an old plan, a larger one): apart
         out += [f"### {first.main}: {first.model}, {setting_title(first.preset, first.fraction)}"
-                + (f" [{label}]" if label else ""), ""]
+                + (f", {plan}" if plan else "") + (f" [{label}]" if label else ""), ""]
         records = [r for g in ([base] if base else []) + partners for r in g.records]
         ranked = summary.partner_rows(records)[first.main]
         rows = []
@@ -852,12 +873,16 @@ def all_groups_section(groups: list[Group], modal: dict) -> list[str]:
         rows.append([g.main, g.model, aux_text(g.aux), g.preset or "–", fraction_text(g.fraction),
                      variant(g, modal) or "–", ",".join(seeds) + repeat, cell(g),
                      cell(g, TOKEN), cell(g, "devel_f1"), ", ".join(budgets),
-                     ", ".join(sorted({str(s.parent) for s in g.sources}))])
+                     ", ".join(sorted({str(s.parent) for s in g.sources})),
+                     plan_text(g) or "–"])
     return ["## All record groups", "",
             "Every group of seeds, including the variants and entity-ablation runs that the "
-            "tables above leave out. F1 in %, mean ± std (seeds).", ""] + table(
+            "tables above leave out. F1 in %, mean ± std (seeds); `plan of rounds`: the seed "
+            "counts a grid run in rounds looked at (its verdicts are sequential over them).",
+            ""] + table(
         ["corpus", "model", "partners", "preset", "fraction", "variant", "seeds",
-         "test F1", "test token macro F1", "devel F1", "budget", "run directory"], rows, left=6)
+         "test F1", "test token macro F1", "devel F1", "budget", "run directory",
+         "plan of rounds"], rows, left=6)
 
 
 def build_report(directories: list[Path], files: list[Path], out: Path) -> str:
