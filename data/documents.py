@@ -283,7 +283,7 @@ def _brat_mentions(ann: Path) -> list[Mention]:
         if len(fields) < 2 or match is None:
             raise InputError(f"{where}: not a BRAT text-bound line (want "
                              "'T1<TAB>Type START END<TAB>text', discontinuous "
-                             "'Type 0 5;10 15'): {line[:60]!r}")
+                             f"'Type 0 5;10 15'): {line[:60]!r}")
         ident = fields[0]
         if ident in seen:
             raise InputError(f"{where}: id {ident} again (first on line {seen[ident]}); give "
@@ -340,7 +340,7 @@ def _bioc_document(path: Path, ident: str, passages: list[dict], infons: dict,
         for piece in pieces:
             offset = _int(piece.get("offset"), here, "offset")
             built.append(Passage(offset, _string(piece.get("text"), here, "passage text"),
-                                 dict(passage.get("infons") or {})))
+                                 _infons(passage.get("infons"), here)))
         for piece in [passage, *passage.get("sentences", [])]:
             for a, annotation in enumerate(piece.get("annotations", [])):
                 mentions.append(_bioc_mention(annotation, f"{here}, annotation "
@@ -354,8 +354,16 @@ def _bioc_document(path: Path, ident: str, passages: list[dict], infons: dict,
     return Document(ident, tuple(built), tuple(mentions), str(path), infons)
 
 
+def _infons(value, where: str) -> dict:
+    """BioC infons: an object of keys and values (or absent); a list or a string stops."""
+    if value is None or isinstance(value, dict):
+        return dict(value or {})
+    raise InputError(f"{where}: infons is a {type(value).__name__} {str(value)[:40]!r}, not an "
+                     "object; give infons as {\"key\": \"value\", ...}")
+
+
 def _bioc_mention(annotation: dict, where: str) -> Mention:
-    infons = {k: str(v) for k, v in (annotation.get("infons") or {}).items()}
+    infons = {k: str(v) for k, v in _infons(annotation.get("infons"), where).items()}
     kind = infons.pop("type", None) or next(
         (infons.pop(k) for k in list(infons) if k.lower() == "type"), None)
     if kind is None:
@@ -410,9 +418,17 @@ def _bioc_xml(path: Path, text: str) -> list[Document]:
 def _bioc_json(path: Path, text: str) -> list[Document]:
     try:
         data = json.loads(text)
+        return _bioc_json_documents(path, data)
     except json.JSONDecodeError as err:
         raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg}, column "
                          f"{err.colno}); fix the file") from None
+    except RecursionError:  # lists or objects nested ~1000 deep
+        raise InputError(f"{path}: JSON nested too deeply to read; BioC JSON is a few levels "
+                         "deep (collection > documents > passages > annotations): check the "
+                         "file") from None
+
+
+def _bioc_json_documents(path: Path, data) -> list[Document]:
     collections = data if isinstance(data, list) else [data]
     documents = []
     for collection in collections:
@@ -424,8 +440,10 @@ def _bioc_json(path: Path, text: str) -> list[Document]:
             where = f"{path}: document {ident or d + 1}"
             try:
                 documents.append(_bioc_document(path, ident, list(doc.get("passages") or []),
-                                                dict(doc.get("infons") or {}), where))
-            except (AttributeError, TypeError) as err:
+                                                _infons(doc.get("infons"), where), where))
+            except InputError:
+                raise
+            except (AttributeError, TypeError, ValueError) as err:
                 raise InputError(f"{where}: not BioC JSON ({err}); documents hold passages, "
                                  "passages hold annotations with locations") from None
     return documents
@@ -956,6 +974,10 @@ def bioc_json_text(documents: Iterable[Document]) -> str:
     return json.dumps(bioc_dict(documents), ensure_ascii=False, indent=1) + "\n"
 
 
+# characters outside XML 1.0's Char production (tab, line feed and \r are allowed)
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def bioc_xml_text(documents: Iterable[Document]) -> str:
     collection = bioc_dict(documents)
     root = ET.Element("collection")
@@ -981,8 +1003,10 @@ def bioc_xml_text(documents: Iterable[Document]) -> str:
                                   length=str(loc["length"]))
                 ET.SubElement(a, "text").text = annotation["text"]
     ET.indent(root, space=" ")
-    # \r would come back as \n from an XML parser: keep it as a character reference
-    body = ET.tostring(root, encoding="unicode").replace("\r", "&#13;")
+    # \r would come back as \n from an XML parser: keep it as a character reference; a
+    # character XML 1.0 cannot hold at all (a form feed, as pdftotext writes between pages)
+    # is written as a space, one character for one, so every offset stays
+    body = _NOT_XML.sub(" ", ET.tostring(root, encoding="unicode").replace("\r", "&#13;"))
     return "<?xml version='1.0' encoding='UTF-8'?>\n<!DOCTYPE collection SYSTEM 'BioC.dtd'>\n" \
         + body + "\n"
 

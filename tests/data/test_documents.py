@@ -129,6 +129,7 @@ def test_a_kept_mention_across_sentences_joins_them(tmp_path, caplog):
                                                                     "(first on line 1)"),
     ("T1\tGe-\t0 1", "a.ann:1: not a BRAT text-bound line"),
     ("T1\tGene- 0 1\tA", "a.ann:1: entity type 'Gene-' cannot be a tag type"),
+    ("T1 Gene 0 1 A", "discontinuous 'Type 0 5;10 15'): 'T1 Gene 0 1 A'"),  # the line shown
 ])
 def test_malformed_brat_lines_name_file_and_line(tmp_path, ann, needle):
     (tmp_path / "a.txt").write_text("A b c.")
@@ -136,6 +137,7 @@ def test_malformed_brat_lines_name_file_and_line(tmp_path, ann, needle):
     with pytest.raises(InputError) as err:
         docs.read_documents(tmp_path, "brat")
     assert needle in str(err.value) and "\n" not in str(err.value)
+    assert "{" not in str(err.value), str(err.value)  # no unformatted {line[:60]!r}
 
 
 def test_brat_ann_without_text_and_empty_dirs(tmp_path):
@@ -258,6 +260,47 @@ def test_bad_bioc_json_is_one_line(tmp_path):
     path.write_text('{"documents": [{"id": "3", "passages": [{"offset": -1, "text": "a"}]}]}')
     with pytest.raises(InputError, match=r"document 3, passage 1: offset -1 is not an offset"):
         docs.read_documents(path, "bioc")
+
+
+@pytest.mark.parametrize(("where", "needle"), [
+    ("document", "c.json: document 3: infons is a list \"['abc']\", not an object; give "
+                 "infons as {\"key\": \"value\", ...}"),
+    ("passage", "c.json: document 3, passage 1: infons is a list"),
+    ("annotation", "c.json: document 3, passage 1, annotation 1: infons is a str"),
+])
+def test_bioc_json_infons_that_are_not_an_object_are_one_line(tmp_path, where, needle):
+    annotation = {"infons": "Gene" if where == "annotation" else {"type": "Gene"},
+                  "locations": [{"offset": 0, "length": 1}]}
+    passage = {"offset": 0, "text": "a b", "annotations": [annotation],
+               **({"infons": ["abc"]} if where == "passage" else {})}
+    document = {"id": "3", "passages": [passage],
+                **({"infons": ["abc"]} if where == "document" else {})}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"documents": [document]}))
+    with pytest.raises(InputError) as err:  # was a bare ValueError from dict(['abc'])
+        docs.read_documents(path, "bioc")
+    assert needle in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_bioc_json_nested_too_deeply_is_one_line(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"documents": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(InputError, match=r"deep.json: JSON nested too deeply to read; "):
+        docs.read_documents(path, "bioc")  # was an uncaught RecursionError
+
+
+def test_bioc_xml_writes_characters_xml_cannot_hold_as_spaces(tmp_path):
+    """A form feed (pdftotext's page break) and the other C0 controls XML 1.0 forbids are
+    written as spaces, so the file parses and every offset still slices the text."""
+    text = "Page one ends.\x0cBRCA1 on page two\x01 and\x1b p53.\r\nDone."
+    spans = [(text.index(word), text.index(word) + len(word)) for word in ("BRCA1", "p53")]
+    mentions = tuple(docs.Mention(s, e, "Gene", text[s:e]) for s, e in spans)
+    path = tmp_path / "out.xml"
+    docs.write_documents(path, [docs.Document("d", (docs.Passage(0, text),), mentions)], "bioc")
+    [document] = docs.read_bioc(path)
+    assert document.text == "Page one ends. BRCA1 on page two  and  p53.\r\nDone."
+    assert [(m.start, m.end, m.text) for m in document.mentions] == [
+        (*spans[0], "BRCA1"), (*spans[1], "p53")]
 
 
 PUBTATOR = """100|t|BRCA1 in breast cancer
