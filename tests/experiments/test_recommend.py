@@ -190,6 +190,52 @@ def test_collect_writes_the_summary_s_gains_atomically(tmp_path, capsys):
     assert "no results.jsonl" in one_error_line(capsys)
 
 
+def grid_records(main: str, model: str, base: list[float], partner: list[float],
+                 aux: str = "B") -> list:
+    """A pairwise grid's records by hand: the single-task runs, then the partner's."""
+    return [make_record(main=main, aux=a, model=model, seed=s, test_f1=f, preset="quick",
+                        cell=f"{main}-{model}-{'+'.join(a)}-{s}")
+            for a, values in (([], base), ([aux], partner)) for s, f in enumerate(values, 1)]
+
+
+def write_grid(directory: Path, records: list) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "results.jsonl").write_text("".join(r.to_json() + "\n" for r in records))
+    return directory
+
+
+def test_collect_pairs_a_partner_only_with_the_baseline_of_its_own_model(tmp_path, capsys):
+    """A partner's runs are paired with the single-task runs of their own kind of cell, not
+    with another model's seeds of the same corpus; each line names its one model."""
+    window = grid_records("A", "window-cnn", [0.70, 0.72, 0.74], [0.80, 0.81, 0.82])
+    other = grid_records("A", "mlp", [0.50, 0.40, 0.60], [])  # an mlp baseline, no partner
+    mlp = grid_records("C", "mlp", [0.60, 0.62, 0.64], [0.61, 0.64, 0.63])
+    out = tmp_path / "gains.jsonl"
+    assert cli("--collect", write_grid(tmp_path / "g", window + other + mlp), "--out", out) == 0
+    lines = {(g.main, g.aux): g for g in recommend.read_gains(out)}
+    assert (lines["A", "B"].model, lines["C", "B"].model) == ("window-cnn", "mlp")
+    assert lines["A", "B"].gain == pytest.approx(9.0)  # against window-cnn's own seeds
+    assert lines["C", "B"].gain == pytest.approx(2 / 3)
+
+
+def test_collect_refuses_one_pair_measured_as_two_kinds_of_cell(tmp_path, capsys):
+    """pairwise --resume --model mlp into a window-cnn grid's directory (refused now) left
+    two models' cells of one (main, partner); pooled, its line said model 'mlp+window-cnn'.
+    The scorer has no feature for the model: one line names both kinds."""
+    both = (grid_records("A", "window-cnn", [0.70, 0.72, 0.74], [0.80, 0.81, 0.82])
+            + grid_records("A", "mlp", [0.60, 0.62, 0.64], [0.61, 0.64, 0.63]))
+    out = tmp_path / "gains.jsonl"
+    assert cli("--collect", write_grid(tmp_path / "mixed", both), "--out", out) == 2
+    err = one_error_line(capsys)
+    assert "main A with partner B was measured as two kinds of cell" in err
+    assert "window-cnn, quick preset" in err and "mlp, quick preset" in err
+    assert "they differ in model" in err and not out.exists()
+    one = write_grid(tmp_path / "one", both[:6])
+    again = write_grid(tmp_path / "again", both[:6])  # the same cells, copied
+    assert cli("--collect", one, again, "--out", out) == 2
+    assert "collect each cell once" in one_error_line(capsys)
+
+
 # ----- ranking -----------------------------------------------------------------------------
 def test_ranking_without_gains_uses_the_unweighted_score(three, no_default_gains, capsys):
     a, b, c, _ = three

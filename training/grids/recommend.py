@@ -120,9 +120,16 @@ def read_gains(path: str | Path) -> list[MeasuredGain]:
 
 def collect(directories: Sequence[str | Path]) -> list[dict]:
     """Gains lines from pairwise run directories (each DIR/results.jsonl), through
-    training.summary.partner_rows: the gains, intervals and p-values every table prints."""
+    training.summary.partner_rows: the gains, intervals and p-values every table prints.
+
+    A partner's runs are paired only with the single-task runs of their own kind of cell
+    (the same model's baseline, preset, training fraction, decoding, settings and plan of
+    rounds: the report's pairwise grids, training.grids.report.pairwise_grids), and each
+    line names its model and preset. One (main, partner) measured as two kinds of cell (two
+    models' grids, or two settings) is refused in one line naming both: the scorer has no
+    feature for the model or the settings, so it could only fit one of them blindly."""
     from bioner_mtl.training.fit.results import ResultsFile
-    from bioner_mtl.training.grids import summary
+    from bioner_mtl.training.grids import report, summary
 
     lines, seen = [], {}
     for directory in map(Path, directories):
@@ -130,15 +137,21 @@ def collect(directories: Sequence[str | Path]) -> list[dict]:
         if not results.is_file():
             raise InputError(f"{directory}: no results.jsonl; pass a directory written by "
                              "experiments/pairwise.py")
-        for main, rows in summary.partner_rows(ResultsFile(results).records()).items():
-            for row in rows:
+        groups = report.group_records([(results, r) for r in ResultsFile(results).records()])
+        for base, partners in report.pairwise_grids(groups):
+            if base is None:  # partners without their baseline yet: no gain
+                continue
+            main = base.main
+            runs = [r for g in (base, *partners) for r in g.records]
+            for row in summary.partner_rows(runs)[main]:
                 if row.gain is None:
                     continue
+                kind = next(g for g in partners if g.aux == (row.partner,))
                 if (main, row.partner) in seen:
-                    raise InputError(f"{directory}: main {main} with partner {row.partner} is "
-                                     f"also in {seen[main, row.partner]}; collect each cell once")
-                seen[main, row.partner] = directory
-                g, runs = row.gain, row.runs
+                    raise InputError(twice(main, row.partner, *seen[main, row.partner],
+                                           directory, kind))
+                seen[main, row.partner] = (directory, kind)
+                g = row.gain
                 lines.append({
                     "main": main, "aux": row.partner, "gain": 100 * g.mean,
                     "ci_low": 100 * g.low, "ci_high": 100 * g.high, "p": g.p,
@@ -146,12 +159,38 @@ def collect(directories: Sequence[str | Path]) -> list[dict]:
                     "p_adjusted": g.adjusted, "p_equiv": g.equivalence,
                     "margin": 100 * g.margin,
                     "devel_gain": None if g.devel is None else 100 * g.devel,
-                    "preset": "+".join(sorted({str(r.preset) for r in runs})),
-                    "model": "+".join(sorted({r.model for r in runs}))})
+                    "preset": str(kind.preset), "model": kind.model})
     if not lines:
         raise InputError(f"{', '.join(map(str, directories))}: no partner with a gain over the "
                          "single-task baseline yet; finish the grid first")
     return lines
+
+
+def _kind(group) -> dict[str, str]:
+    """What makes a report Group a kind of cell, setting by setting (seed and partner
+    aside)."""
+    return {"model": group.model, "preset": str(group.preset),
+            "train_fraction": f"{group.fraction:g}", "decoding": group.decoding,
+            **dict(group.settings), "plan": group.plan or "one round"}
+
+
+def twice(main: str, partner: str, first_dir: Path, first, second_dir: Path, second) -> str:
+    """The line refusing a (main, partner) collected twice: the same cell in two directories,
+    or two kinds of cell (their first difference named)."""
+    pair = f"main {main} with partner {partner}"
+    a, b = _kind(first), _kind(second)
+    differs = sorted((k for k in set(a) | set(b) if a.get(k) != b.get(k)),
+                     key=lambda k: (k not in ("model", "preset", "train_fraction"), k))
+    if not differs:
+        where = (f"twice in {first_dir}" if first_dir == second_dir
+                 else f"in {first_dir} and in {second_dir}")
+        return f"{second_dir}: {pair} is {where}; collect each cell once"
+    key = differs[0]
+    return (f"{second_dir}: {pair} was measured as two kinds of cell ({first.model}, "
+            f"{first.preset} preset in {first_dir}; {second.model}, {second.preset} preset "
+            f"in {second_dir}; they differ in {key}: {a.get(key, '(unset)')} / "
+            f"{b.get(key, '(unset)')}), and the scorer has no feature for the model or the "
+            "settings: collect one kind's grids into one gains file")
 
 
 def write_gains(path: str | Path, lines: list[dict]) -> None:

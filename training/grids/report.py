@@ -651,17 +651,28 @@ def provenance(files: list[Path], records: list[tuple[Path, RunRecord]],
     return lines
 
 
-def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
-    """Which partner helps each corpus: one grid per corpus, model and setting, ranked by
-    training.summary (the pairwise command's own rows) against the catalogue's baseline."""
-    from bioner_mtl.training.grids import stats, summary
-
+def pairwise_grids(groups: list[Group]) -> list[tuple[Group | None, list[Group]]]:
+    """The pairwise grids among the groups, each as (its single-task baseline or None, its
+    one-partner groups): one grid per main corpus, model, preset, fraction, decoding,
+    settings and plan of rounds, so a partner is only ever paired with the baseline of its
+    own kind of cell (baseline_for). The report's pairwise tables and the recommender's
+    gains (training.grids.recommend.collect) both read them."""
     grids: dict[tuple, list[Group]] = {}
     for g in groups:  # partners are ranked on devel: train+devel runs have none
         if len(g.aux) == 1 and not g.special and g.train_on == "train":
             key = (g.preset, g.fraction, g.main, g.model, g.decoding, g.settings,
                    g.plan)  # a grid run in rounds is one grid of its own
             grids.setdefault(key, []).append(g)
+    ordered = sorted(grids, key=lambda k: (*sort_key(k[0]), -k[1], k[2], k[3], k[-1] or ""))
+    return [(baseline_for(grids[k][0], groups), grids[k]) for k in ordered]
+
+
+def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
+    """Which partner helps each corpus: one grid per corpus, model and setting, ranked by
+    training.summary (the pairwise command's own rows) against the catalogue's baseline."""
+    from bioner_mtl.training.grids import stats, summary
+
+    grids = pairwise_grids(groups)
     if not grids:
         return []
     out = ["## Pairwise grids", "",
@@ -669,10 +680,8 @@ def pairwise_section(groups: list[Group], modal: dict) -> list[str]:
            "test gain (mention F1, points) over the single-task baseline with its 95% CI "
            f"({stats.METHOD}); `*`: Holm-corrected p < 0.05; verdict: helps / hurts (the "
            "corrected test), equivalent (within the margin, TOST) or undecided.", ""]
-    for key in sorted(grids, key=lambda k: (*sort_key(k[0]), -k[1], k[2], k[3], k[-1] or "")):
-        partners = grids[key]
+    for base, partners in grids:
         first = partners[0]
-        base = baseline_for(first, groups)
         label = variant(first, modal)
         plan = plan_text(first)  # two grids of one setting (an old plan, a larger one): apart
         out += [f"### {first.main}: {first.model}, {setting_title(first.preset, first.fraction)}"
