@@ -37,6 +37,7 @@ from bioner_mtl.training.cli import (
     add_run_arguments,
     add_verdict_arguments,
     aux_weights,
+    check_same_grid,
     check_verdict_arguments,
     checked,
     executor_from,
@@ -276,6 +277,7 @@ def aa_check(args: argparse.Namespace, margin: float, started: float) -> None:
     checked([replace(base, seed=s) for s in (args.seed, args.seed + 1)])
     out = Path(args.out or f"runs/aa-{file_name(main[0])}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
+    check_same_grid(results, [base], out)  # a resume with another --model, --set...: refused
     from bioner_mtl.training.grids import grid, stats, summary
 
     plan = stats.Plan.rounds(args.seeds, args.max_seeds, margin)
@@ -329,6 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     default = "_".join(file_name(m) for m in names(args.main))
     out = Path(args.out or f"runs/pairwise-{default}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
+    check_same_grid(results, runs, out)  # a resume with another --model, --set...: refused
     refuse_others(out, results, outputs(out, names(args.main), args.recommend is not None))
     from bioner_mtl.training.grids import grid, stats, summary
 

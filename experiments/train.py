@@ -31,16 +31,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from bioner_mtl.data import corpora
 from bioner_mtl.data.atomic import refuse_existing
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import (
     ArgumentParser,
     add_run_arguments,
     aux_weights,
+    check_same_grid,
     checked,
     executor_from,
     open_results,
+    partners_for,
     read_recorded_run,
     resolve_run,
     run,
@@ -51,6 +52,26 @@ from bioner_mtl.training.cli import (
 from bioner_mtl.training.spec.config import replace
 
 
+def apart(bundle: Path, out: Path) -> None:
+    """--save-model and --out are two folders, neither inside the other: a bundle is written
+    beside its folder and swapped in whole, so a bundle over the run directory would replace
+    it (its lock gone, its results.jsonl inside the bundle), a run directory inside a bundle
+    would be swapped away with it, and a bundle inside a run directory mixes a model's files
+    into the folder report.py and --resume read as runs. Refused before anything trains."""
+    mine, run_dir = bundle.resolve(), out.resolve()
+    if mine == run_dir:
+        where, why = "is", "saving the bundle would replace the run directory"
+    elif run_dir in mine.parents:
+        where, why = "lies inside", "a run directory holds runs, not models"
+    elif mine in run_dir.parents:
+        where, why = "holds", "saving the bundle would replace the run directory inside it"
+    else:
+        return
+    raise InputError(f"--save-model {bundle} {where} the run directory --out {out}: {why}; "
+                     "give the bundle a folder of its own, e.g. --save-model "
+                     f"{out.parent / (out.name + '-model')}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = ArgumentParser(description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
                    "'all': every other bundled NER corpus")
     p.add_argument("--out", help="run directory (default runs/train-MAIN-MODEL-PRESET)")
     p.add_argument("--save-model", metavar="DIR", help="write the trained model as a bundle "
-                   "for experiments/predict.py (DIR/seed-N with several seeds)")
+                   "for experiments/predict.py (DIR/seed-N with several seeds); a folder of "
+                   "its own, neither --out nor inside or around it")
     p.add_argument("--force", action="store_true",
                    help="with --save-model: replace a bundle already in DIR (default: refuse)")
     p.add_argument("--train-on", choices=["train", "train+devel"],
@@ -93,8 +115,8 @@ def main(argv: list[str] | None = None) -> None:
                          "N, --steps N or --epochs-from RESULTS" +
                          (f", not {' and '.join(lengths)}" if lengths else ""))
     aux = tuple(a.strip() for a in args.aux.split(",") if a.strip())
-    if aux == ("all",):
-        aux = tuple(c for c in corpora.bundled_ner_corpora() if c != args.main)
+    if aux == ("all",):  # every other: the main corpus by any name (its folder, a link) is out
+        aux = tuple(partners_for(args.main, None))
     weights = aux_weights(args, aux)
     base = replace(resolve_run(args, args.main), aux=aux, loss_weights=weights)
     if fixed:
@@ -119,7 +141,10 @@ def main(argv: list[str] | None = None) -> None:
                 for r in runs]
     out = Path(args.out or f"runs/train-{Path(args.main).name}-{args.model}-{args.preset}"
                + ("-train+devel" if fixed else ""))
+    if args.save_model:
+        apart(Path(args.save_model), out)
     results = open_results(out, args.resume, "train")
+    check_same_grid(results, runs, out)  # a resume with another --model, --set...: refused
     if args.save_model:
         # a bundle already there is replaced only with --force (it is written beside it and
         # swapped in whole); a cell --resume skips writes no bundle, so its bundle stays

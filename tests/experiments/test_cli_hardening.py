@@ -2,6 +2,7 @@
 and the fix, exit code 2, before anything trains; never a traceback, never a 0 read as 'not
 set'; and a results directory keeps to the command that wrote it."""
 
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.experiments.test_pairwise import TINY
 from tests.helpers import make_record
 
 MAIN = "NCBI-disease"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -174,3 +176,48 @@ def test_records_name_their_command_and_only_it_resumes(tmp_path, capsys):
     one_error_line(capsys, rc, "holds results of experiments/train.py; experiments/pairwise.py")
     assert run(train_cli.main, [*args, "--resume"]) == 0  # its own command resumes (no retrain)
     assert len((out / "results.jsonl").read_text().splitlines()) == 1
+
+
+def test_aux_all_leaves_out_the_main_corpus_given_by_its_folder(monkeypatch, tmp_path):
+    """--aux all compared names with !=: a main corpus given by its folder was its own
+    partner, and the run was refused. Corpora are compared resolved, as partners_for does."""
+    from bioner_mtl.data.corpora import bundled_ner_corpora
+
+    seen = []
+    monkeypatch.setattr(grid, "run_cells", lambda runs, *a, **k: seen.extend(runs) or [])
+    folder = str(ROOT / "data" / "corpora" / MAIN)
+    assert run(train_cli.main, ["--main", folder, "--aux", "all",
+                                "--out", str(tmp_path / "o")]) == 0
+    assert list(seen[0].aux) == [c for c in bundled_ner_corpora() if c != MAIN]
+
+
+@pytest.mark.parametrize("where", ["same", "bundle inside", "run inside"])
+def test_save_model_and_out_must_be_apart(no_training, capsys, tmp_path, where):
+    """A bundle is swapped in whole: over the run directory it deleted the run's lock and
+    took its results.jsonl inside the bundle. Refused before anything trains or is made."""
+    out, bundle = {"same": (tmp_path / "r", tmp_path / "r"),
+                   "bundle inside": (tmp_path / "r", tmp_path / "r" / "model"),
+                   "run inside": (tmp_path / "b" / "r", tmp_path / "b")}[where]
+    rc = run(train_cli.main, ["--main", MAIN, "--out", str(out), "--save-model", str(bundle),
+                              "--no-progress"])
+    err = one_error_line(capsys, rc, f"--save-model {bundle} ")
+    assert f"the run directory --out {out}: " in err and "-model" in err
+    assert not any(tmp_path.iterdir())  # nothing made
+
+
+def test_train_resume_with_another_model_is_refused(monkeypatch, capsys, tmp_path):
+    """train.py --resume, like pairwise.py's, continues the run its directory holds: more
+    seeds are that run, another model's cells beside it are not."""
+    from bioner_mtl.training.spec.presets import resolve
+
+    seen = []
+    monkeypatch.setattr(grid, "run_cells", lambda runs, *a, **k: seen.extend(runs) or [])
+    write_records(tmp_path / "r", {"command": "train", "model": "mlp",
+                                   "config": resolve(MAIN, "mlp").to_dict()})
+    args = ["--main", MAIN, "--out", str(tmp_path / "r"), "--resume", "--no-progress"]
+    one_error_line(capsys, run(train_cli.main, args),
+                   f"--out {tmp_path / 'r'} holds a grid of mlp with other settings than this "
+                   "command's (model mlp there, results.jsonl line 1; window-cnn here)")
+    assert seen == []
+    assert run(train_cli.main, [*args, "--model", "mlp", "--seeds", "3"]) == 0
+    assert [r.seed for r in seen] == [1, 2, 3]

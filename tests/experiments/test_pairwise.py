@@ -442,3 +442,33 @@ def test_a_resume_keeps_the_plan_it_was_started_with(tmp_path, monkeypatch, caps
         assert err.startswith(f"error: {tmp_path} was run as 'sequential looks=3,6,10 margin=1'")
         assert "resume with the flags it was started with" in err and "\n" not in err
     assert (tmp_path / "results.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--model", "mlp"], "(model window-cnn there, results.jsonl line 1; mlp here)"),
+    (["--set", "hidden=151"], "(model_options.hidden 150 there, "),
+    (["--aux-weight", "0.5"], "(loss_weights (unset) there, results.jsonl line 2; [0.5] here)"),
+])
+def test_a_resume_with_other_settings_than_the_grid_there_is_refused(tmp_path, monkeypatch,
+                                                                     capsys, flags, said):
+    """--resume continues the grid its directory holds: another model's or setting's cells
+    would be added beside it (checked before the plan, which another model keeps). The same
+    command, and the same one with a partner more, still resume."""
+    monkeypatch.setitem(GAIN, "Linnaeus", (0.0, 0.01))
+    seen = scripted_cells(monkeypatch, scripted_f1)
+    grid_args = [*ROUNDS, "--max-seeds", "3", "--out", str(tmp_path)]
+    assert pairwise_cli(*grid_args) == 0
+    before = (tmp_path / "results.jsonl").read_text()
+    capsys.readouterr()
+    assert pairwise_cli(*grid_args, *flags, "--resume") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --out {tmp_path} holds a grid of window-cnn with other "
+                          "settings than this command's ") and "\n" not in err
+    assert said in err and err.endswith("resume it with the flags it was started with, or "
+                                        "give this grid another --out")
+    assert (tmp_path / "results.jsonl").read_text() == before
+    seen.clear()
+    assert pairwise_cli(*grid_args, "--resume") == 0 and seen == []
+    more = [a.replace("BC5CDR", "BC5CDR,Linnaeus") for a in grid_args]
+    assert pairwise_cli(*more, "--resume") == 0
+    assert {tuple(r.aux) for r in seen} == {("Linnaeus",)}
