@@ -9,7 +9,9 @@
 
 Plain text is split into sentences and tokens the way the bundled corpora are tokenised
 (`S-100` -> `S - 100`), keeping character offsets into the original text. Files ending in
-.conll, .tsv or .iob are read as one token per line (first column) instead. Input is read in
+.conll, .tsv, .iob or .bio are read as one token per line (first column) instead: JSON lines
+then give each entity's sentence number and token offsets, and the formats that need
+character offsets (brat, bioc, bioc-json, pubtator) refuse such input. Input is read in
 chunks of about --chunk sentences, cut where a sentence ends, so a large file never has to fit
 in memory: --workers N processes (default: the cores) split, tag and write the chunks, and
 this one writes what they return in input order; a sentence over --max-tokens is tagged in
@@ -322,9 +324,11 @@ def main(argv: list[str] | None = None) -> None:
                          "or PubTator input write --format bioc, bioc-json or pubtator (they "
                          "keep the document ids and offsets)")
     conll = [n for n in args.inputs if input_kind(n, args.input_format) == "conll"]
-    if conll and args.format in DOCUMENT_FORMATS:
+    if conll and args.format in ("brat", *DOCUMENT_FORMATS):
+        fix = ("tag the text itself (BRAT copies it as NAME.txt), or write --format conll or "
+               "jsonl" if args.format == "brat" else "tag text, BioC or PubTator input")
         raise InputError(f"{conll[0]}: --format {args.format} needs character offsets, and "
-                         "CoNLL input has none; tag text, BioC or PubTator input")
+                         f"CoNLL input has none; {fix}")
     if args.format in ("bioc", "bioc-json") and len(args.inputs) > 1 and not args.out:
         raise InputError(f"--format {args.format} with {len(args.inputs)} inputs writes one "
                          "collection per input: give --out DIR")

@@ -155,15 +155,20 @@ def test_predict_writes_bioc_and_pubtator_whose_offsets_slice_the_input(
 
 @pytest.mark.parametrize(("args", "needle"), [
     (["in.conll", "--format", "bioc"], "in.conll: --format bioc needs character offsets"),
+    # token numbers are no character offsets: refused, not written as an invalid .ann
+    (["in.conll", "--format", "brat", "--out", "o"], "in.conll: --format brat needs character "
+                                                     "offsets, and CoNLL input has none"),
+    (["in.bio", "--format", "brat", "--out", "o"], "in.bio: --format brat needs character"),
     (["in.xml", "--format", "brat", "--out", "o"], "--format brat writes one .txt/.ann pair"),
     (["a.txt", "b.txt", "--format", "bioc-json"], "--format bioc-json with 2 inputs"),
 ])
 def test_predict_document_formats_refuse_before_loading(tmp_path, capsys, monkeypatch, args,
                                                         needle):
     monkeypatch.chdir(tmp_path)
-    assert predict("--model", tmp_path / "no-bundle", *args) == 2
+    assert predict("--model", tmp_path / "no-bundle", *args) == 2  # the bundle is never read
     err = capsys.readouterr().err.strip()
     assert needle in err and "\n" not in err, err
+    assert not (tmp_path / "o").exists()
 
 
 def test_imported_brat_corpus_trains_and_its_bundle_tags_pubtator(tmp_path, capsys,
