@@ -15,7 +15,8 @@ character offsets (brat, bioc, bioc-json, pubtator) refuse such input. Input is 
 chunks of about --chunk sentences, cut where a sentence ends, so a large file never has to fit
 in memory: --workers N processes (default: the cores) split, tag and write the chunks, and
 this one writes what they return in input order; a sentence over --max-tokens is tagged in
-pieces. With --out, a killed run run again continues after the last chunk written whole.
+pieces. With --out, a killed run run again (the same command) keeps the outputs it finished
+and continues the one it was writing after the last chunk written whole.
 
 BioC (XML or JSON: .xml, .json) and PubTator (.pubtator) files are read as documents: each
 passage is tagged, and the output keeps the document ids and passage offsets, so entity
@@ -27,8 +28,10 @@ text input becomes one document per file, its id the file name.
 A BERT bundle's encoder computes in bfloat16 where that was measured to pay (a GPU, a CPU
 with AMX) and in float32 elsewhere (--precision; the bundle itself is not changed).
 
-An output file already in --out (a BRAT folder's gold NAME.ann, an earlier run's output) is
-never replaced unless --force is given; each output is written whole or not at all.
+An output file already in --out (a BRAT folder's gold NAME.ann, another run's output) is
+never replaced unless --force is given; each output is written whole or not at all. A hidden
+journal beside each output (.NAME.journal) records the run that wrote it: a rerun of that
+same run keeps the output, one with another input, model or setting is refused.
 """
 
 from __future__ import annotations
@@ -37,13 +40,13 @@ import argparse
 import collections
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
+from bioner_mtl.data import resumable
 from bioner_mtl.data.atomic import refuse_existing, write_atomically, write_text
 from bioner_mtl.data.documents import check_pubtator_id
 from bioner_mtl.data.errors import InputError
-from bioner_mtl.data.resumable import ResumableOutput
 from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, run
 
 CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio")
@@ -270,7 +273,8 @@ def tag_file(engine, name: str, args, out, resume=None, bar=None) -> int:
     if args.format == "brat" and args.out and kind == "text":
         text = Path(args.out) / f"{Path(name).stem if name != '-' else 'stdin'}.txt"
         if name == "-" or text.resolve() != Path(name).resolve():  # the input is that text
-            write_text(text, "".join(text_parts))
+            # listed in the journal: a rerun of this job may write it again (stdin: whole)
+            (resume.write_beside if resume else write_text)(text, "".join(text_parts))
     return count
 
 
@@ -353,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     bundle.warn_if_no_encoder(tagger, args.precision)
     args.heads = [h.strip() for h in args.heads.split(",") if h.strip()] if args.heads else None
     tagger.heads_for(args.heads)  # unknown heads fail before any input is read
-    tag_all(tagger, targets, args)
+    tag_all(tagger, targets, args, kept_outputs(tagger, targets, args))
 
 
 def expand_directories(inputs: list[str]) -> list[str]:
@@ -392,9 +396,10 @@ def check_workers(args) -> None:
                          f"sentence, at least 1 (default {MAX_TOKENS})")
 
 
-def tag_all(tagger, targets: dict[str, Path], args) -> None:
-    """Every input, in order, by `--workers` processes; a progress bar of documents (a text
-    file is one, a BioC or PubTator file holds several) on a terminal."""
+def tag_all(tagger, targets: dict[str, Path], args, kept: Collection[str] = ()) -> None:
+    """Every input, in order, by `--workers` processes, but those whose output an earlier run
+    of the same job finished (`kept`); a progress bar of documents (a text file is one, a BioC
+    or PubTator file holds several) on a terminal."""
     from tqdm.auto import tqdm
 
     from bioner_mtl.training.product.bulk import Engine, Job
@@ -414,13 +419,18 @@ def tag_all(tagger, targets: dict[str, Path], args) -> None:
                 tag_file(engine, name, args, sys.stdout, bar=bar)
                 continue
             target = targets[name]
+            if name in kept:
+                print(f"{name}: already tagged in {target} (kept)", file=sys.stderr)
+                continue
             if args.format in DOCUMENT_FORMATS or name == "-":
                 # moved into place once whole: an interrupted run leaves no half file, and
                 # no input is opened for writing before it is read
                 count = write_atomically(target, lambda out, name=name: tag_file(
                     engine, name, args, out, bar=bar))
+                if name != "-":  # a rerun keeps it
+                    resumable.finish(target, fingerprint(tagger, name, args))
             else:  # written chunk by chunk: a killed run continues where it stopped
-                with ResumableOutput(target, fingerprint(tagger, name, args)) as resume:
+                with resumable.ResumableOutput(target, fingerprint(tagger, name, args)) as resume:
                     if resume.progress:
                         print(f"{name}: resuming after {resume.progress['sentences']} "
                               f"sentences already in {target}", file=sys.stderr)
@@ -445,12 +455,61 @@ def fingerprint(tagger, name: str, args) -> dict:
             **({"precision": tagger.precision} if tagger.precision else {})}
 
 
+def kept_outputs(tagger, targets: dict[str, Path], args) -> set[str]:
+    """The inputs whose output an earlier run of this same job (same input size and time,
+    bundle and settings: `fingerprint`) finished: a rerun keeps them. A file in --out that
+    a run with another fingerprint wrote, or that changed since, is refused, naming it and
+    the fix; with --force every input is tagged again."""
+    kept: set[str] = set()
+    if args.force:
+        return kept
+    for name, target in targets.items():
+        record = resumable.read_journal(target)
+        if name == "-" or record is None:
+            continue
+        beside = [target.with_name(n) for n in record.get("beside", [])]
+        ours = [p for p in (target, *beside)
+                if p.exists() and resumable.vouches(record, target, p)]
+        if not ours:  # nothing an earlier run wrote is there: tagged as any input is
+            continue
+        now = fingerprint(tagger, name, args)
+        if record["fingerprint"] != now:
+            raise InputError(f"{ours[0]}: written by another run of predict.py "
+                             f"({changed(record['fingerprint'], now)}); add --force to tag "
+                             f"{name} again, or choose another --out")
+        if not record.get("finished") or not target.exists():
+            continue  # an unfinished run of this job: continued
+        size = target.stat().st_size
+        if size != record["bytes"]:
+            raise InputError(f"{target}: changed since predict.py wrote it ({size} bytes, "
+                             f"not {record['bytes']}); add --force to tag {name} again, or "
+                             "move it away")
+        if all(p.exists() for p in beside):
+            kept.add(name)
+    return kept
+
+
+def changed(before: dict, now: dict) -> str:
+    """What makes two fingerprints differ, in words: `the input changed since, another
+    --chunk`."""
+    keys = {k for k in {*before, *now} if before.get(k) != now.get(k)}
+    words = (["another input file"] if "input" in keys else
+             ["the input changed since"] if keys & {"size", "mtime_ns"} else [])
+    words += (["another bundle"] if "model" in keys else
+              ["the bundle's weights changed since"] if "weights" in keys else [])
+    words += ["another version of predict.py"] if "chunking" in keys else []
+    words += [f"another --{k.replace('_', '-')}" for k in sorted(
+        keys - {"input", "size", "mtime_ns", "model", "weights", "chunking"})]
+    return ", ".join(words) or "another run"
+
+
 def output_paths(inputs: list[str], out: str | None, suffix: str, text_too: bool,
                  force: bool = False) -> dict[str, Path]:
     """Each input's output file in --out, refusing before anything is tagged: two inputs that
     would write one file, an output that would overwrite an input, and (without --force) an
-    output file that is already there: a BRAT folder's gold NAME.ann, an earlier run's
-    output."""
+    output file that is already there: a BRAT folder's gold NAME.ann, another run's output.
+    A file whose journal says a run of predict.py wrote it passes here: `kept_outputs`
+    checks, once the bundle is read, that it was this same job."""
     if not out:
         return {}
     if Path(out).exists() and not Path(out).is_dir():
@@ -472,7 +531,8 @@ def output_paths(inputs: list[str], out: str | None, suffix: str, text_too: bool
             if resolved in sources and not is_own_text:
                 raise InputError(f"--out {out}: writing {path} would overwrite an input "
                                  "file; choose another --out")
-            if not is_own_text:  # the input itself is not written again
+            written_here = resumable.vouches(resumable.read_journal(target), target, path)
+            if not is_own_text and not written_here:  # the input itself is not written again
                 refuse_existing(path, force)
             owner[resolved] = name
         paths[name] = target
