@@ -336,10 +336,40 @@ BUDGET_MINUTES = 5.0
 DEFAULT_MODEL = "window-cnn"
 DEFAULT_PRESET = "quick"
 PRESET_HELP = {  # what each of training.presets.PRESETS means, for --help
-    "quick": "minutes on a CPU: smaller models, part of the main corpus, training stopped "
-             "when devel F1 stalls",
+    "quick": "minutes on a CPU: smaller models on part of the main corpus",
     "paper": "the model's publication: its sizes, optimiser and training length (hours)",
 }
+
+
+def quick_lengths() -> str:
+    """How the quick preset trains each model, read from the catalogue (its `quick` over the
+    paper settings), the models that train alike named together: 'mlp, window-cnn, ...: 25%
+    of the main corpus, a fixed 1,600 main-corpus batches, no devel stopping; ...'."""
+    from bioner_mtl.training.spec.catalogue import MODELS
+    from bioner_mtl.training.spec.config import replace
+
+    kinds: dict[str, list[str]] = {}
+    for name, spec in MODELS.items():
+        train = replace(spec.train, **spec.quick.get("train", {}))
+        fraction = {**spec.run, **spec.quick.get("run", {})}.get("train_fraction", 1.0)
+        length = (f"{train.steps:,} main-corpus batches" if train.steps else
+                  f"{train.epochs:g} epoch{'' if train.epochs == 1 else 's'}")
+        if train.eval_every == 0:  # scored once, at the end: nothing selected on devel
+            how = f"a fixed {length}, no devel stopping"
+        elif train.patience is not None:
+            how = f"at most {length}, stopped when devel F1 stalls"
+        else:
+            how = f"{length}, the best devel evaluation kept"
+        if train.min_main_batches:
+            how += f" (at least {train.min_main_batches:,} main-corpus batches)"
+        kinds.setdefault(f"{100 * fraction:g}% of the main corpus, {how}", []).append(name)
+    return "; ".join(f"{', '.join(names)}: {text}" for text, names in kinds.items())
+
+
+def preset_help(name: str) -> str:
+    """What a preset means, for --help (the quick preset's length per model family)."""
+    text = PRESET_HELP.get(name, name)
+    return f"{text} ({quick_lengths()})" if name == "quick" else text
 
 
 def presets_help() -> str:
@@ -348,9 +378,10 @@ def presets_help() -> str:
 
     columns = max(shutil.get_terminal_size().columns - 2, 40)  # as argparse wraps
     width = max(map(len, PRESETS))
-    return "\n".join(textwrap.fill(PRESET_HELP.get(name, ""), columns,
+    return "\n".join(textwrap.fill(preset_help(name), columns,
                                    initial_indent=f"  {name:{width}}  ",
-                                   subsequent_indent=" " * (width + 4)) for name in PRESETS)
+                                   subsequent_indent=" " * (width + 4), break_on_hyphens=False)
+                     for name in PRESETS)
 
 
 def catalogue_epilog(model: str = DEFAULT_MODEL) -> str:
@@ -378,7 +409,8 @@ def add_run_arguments(p: argparse.ArgumentParser, seeds: int = GRID_SEEDS,
                         "the list below)")
     p.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET,
                    help="; ".join(f"{name}: {PRESET_HELP.get(name, name)}" for name in PRESETS)
-                        + f" (default {DEFAULT_PRESET})")
+                        + f" (default {DEFAULT_PRESET}; how long each model trains: the "
+                        "presets below)")
     p.add_argument("--schedule", choices=list(SCHEDULES), help="multi-task batch schedule")
     p.add_argument("--seeds", type=int, default=seeds,
                    help=f"paired seeds per cell (default {seeds}); gains are computed per seed")

@@ -129,3 +129,26 @@ def test_a_pool_worker_starts_tensorflow_quietly(capfd):
         assert pool.submit(tensorflow_loaded).result(timeout=300)
     err = capfd.readouterr().err
     assert not any(word in err for word in NOISE), err
+
+
+def test_the_quick_preset_help_says_how_each_model_trains(capsys, monkeypatch):
+    """The help said every quick run stopped when devel F1 stalled; the window CNNs train a
+    fixed 1,600 main-corpus batches. It now says, per model, what the preset resolves to."""
+    from bioner_mtl.training.spec.presets import resolve
+
+    monkeypatch.setenv("COLUMNS", "100")
+    text = " ".join(help_text("train", capsys).split())
+    quick = text.split("presets (--preset NAME, default quick): quick ")[1].split(" paper ")[0]
+    said = {}
+    for part in quick[quick.index("(") + 1:quick.rindex(")")].split("; "):
+        names, _, how = part.partition(": ")
+        said.update(dict.fromkeys(names.split(", "), how))
+    assert set(said) == set(MODELS)
+    for name in MODELS:
+        run = resolve("NCBI-disease", name, "quick")
+        stops = run.train.eval_every != 0 and run.train.patience is not None
+        assert ("stopped when devel F1 stalls" in said[name]) == stops, name
+        assert said[name].startswith(f"{100 * run.train_fraction:g}% of the main corpus"), name
+        length = run.train.steps or run.train.epochs
+        assert f" {length:,g} " in said[name], name
+    assert said["window-cnn"].endswith("a fixed 1,600 main-corpus batches, no devel stopping")
