@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     sys.argv[0] = f"bioner-mtl {command}"  # argparse's prog in usage and error lines
-    from bioner_mtl.training.cli import run
+    from bioner_mtl.training.cli import command_main, run
 
-    return run(importlib.import_module(module_of(command)).main, argv[1:])
+    # imported inside run(): what the script's loading refuses is one error line
+    return run(command_main(module_of(command)), argv[1:])

@@ -18,6 +18,9 @@ On loopback (the default) it answers only Host names of loopback (localhost, 127
 127.0.0.1. Ctrl-C stops accepting connections, lets the requests it has finish for up to
 --drain-seconds and answers the rest 503.
 
+Needs the [serve] extra (FastAPI and uvicorn): pip install 'bioner-mtl[serve]'; without it
+the command says so in one line (--help works either way).
+
 A BERT bundle's encoder computes in bfloat16 on a GPU or a CPU with AMX and in float32
 elsewhere (--precision; /health says which).
 """
@@ -34,7 +37,7 @@ from pathlib import Path
 
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.training.cli import ArgumentParser, add_verbose_argument, run
-from bioner_mtl.training.product.service import DRAIN_SECONDS, Limits
+from bioner_mtl.training.product.service import DRAIN_SECONDS, Limits, require_serve
 
 log = logging.getLogger("serve")
 DEFAULTS = Limits()
@@ -79,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="one log line per request (default on)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     add_verbose_argument(p)
-    args = p.parse_args(argv)
+    args = p.parse_args(argv)  # --help works without the [serve] extra
+    require_serve()  # without it: one line with the pip command, before the bundle loads
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: must be 0 to 65535 (0: any free port)")
     limits = Limits(args.max_chars, args.max_texts, args.max_batch_sentences,

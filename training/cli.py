@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import contextvars
 import dataclasses
+import importlib
 import json
 import logging
 import math
@@ -61,6 +62,31 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
         READ_RUN_FILE.reset(reading)
         if verbose and previous is None:
             os.environ.pop(quiet_tensorflow.VERBOSE_ENV, None)
+
+
+# the optional dependencies (pyproject.toml's extras) by the top-level name they import as
+EXTRAS = {"fastapi": "serve", "starlette": "serve", "uvicorn": "serve", "ray": "ray",
+          "tensorboard": "tensorboard", "torch": "bench", "flair": "bench",
+          "transformers": "bench"}
+
+
+def command_main(module: str) -> Callable[[list[str] | None], int | None]:
+    """The main of the script `module` (bioner_mtl.experiments.NAME), imported when called,
+    so inside run(): a mistake found while the script loads is one `error:` line like any
+    other, and so is a library of an extra that is not installed (its pip command)."""
+    def main(argv: list[str] | None = None) -> int | None:
+        try:
+            script = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            top = (err.name or "").partition(".")[0]
+            if top not in EXTRAS:
+                raise
+            command = module.rpartition(".")[2].replace("_", "-")
+            raise InputError(f"{command} needs {top}, which is not installed: pip install "
+                             f"'bioner-mtl[{EXTRAS[top]}]'") from None
+        return script.main(argv)
+
+    return main
 
 
 UNSET = object()  # a flag the command line does not give

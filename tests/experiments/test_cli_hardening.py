@@ -221,3 +221,30 @@ def test_train_resume_with_another_model_is_refused(monkeypatch, capsys, tmp_pat
     assert seen == []
     assert run(train_cli.main, [*args, "--model", "mlp", "--seeds", "3"]) == 0
     assert [r.seed for r in seen] == [1, 2, 3]
+
+
+def test_a_script_whose_extra_is_missing_is_one_line_with_its_pip_command(tmp_path,
+                                                                          monkeypatch, capsys):
+    """The console command imports a script inside run(): a library of an extra that is not
+    installed is one line naming the extra, not a traceback; any other missing module is a
+    bug and keeps its traceback."""
+    import sys
+
+    from bioner_mtl.training.cli import command_main
+
+    class Refuse:
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] == "torch":
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    (tmp_path / "needs_torch_here.py").write_text("import torch\n\n\ndef main(argv):\n"
+                                                  "    return 0\n")
+    (tmp_path / "needs_a_typo_here.py").write_text("import numpyy\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", [Refuse(), *sys.meta_path])
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    one_error_line(capsys, run(command_main("needs_torch_here"), []),
+                   "needs-torch-here needs torch, which is not installed: pip install "
+                   "'bioner-mtl[bench]'")
+    with pytest.raises(ModuleNotFoundError, match="numpyy"):
+        run(command_main("needs_a_typo_here"), [])

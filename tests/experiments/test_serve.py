@@ -8,8 +8,10 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -854,3 +856,40 @@ def test_ctrl_c_with_requests_in_flight_drains_them_or_answers_503_in_json(tmp_p
             assert answer.json()["entities"][0]["type"] == "T"
         else:
             assert "the service is stopping" in one_line_error(answer, 503)
+
+
+# A fresh interpreter in which starlette (and so FastAPI) cannot be imported, as without the
+# [serve] extra, then the console command with the arguments given.
+WITHOUT_STARLETTE = """
+import sys
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "starlette":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Refuse())
+from bioner_mtl.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def without_starlette(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", WITHOUT_STARLETTE, *args], text=True,
+                          capture_output=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+
+
+def test_serve_without_the_extra_says_how_to_install_it_in_one_line(tmp_path):
+    """serve imported starlette at module load: without the [serve] extra even --help was a
+    ModuleNotFoundError traceback. --help now works, and serving is one line with the
+    extra's pip command (exit 2), before any bundle is read."""
+    helped = without_starlette("serve", "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "--max-chars" in helped.stdout and "Traceback" not in helped.stderr
+    done = without_starlette("serve", "--model", str(tmp_path / "no-bundle"))
+    err = done.stderr.strip()
+    assert done.returncode == 2 and "Traceback" not in err and "\n" not in err, err
+    assert err.startswith("error: serving needs FastAPI and uvicorn, the [serve] extra "
+                          "(starlette is not installed): pip install 'bioner-mtl[serve]'")

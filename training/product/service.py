@@ -42,12 +42,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from starlette.requests import Request  # module level: FastAPI reads handlers' annotations
-
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.data.text import split_sentences
 
+try:  # module level: FastAPI reads handlers' annotations from this module's names
+    from starlette.requests import Request
+except ImportError:  # no [serve] extra: the limits and checks still load (serve --help);
+    Request = None  # create_app refuses in one line (require_serve)
+
 log = logging.getLogger(__name__)
+
+INSTALL = "pip install 'bioner-mtl[serve]'"  # pyproject.toml's extra: FastAPI and uvicorn
 
 FIELDS = ("text", "texts", "heads", "min_confidence")  # what a /tag request may hold
 EXAMPLE = '{"text": "..."} or {"texts": ["...", "..."]}'
@@ -448,10 +453,24 @@ def entity_types(tagger) -> dict[str, list[str]]:
         for head in tagger.heads_for(None)}
 
 
+def require_serve() -> None:
+    """The service's libraries (FastAPI, starlette, uvicorn: the `serve` extra), or one line
+    naming the one missing and how to install them."""
+    try:
+        import fastapi  # noqa: F401
+        import starlette.requests  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as err:
+        missing = (err.name or "").partition(".")[0] or "one of its libraries"
+        raise InputError(f"serving needs FastAPI and uvicorn, the [serve] extra ({missing} is "
+                         f"not installed): {INSTALL}") from None
+
+
 def create_app(tagger, limits: Limits = Limits(), name: str | None = None,
                hosts: frozenset[str] | None = None):
     """The FastAPI application serving `tagger` (a training.bundle.Tagger); `hosts`: the Host
     names it answers (None: any; see allowed_hosts). `app.state.service` is its Service."""
+    require_serve()
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
