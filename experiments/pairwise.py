@@ -277,11 +277,11 @@ def aa_check(args: argparse.Namespace, margin: float, started: float) -> None:
     checked([replace(base, seed=s) for s in (args.seed, args.seed + 1)])
     out = Path(args.out or f"runs/aa-{file_name(main[0])}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
-    check_same_grid(results, [base], out)  # a resume with another --model, --set...: refused
     from bioner_mtl.training.grids import grid, stats, summary
 
     plan = stats.Plan.rounds(args.seeds, args.max_seeds, margin)
     grid.check_plan(results, f"aa {plan.tag}", "--seeds, --max-seeds and --margin")
+    check_same_grid(results, [base], out)  # a resume with another --model, --set...: refused
 
     def cells(_, start: int, stop: int) -> list:
         return [replace(base, seed=args.seed + 2 * i + side)
@@ -331,12 +331,12 @@ def main(argv: list[str] | None = None) -> None:
     default = "_".join(file_name(m) for m in names(args.main))
     out = Path(args.out or f"runs/pairwise-{default}-{args.model}-{args.preset}")
     results = open_results(out, args.resume, "pairwise")
-    check_same_grid(results, runs, out)  # a resume with another --model, --set...: refused
     refuse_others(out, results, outputs(out, names(args.main), args.recommend is not None))
     from bioner_mtl.training.grids import grid, stats, summary
 
     plan = stats.Plan.rounds(args.seeds, args.max_seeds, margin)
     grid.check_plan(results, plan.tag, "--seeds, --max-seeds and --margin")
+    check_same_grid(results, runs, out)  # a resume with another --model, --set...: refused
     first = [r for r in runs if r.seed == args.seed]  # one cell of each: the templates
     bases = {r.main: r for r in first if not r.aux}
     units = {(r.main, "+".join(r.aux)): r for r in first if r.aux}

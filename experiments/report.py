@@ -9,8 +9,9 @@ paired tests of training.stats) only when everything but the seed matches: corpu
 auxiliary corpora, preset, training fraction, decoding, the run's settings
 (training.results.settings_key) and the plan of rounds the grid ran under (its records'
 `experiment`: two grids of one setting, such as a grid and the larger one started after it,
-are reported apart, each with the verdicts it printed). Which paper table and column a model's runs go to, and which
-single-task model they are compared with, come from the catalogue (training.catalogue).
+are reported apart, each with the verdicts it printed). Which paper table and column a
+model's runs go to, and which single-task model they are compared with, come from the
+catalogue (training.catalogue).
 Data-ablation plots are written next to the report. The report never replaces an existing
 file unless given --force, and never one of the results files it reads.
 """
