@@ -215,6 +215,28 @@ def test_data_ablation_lists_fractions_in_order_and_writes_a_plot(tmp_path):
     assert f"]({plot.name})" in text and plot.name in section(full, "## Figures")
 
 
+def test_data_ablation_keeps_two_plans_at_one_fraction_apart(tmp_path):
+    """Two grids of rounds (another plan each) at the same fractions: two series with a
+    plot each, not one whose cells the later grid overwrote."""
+    records = []
+    for looks, shift in (("3,6", 0.0), ("3,6,10", 0.05)):
+        tag = f"sequential looks={looks} margin=1"
+        for fraction in (0.25, 1.0):
+            for seed in (1, 2, 3):
+                records += [rec("NCBI-disease", seed=seed, test=0.6 + shift + 0.01 * seed,
+                                fraction=fraction, experiment=tag,
+                                cell=f"{looks}{fraction}b{seed}"),
+                            rec("NCBI-disease", aux=("BC5CDR",), seed=seed, fraction=fraction,
+                                test=0.62 + shift + 0.01 * seed, experiment=tag,
+                                cell=f"{looks}{fraction}p{seed}")]
+    text = section(make_report(tmp_path, write(tmp_path / "d", records)), "## Data ablation")
+    assert [row(t, "25%")[1] for t in text.split("| train fraction")[1:]] == [
+        "62.00 ± 1.00 (3)", "67.00 ± 1.00 (3)"]
+    for name in ("paper", "paper-2"):
+        plot = tmp_path / "out" / f"ablation_NCBI-disease_window-cnn_{name}.png"
+        assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_figures_link_the_plots_found_in_run_directories(tmp_path):
     directory = write(tmp_path / "runs" / "grid", [rec("BC2GM")])
     (directory / "gains_BC2GM.png").write_bytes(b"\x89PNG")

@@ -720,7 +720,8 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
     for g in groups:
         if g.special:
             continue
-        key = (g.preset, g.main, baseline_of(g.model), g.decoding, g.base_settings())
+        # one family per plan of rounds: two grids at one fraction are two series, not one
+        key = (g.preset, g.main, baseline_of(g.model), g.decoding, g.base_settings(), g.plan)
         families.setdefault(key, {}).setdefault((g.model, g.aux), {})[g.fraction] = g
     keep = {k: v for k, v in families.items() if any(len(s) > 1 for s in v.values())}
     if not keep:
@@ -737,7 +738,7 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
            + " at 50 / 25 / 10%.", ""]
     plots, used = [], set()
     for key in sorted(keep, key=lambda k: (*sort_key(k[0]), k[1], k[2])):
-        preset, main, stm, _, _ = key
+        preset, main, stm, *_ = key
         series = keep[key]
         st_key = (stm, ())
         names = sorted(series, key=lambda s: (s != st_key, s))
@@ -777,7 +778,9 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
             name, number = f"{stem}-{number}", number + 1
         used.add(name)
         path = out_dir / f"{name}.png"
-        plot_ablation(path, series, names, st_key, f"{main}: {stm} family, {preset} preset")
+        rounds = f", {plan_text(series[names[0]][fractions[0]])}" if key[-1] else ""
+        plot_ablation(path, series, names, st_key,
+                      f"{main}: {stm} family, {preset} preset{rounds}")
         plots.append(path)
         out += ["", f"![{path.name}]({path.name})", ""]
     return out, plots
