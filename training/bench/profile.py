@@ -188,7 +188,7 @@ def _stages_marked(tagger, mark):
     from bioner_mtl.training.fit import inference
 
     featurizer, encode = tagger.featurizer, tagger.featurizer.encode
-    predict, decode = inference.predict, inference.decode_batch
+    predict, decode = inference.predict, inference.decode_sentences
 
     def marked_encode(*args, **kwargs):
         with mark("featurise"):
@@ -211,13 +211,13 @@ def _stages_marked(tagger, mark):
         with mark("decoding"):
             return decode(*args, **kwargs)
 
-    featurizer.encode, inference.predict, inference.decode_batch = (
+    featurizer.encode, inference.predict, inference.decode_sentences = (
         marked_encode, marked_predict, marked_decode)
     try:
         yield
     finally:
         del featurizer.encode
-        inference.predict, inference.decode_batch = predict, decode
+        inference.predict, inference.decode_sentences = predict, decode
 
 
 def untrained_bert(directory: Path, max_length: int, encoder: str | None = None) -> Path:

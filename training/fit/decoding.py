@@ -154,6 +154,25 @@ def _validate_inputs(log_probs: np.ndarray, lengths: np.ndarray) -> tuple[np.nda
     return log_probs, lengths
 
 
+def decode_sentences(log_probs: list[np.ndarray], transitions: Transitions | None = None,
+                     batch: int = 64) -> list[np.ndarray]:
+    """The best path of each sentence's [tokens, tags] log-probabilities (viterbi_decode;
+    None: argmax), sentences of about one length decoded together."""
+    lengths = np.array([len(x) for x in log_probs], dtype=np.int64)
+    out: list[np.ndarray] = [np.zeros(0, np.int32)] * len(log_probs)
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(order), batch):
+        index = order[start:start + batch]
+        tags = log_probs[index[0]].shape[-1]
+        padded = np.zeros((len(index), int(lengths[index].max()), tags), np.float32)
+        for b, i in enumerate(index):
+            padded[b, : lengths[i]] = log_probs[i]
+        paths = viterbi_decode(padded, lengths[index], transitions)
+        for b, i in enumerate(index):
+            out[i] = paths[b, : lengths[i]]
+    return out
+
+
 def viterbi_decode(
     log_probs: np.ndarray,
     lengths: np.ndarray,

@@ -6,7 +6,8 @@ the head's temperature and, for heads that decode themselves (CRF), the path und
 requested decoding: constrained to the transitions seen in training, or free. One numpy
 function then gives, per head and per decoding, IOB2 tags per sentence and a confidence per
 token: the probability of the chosen tag. Softmax heads are decoded by the numpy Viterbi over
-their log-probabilities (constrained) or by argmax (free).
+their log-probabilities (constrained) or by argmax (free), each sentence whole: the rows of a
+sentence cut into subword windows are put back together first.
 
 Confidences (`token_probabilities`): a softmax head's softmax(scores / T); a CRF head's
 forward-backward marginals P(y_t = k | x) with every CRF score divided by T, under the same
@@ -26,7 +27,7 @@ import tensorflow as tf
 from keras import ops
 
 from bioner_mtl.training.fit.batches import EncodedSplit, TagSet, eval_batches
-from bioner_mtl.training.fit.decoding import Transitions, viterbi_decode
+from bioner_mtl.training.fit.decoding import Transitions, decode_sentences
 
 
 def signature_of(inputs: dict[str, np.ndarray]) -> dict[str, tf.TensorSpec]:
@@ -96,65 +97,54 @@ def compile_pass(model, heads: Mapping[str, Transitions], decodings: tuple[bool,
                                              tf.TensorSpec([len(names)], tf.float32)])
 
 
-def decode_batch(log_probs: np.ndarray, paths: dict, probabilities: dict, lengths: np.ndarray,
-                 transitions: Transitions, decodings: tuple[bool, ...]
-                 ) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
-    """One head on one batch: per decoding, (tag ids [B, N], confidences [B, N]). Paths the
-    head decoded itself are taken as they are; otherwise the numpy Viterbi decodes the
-    log-probabilities (with the transitions when constrained). A token's confidence is its
-    chosen tag's entry in that decoding's `probabilities` [B, N, T]."""
-    out = {}
-    for v in decodings:
-        path = (np.asarray(paths[v]) if paths else
-                viterbi_decode(log_probs, lengths, transitions if v else None))
-        chosen = np.take_along_axis(np.asarray(probabilities[v]), path[..., None], axis=-1)
-        out[v] = path, chosen[..., 0]
-    return out
-
-
 def predict(fn, heads: Mapping[str, LabelledHead], split: EncodedSplit,
             decodings: tuple[bool, ...], keys, temperatures: Mapping[str, float] | None = None,
             distributions: bool = False) -> dict[str, dict[bool, Prediction]]:
     """Tags and per-token confidences of every head under each decoding, from one pass of
     `fn` (compile_pass) per batch of the split, at the heads' temperatures (default 1);
-    with `distributions`, every token's distribution over tags as well."""
+    with `distributions`, every token's distribution over tags as well.
+
+    A softmax head's rows are put back into their sentences before they are decoded: a long
+    sentence cut into several subword rows (or sentences packed into one) is decoded whole,
+    so the start and end constraints hold at the sentence's own ends, not at a row's, and the
+    pair constraints hold across a cut. A head that decodes itself (CRF) gives its paths per
+    row."""
     count = len(split.token_ids)
     temperatures = temperatures or {}
     scale = np.array([temperatures.get(n, 1.0) for n in heads], np.float32)
-    rows = {n: {v: [np.zeros(0, np.int32)] * count for v in decodings} for n in heads}
-    confidence = {n: {v: [np.zeros(0, np.float32)] * count for v in decodings} for n in heads}
-    spread = {n: {v: [np.zeros((0, len(h.tagset.labels)), np.float32)] * count
-                  for v in decodings} for n, h in heads.items()}
+    log_probs = {n: [None] * count for n in heads}  # per row [words, tags]
+    spread = {n: {v: [None] * count for v in decodings} for n in heads}
+    paths = {n: {v: [None] * count for v in decodings} for n in heads}  # CRF heads only
     for index, inputs in eval_batches(split):
         inputs = {k: inputs[k] for k in keys}
         lengths = inputs["tag_mask"].sum(axis=1)
-        for name, (log_probs, paths, probabilities) in fn(inputs, scale).items():
-            paths = {v: p.numpy() for v, p in paths.items()}
+        for name, (scores, decoded, probabilities) in fn(inputs, scale).items():
+            scores = scores.numpy()
+            decoded = {v: p.numpy() for v, p in decoded.items()}
             probabilities = ({v: p.numpy() for v, p in probabilities.items()}
                              if isinstance(probabilities, dict)
                              else dict.fromkeys(decodings, probabilities.numpy()))
-            decoded = decode_batch(log_probs.numpy(), paths, probabilities, lengths,
-                                   heads[name].transitions, decodings)
-            for v, (path, conf) in decoded.items():
-                for row, i in enumerate(index):
-                    rows[name][v][i] = path[row, : lengths[row]]
-                    confidence[name][v][i] = conf[row, : lengths[row]]
-                    if distributions:
-                        spread[name][v][i] = probabilities[v][row, : lengths[row]]
-    return {name: {v: Prediction([head.tagset.decode(p) for p in split.assemble(rows[name][v])],
-                                 [c.astype(float) for c in split.assemble(confidence[name][v])],
-                                 assemble_rows(split, spread[name][v]) if distributions
-                                 else None)
-                   for v in decodings}
-            for name, head in heads.items()}
-
-
-def assemble_rows(split: EncodedSplit, rows: list[np.ndarray]) -> list[np.ndarray]:
-    """Per-row [tokens, tags] arrays -> per-sentence ones (`split.assemble` takes one value
-    per token, so each tag's column is assembled on its own)."""
-    columns = [split.assemble([r[:, k].astype(float) for r in rows])
-               for k in range(rows[0].shape[1])] if rows else []
-    return [np.stack([c[i] for c in columns], axis=-1) for i in range(len(split.sentences))]
+            for row, i in enumerate(index):
+                n = lengths[row]
+                log_probs[name][i] = scores[row, :n]
+                for v in decodings:
+                    spread[name][v][i] = probabilities[v][row, :n]
+                    if decoded:
+                        paths[name][v][i] = decoded[v][row, :n]
+    out: dict[str, dict[bool, Prediction]] = {}
+    for name, head in heads.items():
+        out[name], whole = {}, None
+        for v in decodings:
+            if count and paths[name][v][0] is not None:  # the head decoded itself
+                tags = split.assemble(paths[name][v])
+            else:
+                whole = whole if whole is not None else split.assemble(log_probs[name])
+                tags = decode_sentences(whole, head.transitions if v else None)
+            dist = split.assemble(spread[name][v])
+            chosen = [d[np.arange(len(t)), t].astype(float) for d, t in zip(dist, tags)]
+            out[name][v] = Prediction([head.tagset.decode(t) for t in tags], chosen,
+                                      dist if distributions else None)
+    return out
 
 
 class Predictor:

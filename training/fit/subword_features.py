@@ -103,13 +103,17 @@ class SubwordSplit:
         return inputs, tags
 
     def assemble(self, paths: list[np.ndarray]) -> list[np.ndarray]:
-        """Row paths -> sentence paths; every word is predicted by exactly one row."""
-        dtype = np.result_type(*paths) if paths else np.int64  # tag ids or confidences
-        out = [np.full(len(s), -1, dtype) for s in self.sentences]
+        """Row values -> sentence values, one per word (a tag id, a confidence, a row of
+        log-probabilities); every word is predicted by exactly one row."""
+        dtype = np.result_type(*paths) if paths else np.int64
+        tail = paths[0].shape[1:] if paths else ()
+        out = [np.zeros((len(s), *tail), dtype) for s in self.sentences]
+        seen = [np.zeros(len(s), bool) for s in self.sentences]
         for row, path in zip(self.rows, paths):
-            for (s, w), tag in zip(row.words, path):
-                out[s][w] = tag
-        missing = [s for s, path in enumerate(out) if (path < 0).any()]
+            for (s, w), value in zip(row.words, path):
+                out[s][w] = value
+                seen[s][w] = True
+        missing = [s for s, done in enumerate(seen) if not done.all()]
         if missing:
             raise ValueError(f"sentences {missing[:5]} have words no row predicted")
         return out
