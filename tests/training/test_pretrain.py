@@ -43,3 +43,15 @@ def test_the_record_holds_the_accuracy_the_pos_branch_reached(tiny_run):
     assert reached["steps"] == 30 and reached["stopped"] == "cap"
     # the NER phase never changes the frozen POS branch: its accuracy is the one recorded
     assert trainer.accuracy(POS_TASK, "devel") == reached["devel_accuracy"] > 0.2
+
+
+def test_main_training_starts_with_a_fresh_optimizer(tiny_run):
+    """The rate schedule and Adam's state count main-training steps only: after 30
+    pretraining steps and 20 main steps the optimizer has taken 20, so a warmed-up, decayed
+    rate is where the single-task model's is (review finding: pretraining used it up)."""
+    run = tiny_run("NCBI-disease", (), "dependent-cnn", steps=20, eval_every=10, warmup=0.1,
+                   pretrain_steps=30, pretrain_eval_every=10, pretrain_patience=5)
+    trainer = Trainer(run, progress=False)
+    record = trainer.fit()
+    assert record.pretrain[POS_TASK]["steps"] == 30
+    assert int(trainer.optimizer.iterations.numpy()) == 20  # before: 50, the rate at 0 from 20

@@ -374,6 +374,8 @@ class Trainer:
                    for n, task in self.tasks.items()}
         pretrained = (self._pretrain(self.spec.pretrain_tasks, streams)
                       if self.spec.pretrain_tasks else None)
+        if pretrained is not None:
+            self._fresh_optimizer()
         if self.average:  # the average follows the main training only
             self.average.reset()
         scheduled, epoch_len, total = self._plan()
@@ -480,6 +482,16 @@ class Trainer:
         """One optimisation step of `task` on one batch; returns the loss tensor (reading it
         waits for the step, so loops read it only when they need it)."""
         return self._steps[task](inputs, tags)
+
+    def _fresh_optimizer(self) -> None:
+        """Main training after pretraining starts as the single-task model's does: step 0 of
+        its rate schedule (warm-up, decay), Adam's moments and bias correction afresh. With
+        the pretraining's optimizer the schedule had run on (600 pretraining steps left the
+        quick preset's decayed rate at zero for its last 600 main batches)."""
+        with self.strategy.scope() if self.strategy else contextlib.nullcontext():
+            self.optimizer = self._optimizer()
+            self.optimizer.build(self.model.trainable_variables)
+        self._steps = {name: self._compile_step(name) for name in self.tasks}
 
     def _pretrain(self, tasks: tuple[str, ...], streams) -> dict:
         """Train the pretrain tasks until their mean devel accuracy stops improving (every

@@ -30,15 +30,16 @@ class TrainConfig:
     # main batches between devel evaluations; None: once per epoch; 0: once, at the end (the
     # last weights are kept: a fixed length, nothing selected on devel)
     eval_every: int | None = None
-    patience: int | None = None  # evaluations without devel gain before stopping; None = never
+    patience: int | None = None  # evaluations without a gain tolerated, the next stops
     # Weight averaging: devel, test and the saved model use an exponential moving average of
     # the weights (this decay per step; 0 = the raw weights), which steadies the endpoint
     # that early stopping picks and so narrows the seed spread of paired gains.
     ema: float = 0.0
     # A family's pretrain tasks (the dependent model's POS tagger) train until their devel
     # accuracy stops improving (CRICHTON: 98.10% on GENIA-POS): evaluated every
-    # pretrain_eval_every steps, stopped after pretrain_patience evaluations without a gain,
-    # at most pretrain_steps steps; the best evaluation's weights are kept.
+    # pretrain_eval_every steps, stopped at the first evaluation without a gain after
+    # pretrain_patience of them in a row, at most pretrain_steps steps; the best
+    # evaluation's weights are kept.
     pretrain_steps: int = 20000
     pretrain_eval_every: int = 500
     pretrain_patience: int = 3
