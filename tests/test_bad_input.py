@@ -643,6 +643,8 @@ CASES = [
     Case("train-pretrain-patience-negative", "train", ["--main", MAIN, "--set",
                                                        "train.pretrain_patience=-1"],
          "--set train.pretrain_patience=-1: evaluations without a devel gain"),
+    Case("train-decay-with-warmup", "train", ["--main", MAIN, "--set", "train.lr_decay=0.03"],
+         "--set train.lr_decay=0.03: a per-epoch decay and the warm-up schedule"),
     Case("train-ema-one", "train", ["--main", MAIN, "--set", "train.ema=1"],
          "--set train.ema=1.0: the weight-averaging decay per step must be in [0, 1)"),
     Case("pairwise-ema-nan", "pairwise", ["--main", MAIN, "--aux", "BC5CDR", "--set",

@@ -130,6 +130,10 @@ def check_train(t: TrainConfig) -> None:
         raise bad("warmup", "the warm-up share of the steps must be in [0, 1], e.g. 0.1")
     if not is_number(t.lr_decay) or not 0 <= t.lr_decay < 1:
         raise bad("lr_decay", "the per-epoch decay must be in [0, 1), e.g. 0.03")
+    if t.lr_decay and t.warmup:
+        raise bad("lr_decay", f"a per-epoch decay and the warm-up schedule (train.warmup="
+                              f"{t.warmup:g}) cannot both set the rate: give train.warmup=0 "
+                              "or train.lr_decay=0")
     if t.steps is not None and (not is_int(t.steps) or t.steps < 1):
         raise bad("steps", "training steps must be a whole number of at least 1; leave it "
                            "out to train by epochs")
