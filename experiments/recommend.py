@@ -91,9 +91,14 @@ def print_validation(path: str, results: list[recommend.MainResult], overall: di
           f"{cell(same['spearman'], '{:+.2f}')}, top-1 {same['top1']:.2f}, top-3 "
           f"{same['top3']:.2f}; random rho +0.00, top-1 {rand['top1']:.2f}, top-3 "
           f"{rand['top3']:.2f}")
+    if overall.get("ahead"):
+        mean, span = overall["ahead"]
+        shown = f" [{span[0]:+.2f}, {span[1]:+.2f}]" if span else ""
+        print(f"recommender minus same class first, rho {mean:+.2f}{shown} (paired over the "
+              "same main corpora, bootstrap over them)")
     print("n: partners; CI!=0: partners whose gain's 95% interval excludes zero; ±CI: median "
-          "half-width of those intervals (points); rho '-': a constant ranking (e.g. every "
-          "partner shares a class with the main), left out of the overall mean")
+          "half-width of those intervals (points); a constant ranking (every partner shares a "
+          "class with the main) has rho +0.00, its expectation over random orders of its ties")
     noise = [r.main for r in results if r.distinguishable == 0]
     if noise:
         print(f"measured spread: no partner's gain is distinguishable from zero for "

@@ -105,6 +105,21 @@ def test_validation_never_fits_a_main_corpus_s_scorer_on_its_own_gains():
     assert again[0].figures["recommender"]["spearman"] == pytest.approx(-1.0)
 
 
+def test_rankers_are_compared_on_the_same_main_corpora_paired():
+    """A constant ranking (every partner shares the main's class) has rho 0, its expectation
+    over random orders of its ties, so it is averaged with the others instead of being left
+    out (which compared the recommender over 6 corpora with the heuristic over 5); the
+    recommender's lead over the heuristic is a paired mean with its bootstrap interval."""
+    assert recommend.main_figures([1, 1, 1], [0.1, 0.3, 0.2])["spearman"] == 0.0
+    gains, rows = synthetic()
+    results, overall = recommend.validate(gains, rows)
+    rec, same = ([r.figures[k]["spearman"] for r in results]
+                 for k in ("recommender", "same class first"))
+    assert overall["same class first"]["spearman"] == pytest.approx(np.mean(same))
+    mean, (low, high) = overall["ahead"]
+    assert mean == pytest.approx(np.mean(rec) - np.mean(same)) and low <= mean <= high
+
+
 def test_scorer_interval_comes_from_leave_one_main_out_residuals():
     gains, rows = synthetic()
     noisy = [g.gain + e for g, e in zip(gains, np.random.default_rng(1).normal(0, 1, 24))]

@@ -459,7 +459,13 @@ class MainResult:
 
 
 def main_figures(scores: Sequence[float], gains: Sequence[float]) -> dict[str, float | None]:
-    return {"spearman": spearman(scores, gains), "top1": hit_rate(scores, gains, 1),
+    """rho, top-1 and top-3 of one ranking; a constant ranking (every partner shares the
+    main's class) orders its ties at random: rho 0, its expectation, as the hit rates take
+    theirs, so every ranker is averaged over the same main corpora."""
+    rho = spearman(scores, gains)
+    if rho is None and len(set(np.asarray(scores, float))) == 1:
+        rho = 0.0
+    return {"spearman": rho, "top1": hit_rate(scores, gains, 1),
             "top3": hit_rate(scores, gains, 3)}
 
 
@@ -499,11 +505,19 @@ def validate(gains: Sequence[MeasuredGain], rows: Sequence[dict] | None = None,
             values = [r.figures[ranker][metric] for r in results
                       if r.figures[ranker][metric] is not None]
             overall[ranker][metric] = float(np.mean(values)) if values else None
-    rhos = np.array([r.figures["recommender"]["spearman"] for r in results
-                     if r.figures["recommender"]["spearman"] is not None])
+    both = [r for r in results if r.figures["recommender"]["spearman"] is not None
+            and r.figures["same class first"]["spearman"] is not None]
+    rhos = np.array([r.figures["recommender"]["spearman"] for r in both])
+    ahead = rhos - np.array([r.figures["same class first"]["spearman"] for r in both])
     rng = np.random.default_rng(BOOTSTRAP_SEED)
-    means = [float(rng.choice(rhos, size=len(rhos)).mean()) for _ in range(RESAMPLES)] \
-        if len(rhos) >= 2 else []
-    overall["interval"] = tuple(float(q) for q in np.quantile(means, [0.025, 0.975])) \
-        if means else None
+    picks = [rng.integers(len(both), size=len(both)) for _ in range(RESAMPLES)] \
+        if len(both) >= 2 else []
+    overall["interval"] = _interval([rhos[i].mean() for i in picks])
+    # the two rankers on the same resampled main corpora: their paired difference
+    overall["ahead"] = (float(ahead.mean()), _interval([ahead[i].mean() for i in picks])) \
+        if len(both) else None
     return results, overall
+
+
+def _interval(values: list[float]) -> tuple[float, float] | None:
+    return tuple(float(q) for q in np.quantile(values, [0.025, 0.975])) if values else None
