@@ -83,11 +83,11 @@ class CapitalsTagger:
     def heads_for(self, heads):
         return ["fake"]
 
-    def entities(self, sentences, heads, min_confidence=None):
+    def entities(self, sentences, heads, min_confidence=None, documents=None):
         return [[("fake", "Upper", i, i + 1, 0.75) for i, word in enumerate(s)
                  if word[0].isupper()] for s in sentences]
 
-    def tag_sentences(self, sentences, heads):
+    def tag_sentences(self, sentences, heads, documents=None):
         tags = [["B-Upper" if w[0].isupper() else "O" for w in s] for s in sentences]
         return {"fake": (tags, [[0.75] * len(s) for s in sentences])}
 

@@ -343,7 +343,7 @@ class Capitals:
     meta = {"model": "capitals", "weights_sha256": "0" * 64}  # as CapitalsTagger's
     def heads_for(self, heads):
         return ["fake"]
-    def entities(self, sentences, heads, min_confidence=None):
+    def entities(self, sentences, heads, min_confidence=None, documents=None):
         return [[("fake", "Upper", i, i + 1, 0.75) for i, word in enumerate(s)
                  if word[0].isupper()] for s in sentences]
 

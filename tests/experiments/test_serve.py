@@ -659,7 +659,7 @@ class Recorder:
     def __init__(self):
         self.calls = []
 
-    def entities(self, sentences, heads):
+    def entities(self, sentences, heads, documents=None):
         self.calls.append((len(sentences), heads))
         return [[("H", "T", 0, 1, 1.0)] * len(s) for s in sentences]
 
@@ -746,7 +746,7 @@ def test_the_precision_reaches_the_served_tagger(tmp_path, monkeypatch, caplog):
 
 def test_a_failing_pass_fails_its_requests_and_the_batcher_goes_on():
     class Flaky(Recorder):
-        def entities(self, sentences, heads):
+        def entities(self, sentences, heads, documents=None):
             if heads == ["bad"]:
                 raise ValueError("model fault")
             return super().entities(sentences, heads)
@@ -774,7 +774,7 @@ class Slow:  # a stand-in Tagger: every model pass takes 0.4 s
     heads = {"H": SimpleNamespace(tagset=SimpleNamespace(labels=("O", "B-T", "I-T")))}
     def heads_for(self, heads):
         return list(heads or ["H"])
-    def entities(self, sentences, heads):
+    def entities(self, sentences, heads, documents=None):
         time.sleep(0.4)
         return [[("H", "T", 0, 1, 0.9)] for s in sentences]
 

@@ -194,8 +194,11 @@ def run_chunk(tagger, job: Job, chunk: list[Segment] | Sentences) -> Tagged:
                              for j, word in enumerate(sentence)) + "\n"
                      for i, sentence in enumerate(words)]
             continue
+        # a packing bundle packs only sentences of one document (CoNLL: each its own)
+        documents = (None if isinstance(chunk, Sentences)
+                     else [unit[0].document for unit in batch])
         for (where, at, sentence), entities in zip(batch, tagger.entities(
-                words, job.heads, job.min_confidence)):
+                words, job.heads, job.min_confidence, documents)):
             for entity in entities:
                 row = _row(where, at, sentence, *entity)
                 if job.format == "jsonl":

@@ -301,12 +301,18 @@ class Tagger:
         self.predictor = Predictor(self.model, self.heads,
                                    signature_of(inference.batch(np.arange(1))[0]))
 
-    def tag_sentences(self, sentences: Sequence[Sequence[str]], heads: Iterable[str] | None = None
+    def tag_sentences(self, sentences: Sequence[Sequence[str]], heads: Iterable[str] | None = None,
+                      documents: Sequence[int] | None = None
                       ) -> dict[str, tuple[list[list[str]], list[np.ndarray]]]:
         """IOB2 tags and per-token confidences from each chosen head (default: all), all
-        heads from one pass of the model, decoded as the bundle was trained to (`viterbi`)."""
+        heads from one pass of the model, decoded as the bundle was trained to (`viterbi`).
+        `documents`: each sentence's document number; a bundle that packs sentences into
+        rows (RODRIGUEZ) packs only those of one document, as in training (default: every
+        sentence its own, so unrelated texts never share a row)."""
         chosen = tuple(self.heads_for(heads))
-        split = self.featurizer.encode([Sentence(tuple(s), ("O",) * len(s)) for s in sentences],
+        documents = range(len(sentences)) if documents is None else documents
+        split = self.featurizer.encode([Sentence(tuple(s), ("O",) * len(s), document=d)
+                                        for s, d in zip(sentences, documents, strict=True)],
                                        None)
         predicted = self.predictor.predict(split, chosen, (self.viterbi,))
         return {name: (p[self.viterbi].tags, p[self.viterbi].confidences)
@@ -333,19 +339,22 @@ class Tagger:
         check_min_confidence(min_confidence)
         sentences = split_sentences(text)
         return [e for sentence, entities in zip(sentences, self.entities(
-            [[t.text for t in s] for s in sentences], heads, min_confidence)) for e in
-            with_offsets(entities, sentence, text)]
+            [[t.text for t in s] for s in sentences], heads, min_confidence,
+            [0] * len(sentences))) for e in with_offsets(entities, sentence, text)]
 
     def entities(self, sentences: list[list[str]], heads=None,
-                 min_confidence: float | None = None) -> list[list[tuple]]:
+                 min_confidence: float | None = None,
+                 documents: Sequence[int] | None = None) -> list[list[tuple]]:
         """Per pre-tokenised sentence: (head, type, first token, end token, confidence), the
         confidence being the mean of the entity's token confidences; entities below
-        `min_confidence` (0 to 1; None keeps all) are left out."""
+        `min_confidence` (0 to 1; None keeps all) are left out. `documents`: as
+        tag_sentences."""
         check_min_confidence(min_confidence)
         if not sentences:
             return []
         out: list[list[tuple]] = [[] for _ in sentences]
-        for head, (tags, confidence) in self.tag_sentences(sentences, heads).items():
+        for head, (tags, confidence) in self.tag_sentences(sentences, heads,
+                                                           documents).items():
             for i, (sentence_tags, conf) in enumerate(zip(tags, confidence)):
                 for start, end, kind in mention_spans(sentence_tags):
                     score = float(np.mean(conf[start:end]))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import ipaddress
 import json
 import logging
@@ -206,6 +207,8 @@ class Job:
     sentences: list[list[str]]
     heads: tuple[str, ...] | None
     future: asyncio.Future
+    documents: list[int]  # each sentence's text in its request (a packing bundle packs
+    # only sentences of one text: another request's never share a row with it)
 
 
 class Batcher:
@@ -222,15 +225,17 @@ class Batcher:
         self._carry: Job | None = None  # taken from the queue but over the batch's size
         self._running: list[Job] = []  # the jobs of the batch being tagged
 
-    async def tag(self, sentences: list[list[str]], heads: tuple[str, ...] | None
-                  ) -> list[list[tuple]]:
-        """Entities of each sentence, as Tagger.entities gives them (Stopping once stopped)."""
+    async def tag(self, sentences: list[list[str]], heads: tuple[str, ...] | None,
+                  documents: list[int] | None = None) -> list[list[tuple]]:
+        """Entities of each sentence, as Tagger.entities gives them (Stopping once stopped);
+        `documents`: each sentence's text number (default: each sentence its own)."""
         if self.stopped:
             raise Stopping
         if not sentences:
             return []
         future = asyncio.get_running_loop().create_future()
-        await self.queue.put(Job(sentences, heads, future))
+        documents = list(range(len(sentences))) if documents is None else list(documents)
+        await self.queue.put(Job(sentences, heads, future, documents))
         return await future
 
     async def run(self) -> None:
@@ -278,11 +283,16 @@ class Batcher:
             groups.setdefault(job.heads, []).append(job)
         for heads, group in groups.items():
             sentences = [s for job in group for s in job.sentences]
+            documents, base = [], 0  # every request's texts numbered apart
+            for job in group:
+                documents += [base + d for d in job.documents]
+                base += max(job.documents) + 1
             self.passes += 1
             self.requests += len(group)
             try:
-                found = await loop.run_in_executor(self.executor, self.tagger.entities,
-                                                   sentences, list(heads) if heads else None)
+                found = await loop.run_in_executor(
+                    self.executor, functools.partial(self.tagger.entities, documents=documents),
+                    sentences, list(heads) if heads else None)
             except Exception as err:  # a server fault: each request answers 500
                 for job in group:
                     if not job.future.done():
@@ -542,7 +552,8 @@ def create_app(tagger, limits: Limits = Limits(), name: str | None = None,
         parsed = parse_request(body, limits, tagger.heads_for)
         sentences = await asyncio.to_thread(lambda: [split_sentences(t) for t in parsed.texts])
         found = await service.batcher.tag(
-            [[token.text for token in s] for tokens in sentences for s in tokens], parsed.heads)
+            [[token.text for token in s] for tokens in sentences for s in tokens], parsed.heads,
+            [text for text, tokens in enumerate(sentences) for _ in tokens])
         return {"model": model, "documents": len(parsed.texts),
                 "heads": list(parsed.heads or tagger.heads_for(None)),
                 "entities": entity_rows(parsed, sentences, found)}

@@ -1,0 +1,51 @@
+"""A bundle that packs sentences into rows (RODRIGUEZ) packs only sentences of one document, as
+in training: unrelated sentences given to the Tagger, the texts of one service request, and
+two requests batched together never share a row (review finding: every sentence was document
+0, so whatever came in one call was packed together and tagged in each other's context)."""
+
+import asyncio
+from types import SimpleNamespace
+
+from bioner_mtl.training.product.bundle import Tagger
+from bioner_mtl.training.product.service import Batcher, Limits
+
+
+def fake_tagger(captured):
+    return SimpleNamespace(
+        heads_for=lambda heads: ["X"], viterbi=True,
+        featurizer=SimpleNamespace(encode=lambda sentences, tagset: captured.extend(sentences)),
+        predictor=SimpleNamespace(predict=lambda split, chosen, decodings: {}))
+
+
+def test_the_tagger_gives_each_sentence_its_document():
+    captured = []
+    tagger = fake_tagger(captured)
+    Tagger.tag_sentences(tagger, [["a"], ["b"], ["c"]])  # unrelated: each its own
+    assert [s.document for s in captured] == [0, 1, 2]
+    captured.clear()
+    Tagger.tag_sentences(tagger, [["a"], ["b"], ["c"]], documents=[4, 4, 7])
+    assert [s.document for s in captured] == [4, 4, 7]
+    said = []  # one text's sentences are one document
+    text_tagger = SimpleNamespace(entities=lambda s, h, m, d: said.append(d) or [[] for _ in s])
+    Tagger.tag(text_tagger, "IL-2 rises. Aspirin helps. So does rest.")
+    assert said == [[0, 0, 0]]
+
+
+def test_the_service_numbers_every_requests_texts_apart():
+    seen = []
+
+    class Recorder:
+        def entities(self, sentences, heads, documents=None):
+            seen.append(list(documents))
+            return [[] for _ in sentences]
+
+    async def main():
+        batcher = Batcher(Recorder(), Limits(max_batch_sentences=50, batch_window_ms=50))
+        worker = asyncio.create_task(batcher.run())
+        await asyncio.gather(batcher.tag([["a"], ["b"], ["c"]], None, [0, 0, 1]),
+                             batcher.tag([["d"], ["e"]], None, [0, 0]))
+        worker.cancel()
+        batcher.close()
+
+    asyncio.run(main())
+    assert seen == [[0, 0, 1, 2, 2]]  # one pass: request 1's texts 0 and 1, request 2's text
