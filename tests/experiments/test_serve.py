@@ -893,3 +893,16 @@ def test_serve_without_the_extra_says_how_to_install_it_in_one_line(tmp_path):
     assert done.returncode == 2 and "Traceback" not in err and "\n" not in err, err
     assert err.startswith("error: serving needs FastAPI and uvicorn, the [serve] extra "
                           "(starlette is not installed): pip install 'bioner-mtl[serve]'")
+
+
+def test_the_threshold_reads_the_confidence_before_it_is_rounded():
+    """0.49996 shows as 0.5 but is below a threshold of 0.5: dropped, as Tagger.tag and
+    predict.py drop it (the service compared the rounded number)."""
+    from bioner_mtl.data.text import split_sentences
+    from bioner_mtl.training.product.service import TagRequest, entity_rows
+
+    text = "Aspirin helps ."
+    sentences = [split_sentences(text)]
+    found = [[("H", "Gene", 0, 1, 0.49996), ("H", "Gene", 1, 2, 0.5)]]
+    rows = entity_rows(TagRequest((text,), None, 0.5), sentences, found)
+    assert [(r["text"], r["confidence"]) for r in rows] == [("helps", 0.5)]

@@ -77,3 +77,20 @@ def test_decode_sentences_is_viterbi_one_sentence_at_a_time():
         batched = decode_sentences(sentences, allowed, batch=8)
         alone = [viterbi_decode(s[None], np.array([len(s)]), allowed)[0] for s in sentences]
         assert all(np.array_equal(a, b) for a, b in zip(batched, alone))
+
+
+def test_one_compiled_pass_per_set_of_heads_whatever_their_order(monkeypatch):
+    """A service's requests name heads in any order: one pass for {A, B}, not one per order
+    (each kept for the service's life); the answer comes back in the order asked."""
+    from bioner_mtl.training.fit import inference
+
+    compiled = []
+    monkeypatch.setattr(inference, "compile_pass",
+                        lambda model, heads, decodings, signature: compiled.append(tuple(heads)))
+    monkeypatch.setattr(inference, "predict", lambda fn, heads, *args: {n: n for n in heads})
+    flat = SimpleNamespace(decodes_itself=False, transitions=None)
+    predictor = inference.Predictor(SimpleNamespace(heads={"A": flat, "B": flat}),
+                                    {"A": flat, "B": flat}, {})
+    assert list(predictor.predict(None, ("B", "A"))) == ["B", "A"]
+    assert list(predictor.predict(None, ("A", "B"))) == ["A", "B"]
+    assert compiled == [("A", "B")]

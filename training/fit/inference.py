@@ -166,13 +166,16 @@ class Predictor:
         """Per head, per decoding (True: constrained), tags and confidences of every
         sentence of an encoded split, from one encoder pass per batch for all `heads`
         (with `distributions`, each token's distribution over tags too)."""
-        heads, decodings = tuple(heads), tuple(decodings)
-        # decodings change the graph only where a head decodes itself
+        asked, decodings = tuple(heads), tuple(decodings)
+        # one compiled pass per set of heads, in the model's order (a service's requests
+        # name them in any order); decodings change the graph only where a head decodes
+        heads = tuple(n for n in self.heads if n in asked)
         key = (heads, decodings if any(self.model.heads[n].decodes_itself for n in heads)
                else ())
         if key not in self._passes:
             self._passes[key] = compile_pass(
                 self.model, {n: self.heads[n].transitions for n in heads}, key[1],
                 self.signature)
-        return predict(self._passes[key], {n: self.heads[n] for n in heads}, split, decodings,
-                       tuple(self.signature), self.temperatures, distributions)
+        out = predict(self._passes[key], {n: self.heads[n] for n in heads}, split, decodings,
+                      tuple(self.signature), self.temperatures, distributions)
+        return {n: out[n] for n in asked}  # in the order asked

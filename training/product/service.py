@@ -316,13 +316,15 @@ def entity_rows(request: TagRequest, sentences: list[list[list]], found: list[li
     rows, index = [], 0
     for document, (text, tokens) in enumerate(zip(request.texts, sentences)):
         for sentence in tokens:
-            for entity in with_offsets(found[index], sentence, text):
+            # the threshold reads the confidence before it is rounded for output, as
+            # Tagger.tag and predict.py do
+            kept = [e for e in found[index] if e[4] >= request.min_confidence]
+            for entity in with_offsets(kept, sentence, text):
                 if not (0 <= entity.start < entity.end <= len(text)
                         and text[entity.start:entity.end] == entity.text):
                     raise RuntimeError(f"entity {entity} does not slice document {document} "
                                        f"(length {len(text)})")
-                if entity.confidence >= request.min_confidence:
-                    rows.append({"document": document, **dataclasses.asdict(entity)})
+                rows.append({"document": document, **dataclasses.asdict(entity)})
             index += 1
     return rows
 
