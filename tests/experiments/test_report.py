@@ -83,10 +83,25 @@ def test_significant_multi_task_cells_get_a_star_and_others_do_not(tmp_path):
     assert row(text, "BC2GM")[7] == "76.00 ± 1.00 (3)* with BC5CDR"  # one partner
     assert row(text, "Linnaeus")[7] == "83.00 ± 2.00 (3) with BC5CDR"
     assert row(text, "Ex-PTM")[7] == "71.00 ± 1.41 (2) with BioNLP09"
-    assert "BC2GM MO-MTM one partner vs STM: n = 3 vs 3, p = 0.0131*" in text
-    assert "Linnaeus MO-MTM one partner vs STM: n = 3 vs 3, p = 0.478" in text
+    # Holm over the table's two tests: 2 x 0.01306 = 0.0261, and 0.478
+    assert "BC2GM MO-MTM one partner vs STM: n = 3 vs 3, p = 0.0131, Holm p = 0.0261*" in text
+    assert "Linnaeus MO-MTM one partner vs STM: n = 3 vs 3, p = 0.478, Holm p = 0.478" in text
     assert "Ex-PTM MO-MTM one partner vs STM: n = 2 vs 1, no test" in text
     assert "n < 2 on either side gives no test" in text
+
+
+def test_a_star_reads_holm_over_the_tables_tests(tmp_path):
+    """Gains 2, 3, 4 points: t = 5.196, df = 2, p = 1 - t / sqrt(t^2 + 2) = 0.0351, a star
+    alone; beside a second test (p 0.478) Holm makes it 0.0702: no star."""
+    alone = seeds("NCBI-disease", [0.70, 0.71, 0.72]) + seeds(
+        "NCBI-disease", [0.72, 0.74, 0.76], aux=("BC5CDR",))
+    text = crichton(make_report(tmp_path, write(tmp_path / "a", alone)))
+    assert row(text, "NCBI-disease")[7] == "74.00 ± 2.00 (3)* with BC5CDR"
+    both = alone + seeds("Linnaeus", [0.80, 0.82, 0.84]) + seeds(
+        "Linnaeus", [0.83, 0.81, 0.85], aux=("BC5CDR",))
+    text = crichton(make_report(tmp_path, write(tmp_path / "b", both)))
+    assert row(text, "NCBI-disease")[7] == "74.00 ± 2.00 (3) with BC5CDR"
+    assert "p = 0.0351, Holm p = 0.0702" in text
 
 
 def test_crichton_columns_match_the_paper_tables_they_cite(tmp_path):

@@ -400,13 +400,32 @@ def corpus_order(names: Iterable[str], reference: Iterable[str]) -> list[str]:
 
 @dataclass
 class Tests:
-    """Every t-test a table made, listed under it so the marks can be checked."""
+    """Every t-test a table made: its `*` marks read Holm's correction over them (as every
+    grid's own table does), and they are listed under it so the marks can be checked. A cell
+    holds a placeholder for its mark until the table's tests are all in (`resolve`)."""
 
-    lines: list[str] = field(default_factory=list)
+    tests: list[tuple[str, int, int, float | None]] = field(default_factory=list)
 
-    def add(self, what: str, group: Group, base: Group, p: float | None) -> None:
-        result = "no test" if p is None else f"p = {p:.3g}{mark(p)}"
-        self.lines.append(f"{what}: n = {group.n} vs {base.n}, {result}")
+    def add(self, what: str, group: Group, base: Group, p: float | None) -> str:
+        self.tests.append((what, group.n, base.n, p))
+        return f"\x00{len(self.tests) - 1}\x00"
+
+    def adjusted(self) -> list[float | None]:
+        from bioner_mtl.training.grids import stats
+
+        return stats.holm([p for *_, p in self.tests])
+
+    def resolve(self, rows: list[list[str]]) -> list[list[str]]:
+        """The rows with each test's mark: `*` where its Holm-corrected p is below 0.05."""
+        marks = [mark(q) for q in self.adjusted()]
+        return [[re.sub("\x00(\\d+)\x00", lambda m: marks[int(m[1])], c) for c in row]
+                for row in rows]
+
+    @property
+    def lines(self) -> list[str]:
+        return [f"{what}: n = {n} vs {n_base}, "
+                + ("no test" if p is None else f"p = {p:.3g}, Holm p = {q:.3g}{mark(q)}")
+                for (what, n, n_base, p), q in zip(self.tests, self.adjusted())]
 
 
 def budget_line(shown: Iterable[Group | None]) -> list[str]:
@@ -493,8 +512,9 @@ LAYOUTS = {
         "partner with the best mean *devel* F1, named after `with`. Where a cell has several "
         "variants (in [brackets]) the one with the best devel F1 is shown; all are listed "
         "under All record groups. `*` after ours: p < 0.05 in a paired test over seeds "
-        "(training.stats) against the baseline's cell of the same corpus; n < 2 on either "
-        "side gives no test and no mark."),
+        "(training.stats) against the baseline's cell of the same corpus, Holm-corrected "
+        "over the table's tests (listed below it); n < 2 on either side gives no test and no "
+        "mark."),
     "WANG": Layout(
         "BiLSTM-CNN-CRF family vs WANG table 2", "WANG", tuple(WANG_TABLE_2),
         {column: ("t.2", {corpus: ref(row[column]) for corpus, row in WANG_TABLE_2.items()})
@@ -507,7 +527,8 @@ LAYOUTS = {
         "Ex-PTM 72.05 is the BioNLP09 cell of WANG's table 4. WANG's best partners: "
         + ", ".join(f"{c} <- {p}" for c, p in WANG_BEST_PARTNER.items())
         + ". `*`: p < 0.05, paired test over seeds (training.stats) against the baseline's "
-        "cell, on the column's metric; n < 2 gives no test."),
+        "cell, on the column's metric, Holm-corrected over the table's tests (listed below "
+        "it); n < 2 gives no test."),
 }
 
 
@@ -533,10 +554,9 @@ def layout_table(layout: Layout, groups: list[Group], modal: dict, note: bool) -
                 base = chosen.get(base_column) if base_column != column else None
                 for i, (words, metric) in enumerate(layout.metrics):
                     p = test_against(group, base, metric)
-                    if base is not None:
-                        what = f" ({words.split()[0]})" if others else ""
-                        tests.add(f"{corpus} {column} vs {base_column}{what}", group, base, p)
-                    texts[i] = cell(group, metric, mark(p))
+                    what = f" ({words.split()[0]})" if others else ""
+                    texts[i] = cell(group, metric, "" if base is None else tests.add(
+                        f"{corpus} {column} vs {base_column}{what}", group, base, p))
                 if group.aux:
                     every = len(group.aux) > 1 and paper_of(group.model).one_partner
                     texts[0] += " with " + (f"all {len(group.aux)} others" if every
@@ -545,7 +565,7 @@ def layout_table(layout: Layout, groups: list[Group], modal: dict, note: bool) -
             paper = layout.sources.get(column, ("", {}))[1].get(corpus, "–")
             row += [texts[0], paper, *texts[1:]]
         rows.append(row)
-    out = table(header, rows)
+    out = table(header, tests.resolve(rows))
     if note:
         out += ["", layout.note.format(legend=legend(columns))]
     return out + budget_line(shown) + test_lines(tests)
@@ -563,21 +583,23 @@ def bert_tables(groups: list[Group], modal: dict, note: bool = True) -> list[str
         base = best_on_devel(plain)
         multis = sorted((g for g in mine if g.aux), key=lambda g: -g.mean())
         refs = BERT_REFERENCE.get(corpus, {})
-        rows = []
+        rows, tests = [], Tests()
         for g in sorted(singles, key=lambda g: -g.mean()) + multis:
-            tested = bool(g.aux) or g not in plain
-            p = test_against(g, base) if tested and base is not None else None
+            tested = (bool(g.aux) or g not in plain) and base is not None
+            p = test_against(g, base) if tested else None
             name = column_of(g.model, g.aux, g.main)
             papers = refs.get(BERT_KIND.get(name or "", ""), [])
             encoder = Path(g.encoder).name if g.encoder else "all-MiniLM-L6-v2 (default)"
-            rows.append([f"{name} with {aux_text(g.aux)}" if g.aux else name,
-                         encoder, variant(g, modal) or "–", cell(g, mark=mark(p)),
+            label = f"{name} with {aux_text(g.aux)}" if g.aux else name
+            rows.append([label, encoder, variant(g, modal) or "–",
+                         cell(g, mark=tests.add(label, g, base, p) if tested else ""),
                          "–" if not tested else ("n < 2" if p is None else f"{p:.3g}"),
                          cell(g, TOKEN),
                          "; ".join(f"{who} {value}" for who, value in papers) or "–"])
         out += [f"#### {corpus}", ""] + table(
             ["model", "encoder", "variant", "test F1 ours", "p vs single-task",
-             "token macro F1", "papers (BioBERT v1.1)"], rows, left=3) + budget_line(mine)
+             "token macro F1", "papers (BioBERT v1.1)"], tests.resolve(rows), left=3) \
+            + budget_line(mine) + test_lines(tests)
         out.append("")
     return out + ([] if not note else [
         "Test mention-level F1 (%), mean ± std (seeds). The papers' numbers (copied into "
@@ -587,7 +609,8 @@ def bert_tables(groups: list[Group], modal: dict, note: bool = True) -> list[str
         "with its label-derived heads, max pooling); multi-head rows of `bert` and `bert-khan` "
         "beside KHAN's one model on 3 corpora. p: paired test (training.stats) against the "
         "plain single-task row (no partner, no auxiliary heads) with the best devel F1, for "
-        "every multi-head row and TONG's one-corpus row (`*` p < 0.05); n < 2 gives no test."])
+        "every multi-head row and TONG's one-corpus row (`*`: Holm-corrected over the corpus's "
+        "rows, p < 0.05; the p column is before correction); n < 2 gives no test."])
 
 
 def paper_tables(groups: list[Group], modal: dict) -> list[str]:
@@ -730,6 +753,7 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
            "Test mention-level F1 (%) against the share of the main corpus's training sentences "
            "(devel, test and partners stay whole); `loss` = points below the same model at "
            "100%. `*`: p < 0.05 against single-task at the same fraction (paired test, "
+           "Holm-corrected over the table's tests, listed below it; "
            "training/grids/stats.py); n < 2 gives no test. CRICHTON table 10 (mean over their "
            "corpora, "
            "points lost): "
@@ -754,13 +778,16 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
         crichton = paper is not None and (paper.table, paper.alone) == ("CRICHTON", "STM")
         if crichton:
             header.append("CRICHTON t.10 loss STM / MO-MTM")
+        tests = Tests()
         for fraction in fractions:
             row = [fraction_text(fraction)]
             base = series.get(st_key, {}).get(fraction)
             for name in names:
                 g = series[name].get(fraction)
-                p = test_against(g, base) if name != st_key else None
-                row.append(cell(g, mark=mark(p)))
+                tested = name != st_key and g is not None and base is not None
+                row.append(cell(g, mark=tests.add(
+                    f"{fraction_text(fraction)} {series_label(name, st_key, ' with ')}", g,
+                    base, test_against(g, base)) if tested else ""))
                 if 1.0 in series[name]:
                     full = series[name][1.0].mean()
                     row.append("–" if g is None else f"{100 * (full - g.mean()):.2f}")
@@ -768,7 +795,7 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
                 losses = [v.get(fraction) for v in CRICHTON_TABLE_10.values()]
                 row.append("–" if None in losses else " / ".join(f"{v:.1f}" for v in losses))
             rows.append(row)
-        out += table(header, rows)
+        out += table(header, tests.resolve(rows)) + test_lines(tests)
         tong = TONG_FRACTION.get((main, min(fractions)))
         if tong and paper is not None and paper.table == "BERT":
             out += ["", tong + " (BioBERT v1.1)."]
