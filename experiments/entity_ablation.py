@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     margin = check_verdict_arguments(args)
     names = [n.strip() for n in args.corpora.split(",") if n.strip()]
     kept = corpora.corpora_without_class(names, args.leave_out)  # an unknown name stops here
+    unknown = [n for n in names if not corpora.spec_for(n).classes]
+    if unknown:  # a folder's corpus names no classes: it might annotate the class left out
+        raise InputError(f"--corpora {unknown[0]}: its entity classes are not known (a corpus "
+                         "given as a folder), so it cannot be told whether it annotates "
+                         f"{args.leave_out}; use bundled corpora, or NAME@Class views of them")
     left_out = [n for n in names if n not in kept]
     if not kept or not left_out:
         raise InputError(f"--leave-out {args.leave_out}: {'no' if not left_out else 'every'} "
@@ -68,9 +73,16 @@ def main(argv: list[str] | None = None) -> None:
                          "commas") from None
     tag = args.leave_out.replace("/", "-").replace(" ", "-")
     out = Path(args.out or f"runs/entity-ablation-{tag}-{args.preset}")
-    encoder = str((out / "encoders" / f"without-{tag}.weights.h5").resolve())
-    shared = replace(resolve_run(args, kept[0]), aux=tuple(kept[1:]), save_encoder=encoder,
+    shared = replace(resolve_run(args, kept[0]), aux=tuple(kept[1:]),
                      loss_weights=aux_weights(args, kept[1:]))
+    # the encoder's file is named by the run that writes it: another kept set, preset or
+    # setting writes another file, so a resume never reuses fine-tuned cells of another
+    # encoder (their identity holds this path)
+    from bioner_mtl.training.fit.results import cell_key
+
+    encoder = str((out / "encoders" / f"without-{tag}-{cell_key(shared)[:8]}.weights.h5")
+                  .resolve())
+    shared = replace(shared, save_encoder=encoder)
     from bioner_mtl.training.spec.presets import single_task
 
     runs, plain, full = [], [], []

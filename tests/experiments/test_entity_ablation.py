@@ -1,5 +1,9 @@
+import re
+from pathlib import Path
+
 import numpy as np
 
+from bioner_mtl.data import corpora
 from bioner_mtl.experiments import entity_ablation
 from bioner_mtl.training.cli import run
 from bioner_mtl.training.fit.results import ResultsFile
@@ -16,7 +20,8 @@ def test_left_out_corpus_starts_from_the_multi_task_encoder(tmp_path, small_bert
     mtl, *single = ResultsFile(out / "results.jsonl").records()
     assert mtl.main == "BC5CDR-chem" and mtl.aux == []  # Disease corpora left out
     encoder = mtl.config["save_encoder"]
-    assert encoder.endswith("without-Disease.weights.h5")
+    # named by the run that writes it: another kept set or setting, another file
+    assert re.search(r"without-Disease-[0-9a-f]{8}\.weights\.h5$", encoder)
     assert sorted(r.config["init_encoder"] or "" for r in single) == ["", encoder]
     assert all(r.main == "NCBI-disease" and r.train_fraction == 0.02 for r in single)
     assert "NCBI-disease" in capsys.readouterr().out
@@ -39,6 +44,16 @@ def test_class_nobody_annotates_is_refused(tmp_path, capsys):
     assert run(entity_ablation.main, ["--corpora", "NCBI-disease,BC2GM", "--leave-out",
                                       "Species", "--out", str(tmp_path)]) == 2
     assert "no corpus of NCBI-disease, BC2GM annotates it" in capsys.readouterr().err
+
+
+def test_a_corpus_whose_classes_are_unknown_is_refused(tmp_path, capsys):
+    """A corpus given as a folder names no classes: it might annotate the class left out
+    and leak it into the 'without' encoder."""
+    folder = str(Path(corpora.__file__).parent / "corpora" / "NCBI-disease")
+    assert run(entity_ablation.main, ["--corpora", f"{folder},BC5CDR-chem", "--leave-out",
+                                      "Chemical", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "its entity classes are not known" in err and not (tmp_path / "x").exists()
 
 
 def test_full_mtl_adds_the_new_task_trained_with_every_kept_corpus(tmp_path, small_bert_dir,
