@@ -252,6 +252,22 @@ def test_data_ablation_keeps_two_plans_at_one_fraction_apart(tmp_path):
         assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_data_ablation_keeps_two_partner_weights_apart(tmp_path):
+    """Two ablation grids that differ only in --aux-weight: two series, not one whose cells
+    the later grid overwrote at each fraction."""
+    records = []
+    for fraction in (0.25, 1.0):
+        records += seeds("NCBI-disease", [0.70, 0.72], fraction=fraction)
+        for weight, f1 in ((1.0, 0.75), (0.5, 0.80)):
+            records += seeds("NCBI-disease", [f1, f1 + 0.02], fraction=fraction,
+                             aux=("BC5CDR",), config={"loss_weights": {"BC5CDR": weight}})
+    text = section(make_report(tmp_path, write(tmp_path / "w", records)), "## Data ablation")
+    header = row(text, "train fraction")
+    assert [h for h in header if "BC5CDR" in h] == [
+        "window-cnn with BC5CDR, loss weights [0.5]", "window-cnn with BC5CDR, loss weights [1.0]"]
+    assert row(text, "25%")[3].startswith("81.00 ± 1.41 (2)")  # the 0.5 grid's own cells
+
+
 def test_figures_link_the_plots_found_in_run_directories(tmp_path):
     directory = write(tmp_path / "runs" / "grid", [rec("BC2GM")])
     (directory / "gains_BC2GM.png").write_bytes(b"\x89PNG")

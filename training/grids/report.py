@@ -745,7 +745,9 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
             continue
         # one family per plan of rounds: two grids at one fraction are two series, not one
         key = (g.preset, g.main, baseline_of(g.model), g.decoding, g.base_settings(), g.plan)
-        families.setdefault(key, {}).setdefault((g.model, g.aux), {})[g.fraction] = g
+        # partners' loss weights set a series apart (two --aux-weight grids: two lines)
+        weights = tuple(item for item in g.settings if item[0] == "loss_weights")
+        families.setdefault(key, {}).setdefault((g.model, g.aux, *weights), {})[g.fraction] = g
     keep = {k: v for k, v in families.items() if any(len(s) > 1 for s in v.values())}
     if not keep:
         return [], []
@@ -816,7 +818,8 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
 def series_label(name: tuple, st_key: tuple, joiner: str) -> str:
     if name == st_key:
         return "single-task"
-    return name[0] + (f"{joiner}{aux_text(name[1])}" if name[1] else "")
+    weights = "".join(f", loss weights {value}" for _, value in name[2:])
+    return name[0] + (f"{joiner}{aux_text(name[1])}" if name[1] else "") + weights
 
 
 def plot_ablation(path: Path, series: dict, names: list, st_key: tuple, title: str) -> None:
