@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", required=True, help="a bundle written by train.py --save-model")
     p.add_argument("--out", required=True, help="directory for the SavedModel (new or empty; "
                    "built beside it and renamed into place whole)")
+    p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                   help="what a BERT bundle's encoder computes in, inside the SavedModel "
+                        "(recorded in its bioner_export.json; default float32, the same on "
+                        "every machine that serves it)")
     add_verbose_argument(p)
     args = p.parse_args(argv)
     # a wrong --out or --model is said before TensorFlow loads (seconds)
@@ -33,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     from bioner_mtl.training.product.bundle import Tagger
 
     check_new_directory(Path(args.out))
-    tagger = Tagger(args.model, build=False)
+    tagger = Tagger(args.model, build=False, precision=args.precision)
     from bioner_mtl.training.product.export import export_tagger
 
     tagger.build()

@@ -253,6 +253,8 @@ def description(tagger: Tagger) -> dict:
     out = {"model": meta["model"], "main": meta["main"], "heads": list(tagger.heads),
            "decoding": "constrained" if tagger.viterbi else "free",
            "schemes": {n: h.tagset.scheme for n, h in tagger.heads.items()}}
+    if tagger.precision:  # what a BERT encoder computes in, baked into the graph
+        out["precision"] = tagger.precision
     if meta["featurizer"] == "subwords":
         encoder = tagger.featurizer.encoder
         out["inputs"] = ["token_ids", "lengths", "word_positions", "word_counts"]
@@ -270,7 +272,7 @@ def description(tagger: Tagger) -> dict:
 def export_bundle(bundle: str | Path, out: str | Path) -> Path:
     """Write the bundle in directory `bundle` as a SavedModel in `out` (new or empty)."""
     check_new_directory(Path(out))
-    return export_tagger(Tagger(bundle), out)
+    return export_tagger(Tagger(bundle, precision="float32"), out)
 
 
 def export_tagger(tagger: Tagger, out: str | Path) -> Path:
