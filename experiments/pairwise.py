@@ -68,6 +68,11 @@ def build_runs(args: argparse.Namespace) -> list:
         raise InputError(f"--main {args.main!r} names no corpus; give one, e.g. --main BC2GM")
     for main in names(args.main):
         base = resolve_run(args, main)
+        if base.train_on == "train+devel":  # partners are ranked on devel, never on test
+            raise InputError("--set train_on=train+devel: the grid ranks partners by their "
+                             "devel gain, and a run trained on devel has none; compare "
+                             "partners on train (the default), then train the chosen model "
+                             "on train+devel with train.py --train-on train+devel")
         runs += seeded(single_task(base), args)  # the catalogue's baseline, no partner
         for partner in partners_for(main, args.aux, args.aux_group,
                                     matrix=len(names(args.main)) > 1):
