@@ -96,8 +96,11 @@ def test_paper_preset_tags_through_a_bundle_as_the_trainer(name, tiny_run, tmp_p
     tagger = load(path)
     assert dataclasses.replace(tagger.featurizer.config, encoder=None) == dataclasses.replace(
         config, encoder=None)  # the bundle's own copy of the encoder files
+    # the test split's documents: a packing bundle packs one document's sentences, as the
+    # trainer's scoring did (without them each sentence is its own)
     tagged, confidences = tagger.tag_sentences([list(s.tokens) for s in test.sentences],
-                                               tagger.heads)[MAIN]
+                                               tagger.heads,
+                                               [s.document for s in test.sentences])[MAIN]
     assert tagged == scored.tags
     for mine, theirs in zip(confidences, scored.confidences, strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)

@@ -253,7 +253,7 @@ def description(tagger: Tagger) -> dict:
     out = {"model": meta["model"], "main": meta["main"], "heads": list(tagger.heads),
            "decoding": "constrained" if tagger.viterbi else "free",
            "schemes": {n: h.tagset.scheme for n, h in tagger.heads.items()}}
-    if tagger.precision:  # what a BERT encoder computes in, baked into the graph
+    if getattr(tagger, "precision", None):  # what a BERT encoder computes in, in the graph
         out["precision"] = tagger.precision
     if meta["featurizer"] == "subwords":
         encoder = tagger.featurizer.encoder
