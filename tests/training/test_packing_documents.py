@@ -49,3 +49,21 @@ def test_the_service_numbers_every_requests_texts_apart():
 
     asyncio.run(main())
     assert seen == [[0, 0, 1, 2, 2]]  # one pass: request 1's texts 0 and 1, request 2's text
+
+
+def test_the_word_piece_cache_stays_bounded(small_bert_dir, monkeypatch):
+    """A service sees new words forever: the cache keeps at most CACHED_WORDS, and rows built
+    after it was pruned are the rows built before."""
+    from bioner_mtl.data.reader import Sentence
+    from bioner_mtl.models.configs import BertConfig
+    from bioner_mtl.training.fit import subword_features
+
+    featurizer = subword_features.SubwordFeaturizer(
+        BertConfig(encoder=str(small_bert_dir), max_length=32), weights=False)
+    monkeypatch.setattr(subword_features, "CACHED_WORDS", 6)
+    first = [Sentence(("IL-2", "rises", "sharply"), ("O",) * 3)]
+    before = featurizer.encode(first, None).rows[0].ids.tolist()
+    for i in range(5):  # new words each call
+        featurizer.encode([Sentence((f"word{i}", f"other{i}"), ("O", "O"))], None)
+        assert len(featurizer._pieces) <= 6
+    assert featurizer.encode(first, None).rows[0].ids.tolist() == before

@@ -131,6 +131,10 @@ def backbone_dtype(precision: str) -> str:
     return choices[precision]
 
 
+CACHED_WORDS = 500_000  # words whose pieces are kept between calls: a long-running
+# service tagging text full of new tokens keeps a bounded cache (about 100 MB at most)
+
+
 class SubwordFeaturizer:
     """Tokenises words once each (batched), then builds rows for any split."""
 
@@ -176,7 +180,10 @@ class SubwordFeaturizer:
         return cls(config, weights=False)
 
     def _tokenize_all(self, sentences: list[Sentence]) -> None:
-        new = sorted({t for s in sentences for t in s.tokens} - set(self._pieces))
+        words = {t for s in sentences for t in s.tokens}
+        if len(self._pieces) + len(words) > CACHED_WORDS:  # keep only this call's words
+            self._pieces = {w: p for w, p in self._pieces.items() if w in words}
+        new = sorted(words - set(self._pieces))
         for start in range(0, len(new), 4096):
             chunk = new[start:start + 4096]
             pieces = self.encoder.tokenizer(chunk)
