@@ -146,22 +146,27 @@ def _text_lines(name: str, handle) -> Iterator[str]:
 
 
 def conll_sentences(lines: Iterator[str], max_tokens: int | None = None
-                    ) -> Iterator[list[str]]:
-    """First column of a one-token-per-line file; blank lines end sentences (and, with
-    `max_tokens`, every that many tokens: a file with no blank line streams too)."""
+                    ) -> Iterator[tuple[int, list[str]]]:
+    """(document, tokens): the first column of a one-token-per-line file; blank lines end
+    sentences (and, with `max_tokens`, every that many tokens: a file with no blank line
+    streams too); a -DOCSTART- line starts the next document."""
     sentence: list[str] = []
+    document = 0
     for line in lines:
         fields = line.strip().split()
         if fields and fields[0] != "-DOCSTART-":
             sentence.append(fields[0])
             if max_tokens and len(sentence) >= max_tokens:
-                yield sentence
+                yield document, sentence
                 sentence = []
-        elif sentence:
-            yield sentence
+            continue
+        if sentence:
+            yield document, sentence
             sentence = []
+        if fields:  # -DOCSTART-: what follows is another document
+            document += 1
     if sentence:
-        yield sentence
+        yield document, sentence
 
 
 def write_documents(out, documents: list, fmt: str) -> None:
@@ -206,7 +211,7 @@ def conll_chunks(name: str, lines: Iterator[str], args) -> Iterator:
 
     first = 0
     for chunk in batches(conll_sentences(lines, args.max_tokens), args.chunk):
-        yield Sentences(name, first, chunk)
+        yield Sentences(name, first, [s for _, s in chunk], [d for d, _ in chunk])
         first += len(chunk)
 
 

@@ -67,3 +67,29 @@ def test_the_word_piece_cache_stays_bounded(small_bert_dir, monkeypatch):
         featurizer.encode([Sentence((f"word{i}", f"other{i}"), ("O", "O"))], None)
         assert len(featurizer._pieces) <= 6
     assert featurizer.encode(first, None).rows[0].ids.tolist() == before
+
+
+def test_conll_input_keeps_its_documents_through_bulk_tagging():
+    """predict.py's CoNLL input: -DOCSTART- starts the next document, and a chunk's
+    sentences reach the tagger with their documents (in both output formats)."""
+    from bioner_mtl.experiments.predict import conll_sentences
+    from bioner_mtl.training.product.bulk import Job, Sentences, run_chunk
+
+    lines = ["-DOCSTART- O", "", "a B", "b O", "", "c O", "", "-DOCSTART- O", "", "d O", ""]
+    read = list(conll_sentences(iter(lines)))
+    assert read == [(1, ["a", "b"]), (1, ["c"]), (2, ["d"])]
+    seen = []
+
+    class Recorder:
+        def tag_sentences(self, sentences, heads, documents=None):
+            seen.append(list(documents))
+            return {"H": ([["O"] * len(s) for s in sentences], None)}
+
+        def entities(self, sentences, heads, min_confidence=None, documents=None):
+            seen.append(list(documents))
+            return [[] for _ in sentences]
+
+    chunk = Sentences("x.conll", 0, [s for _, s in read], [d for d, _ in read])
+    for kind in ("conll", "jsonl"):
+        run_chunk(Recorder(), Job("m", None, kind, None, 1000, 512, None), chunk)
+    assert [sorted(s) for s in seen] == [[1, 1, 2]] * 2  # batches sort by length

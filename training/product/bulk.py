@@ -141,6 +141,7 @@ class Sentences(NamedTuple):
     name: str
     first: int
     words: list[list[str]]
+    documents: list[int] | None = None  # each sentence's -DOCSTART- block (None: its own)
 
 
 # ----- what a worker (or this process, with one) does with a chunk -------------------------
@@ -188,15 +189,18 @@ def run_chunk(tagger, job: Job, chunk: list[Segment] | Sentences) -> Tagged:
     found: list = []
     for batch in batches(units, job.batch, lambda unit: len(unit[2])):
         words = [unit[2] for unit in batch]
+        # a packing bundle packs only sentences of one document
+        if isinstance(chunk, Sentences):
+            documents = (None if chunk.documents is None
+                         else [chunk.documents[at - chunk.first] for _, at, _ in batch])
+        else:
+            documents = [unit[0].document for unit in batch]
         if job.format == "conll":  # one token a line, a tag column per head
-            tags = [t for t, _ in tagger.tag_sentences(words, job.heads).values()]
+            tags = [t for t, _ in tagger.tag_sentences(words, job.heads, documents).values()]
             text += ["".join("\t".join([word, *(t[i][j] for t in tags)]) + "\n"
                              for j, word in enumerate(sentence)) + "\n"
                      for i, sentence in enumerate(words)]
             continue
-        # a packing bundle packs only sentences of one document (CoNLL: each its own)
-        documents = (None if isinstance(chunk, Sentences)
-                     else [unit[0].document for unit in batch])
         for (where, at, sentence), entities in zip(batch, tagger.entities(
                 words, job.heads, job.min_confidence, documents)):
             for entity in entities:
