@@ -28,6 +28,22 @@ def test_a_devel_split_without_entities_is_refused(tmp_path):
         check_entities(resolve(corpus(tmp_path, devel=NO_ENTITY), "window-cnn"))
 
 
+def test_a_training_share_without_entities_is_refused(tmp_path):
+    """The main corpus's --train-fraction cut is what the model learns from: 1 sentence of
+    41, and 40 of them hold no entity (seed 3 keeps one of those: checked below)."""
+    from bioner_mtl.data.ablation import subsample
+    from bioner_mtl.data.corpora import load_corpus
+
+    folder = corpus(tmp_path, train=MENTIONS.split("\n\n")[0] + "\n\n" + "\n".join(
+        f"w{i}\tO\n" for i in range(40)))
+    train = load_corpus(folder).train
+    assert len(train) == 41 and not any("B-" in t for s in subsample(train, 0.02, 3)
+                                         for t in s.tags)
+    with pytest.raises(InputError, match="hold no entity, so the model has nothing to learn"):
+        check_entities(resolve(folder, "window-cnn", run={"train_fraction": 0.02, "seed": 3}))
+    check_entities(resolve(folder, "window-cnn", run={"train_fraction": 1.0}))  # whole: fine
+
+
 @pytest.mark.parametrize("splits, options, said", [
     ({"devel": NO_ENTITY + "\n" + MENTIONS}, {"devel_limit": 1},
      "the first 1 sentences of its devel split"),
