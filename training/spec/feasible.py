@@ -181,10 +181,9 @@ def check_entities(run: RunConfig, names: set[str] | None = None) -> None:
             kept = subsample(corpus.train, run.train_fraction, run.seed)
             if not _mentions(kept):
                 raise InputError(
-                    f"{name}: the {len(kept)} training sentences that "
-                    f"{setting('train_fraction', run.train_fraction)} keeps (seed {run.seed}) "
-                    "hold no entity, so the model has nothing to learn; give a larger "
-                    "--train-fraction")
+                    f"{name}: the {len(kept)} training sentences that --train-fraction "
+                    f"{run.train_fraction:g} keeps (seed {run.seed}) hold no entity, so the "
+                    "model has nothing to learn; give a larger --train-fraction")
         checks = [("test", run.test_limit, "the test F1 would be 0 whatever the model")]
         if run.train_on == "train":
             checks.insert(0, ("devel", run.devel_limit,
