@@ -657,6 +657,9 @@ CASES = [
          "nope: not a model bundle"),
     Case("export-out-is-a-file", "export", ["--model", "model", "--out", "a-file"],
          "--out a-file: a file is there", {**bundle(), "a-file": "keep me\n"}),
+    Case("export-precision-auto", "export", ["--model", "model", "--out", "o", "--precision",
+                                             "auto"],
+         "argument --precision: invalid choice: 'auto'"),
     Case("export-out-not-empty", "export", ["--model", "model", "--out", "full"],
          "--out full: the directory is not empty", {**bundle(), "full/f.txt": "keep me\n"}),
     # --- predict.py: what only a loaded model can check (TensorFlow starts) ---

@@ -115,12 +115,15 @@ def predict(fn, heads: Mapping[str, LabelledHead], split: EncodedSplit,
     log_probs = {n: [None] * count for n in heads}  # per row [words, tags]
     spread = {n: {v: [None] * count for v in decodings} for n in heads}
     paths = {n: {v: [None] * count for v in decodings} for n in heads}  # CRF heads only
+    decoding_itself: set[str] = set()  # heads whose pass gave their own paths
     for index, inputs in eval_batches(split):
         inputs = {k: inputs[k] for k in keys}
         lengths = inputs["tag_mask"].sum(axis=1)
         for name, (scores, decoded, probabilities) in fn(inputs, scale).items():
             scores = scores.numpy()
             decoded = {v: p.numpy() for v, p in decoded.items()}
+            if decoded:
+                decoding_itself.add(name)
             probabilities = ({v: p.numpy() for v, p in probabilities.items()}
                              if isinstance(probabilities, dict)
                              else dict.fromkeys(decodings, probabilities.numpy()))
@@ -135,7 +138,7 @@ def predict(fn, heads: Mapping[str, LabelledHead], split: EncodedSplit,
     for name, head in heads.items():
         out[name], whole = {}, None
         for v in decodings:
-            if count and paths[name][v][0] is not None:  # the head decoded itself
+            if name in decoding_itself:
                 tags = split.assemble(paths[name][v])
             else:
                 whole = whole if whole is not None else split.assemble(log_probs[name])

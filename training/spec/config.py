@@ -30,7 +30,7 @@ class TrainConfig:
     # main batches between devel evaluations; None: once per epoch; 0: once, at the end (the
     # last weights are kept: a fixed length, nothing selected on devel)
     eval_every: int | None = None
-    patience: int | None = None  # evaluations without a gain tolerated, the next stops
+    patience: int | None = None  # evaluations without a gain tolerated; None: never stops
     # Weight averaging: devel, test and the saved model use an exponential moving average of
     # the weights (this decay per step; 0 = the raw weights), which steadies the endpoint
     # that early stopping picks and so narrows the seed spread of paired gains.
