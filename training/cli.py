@@ -26,8 +26,9 @@ from bioner_mtl.training.fit.results import (
     ResultsFile,
     RunRecord,
     cell_key,
+    cell_kind,
     identity,
-    settings_key,
+    shown_kind_value,
 )
 from bioner_mtl.training.spec import runfile
 
@@ -698,32 +699,17 @@ def open_results(out: Path, resume: bool, command: str) -> CommandResults:
     return results
 
 
-def kind_of(config) -> dict[str, str]:
-    """A run's kind of cell: its identity without the seed and the corpora (main, partners;
-    whether it has partners, and their loss weights by value, stay), each value as JSON. The
-    cells of one grid of one model share a few kinds (its baseline's and its partners'),
-    whatever seeds and partners a resume adds."""
-    flat = identity(config)
-    return {**dict(settings_key(config)), "single-task": json.dumps(not flat.get("aux")),
-            **{k: json.dumps(flat.get(k), default=str)
-               for k in ("model", "train_fraction", "viterbi")}}
-
-
 def check_same_grid(results: ResultsFile, runs: list, out: Path) -> None:
     """A resume continues the grid its directory holds, as resume decides a cell is done
     (results.identity): every record there must be a cell of a kind this command's `runs`
-    are (kind_of: more seeds and more partners are the same grid). A record of another kind
-    (another --model, --preset, --set, --train-fraction...) is refused in one line naming
-    the directory, the first setting that differs and the fix: this command's cells would
-    be added beside it, and one results file would hold two grids."""
-    ours = [kind_of(r) for r in runs]
+    are (results.cell_kind: more seeds and more partners are the same grid). A record of
+    another kind (another --model, --preset, --set, --train-fraction...) is refused in one
+    line naming the directory, the first setting that differs and the fix: this command's
+    cells would be added beside it, and one results file would hold two grids."""
+    ours = [cell_kind(r) for r in runs]
     known = {json.dumps(k, sort_keys=True) for k in ours}
-
-    def shown(value: str | None) -> str:
-        return "(unset)" if value is None else str(json.loads(value))
-
     for line, record in results.numbered():
-        theirs = kind_of(record.config)
+        theirs = cell_kind(record.config)
         if not ours or json.dumps(theirs, sort_keys=True) in known:
             continue
         closest = min(ours, key=lambda k: (k["single-task"] != theirs["single-task"],
@@ -731,9 +717,10 @@ def check_same_grid(results: ResultsFile, runs: list, out: Path) -> None:
                                                for n in set(k) | set(theirs))))
         name = min((n for n in set(closest) | set(theirs) if closest.get(n) != theirs.get(n)),
                    key=lambda n: (n != "model", n))
+        there, here = shown_kind_value(theirs.get(name)), shown_kind_value(closest.get(name))
         raise InputError(f"--out {out} holds a grid of {record.model} with other settings "
-                         f"than this command's ({name} {shown(theirs.get(name))} there, "
-                         f"{results.path.name} line {line}; {shown(closest.get(name))} here): "
+                         f"than this command's ({name} {there} there, "
+                         f"{results.path.name} line {line}; {here} here): "
                          "resume it with the flags it was started with, or give this grid "
                          "another --out")
 

@@ -117,6 +117,22 @@ def settings_key(config: RunConfig | dict) -> tuple:
     return tuple(sorted(items))
 
 
+def cell_kind(config: RunConfig | dict) -> dict[str, str]:
+    """A run's kind of cell: its identity without the seed and the corpora (main, partners;
+    whether it has partners, and their loss weights by value, stay), each value as JSON. The
+    cells of one grid of one model share a few kinds (its baseline's and its partners'),
+    whatever seeds and partners a resume adds."""
+    flat = identity(config)
+    return {**dict(settings_key(config)), "single-task": json.dumps(not flat.get("aux")),
+            **{k: json.dumps(flat.get(k), default=str)
+               for k in ("model", "train_fraction", "viterbi")}}
+
+
+def shown_kind_value(value: str | None) -> str:
+    """A cell_kind value as a refusal names it ('(unset)': the other kind lacks it)."""
+    return "(unset)" if value is None else str(json.loads(value))
+
+
 @dataclass
 class RunRecord:
     """One finished run: what was trained, how it scored, and everything to trace it back."""

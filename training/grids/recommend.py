@@ -167,17 +167,23 @@ def collect(directories: Sequence[str | Path]) -> list[dict]:
 
 
 def _kind(group) -> dict[str, str]:
-    """What makes a report Group a kind of cell, setting by setting (seed and partner
-    aside)."""
-    return {"model": group.model, "preset": str(group.preset),
-            "train_fraction": f"{group.fraction:g}", "decoding": group.decoding,
-            **dict(group.settings), "plan": group.plan or "one round"}
+    """What makes a report Group a kind of cell, setting by setting (seed and partner aside):
+    the kind a resume checks (results.cell_kind), its named parts as the group's records
+    give them, and the plan of rounds; values as JSON."""
+    from bioner_mtl.training.fit.results import cell_kind
+
+    named = {"model": group.model, "preset": group.preset, "train_fraction": group.fraction,
+             "decoding": group.decoding, "plan": group.plan or "one round"}
+    kind = {k: v for k, v in cell_kind(group.records[0].config).items() if k != "viterbi"}
+    return {**kind, **{k: json.dumps(v) for k, v in named.items()}}
 
 
 def twice(main: str, partner: str, first_dir: Path, first, second_dir: Path, second) -> str:
     """The line refusing a (main, partner) collected twice: the same cell in two directories,
     or two kinds of cell (their first difference named)."""
     pair = f"main {main} with partner {partner}"
+    from bioner_mtl.training.fit.results import shown_kind_value
+
     a, b = _kind(first), _kind(second)
     differs = sorted((k for k in set(a) | set(b) if a.get(k) != b.get(k)),
                      key=lambda k: (k not in ("model", "preset", "train_fraction"), k))
@@ -188,8 +194,8 @@ def twice(main: str, partner: str, first_dir: Path, first, second_dir: Path, sec
     key = differs[0]
     return (f"{second_dir}: {pair} was measured as two kinds of cell ({first.model}, "
             f"{first.preset} preset in {first_dir}; {second.model}, {second.preset} preset "
-            f"in {second_dir}; they differ in {key}: {a.get(key, '(unset)')} / "
-            f"{b.get(key, '(unset)')}), and the scorer has no feature for the model or the "
+            f"in {second_dir}; they differ in {key}: {shown_kind_value(a.get(key))} / "
+            f"{shown_kind_value(b.get(key))}), and the scorer has no feature for the model or the "
             "settings: collect one kind's grids into one gains file")
 
 
