@@ -71,6 +71,11 @@ EXTRAS = {"fastapi": "serve", "starlette": "serve", "uvicorn": "serve", "ray": "
           "transformers": "bench"}
 
 
+def install_command(library: str) -> str:
+    """The pip command that installs the extra holding `library` (an EXTRAS key)."""
+    return f"pip install 'bioner-mtl[{EXTRAS[library]}]'"
+
+
 def command_main(module: str) -> Callable[[list[str] | None], int | None]:
     """The main of the script `module` (bioner_mtl.experiments.NAME), imported when called,
     so inside run(): a mistake found while the script loads is one `error:` line like any
@@ -83,8 +88,8 @@ def command_main(module: str) -> Callable[[list[str] | None], int | None]:
             if top not in EXTRAS:
                 raise
             command = module.rpartition(".")[2].replace("_", "-")
-            raise InputError(f"{command} needs {top}, which is not installed: pip install "
-                             f"'bioner-mtl[{EXTRAS[top]}]'") from None
+            raise InputError(f"{command} needs {top}, which is not installed: "
+                             f"{install_command(top)}") from None
         return script.main(argv)
 
     return main

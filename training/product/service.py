@@ -53,7 +53,6 @@ except ImportError:  # no [serve] extra: the limits and checks still load (serve
 
 log = logging.getLogger(__name__)
 
-INSTALL = "pip install 'bioner-mtl[serve]'"  # pyproject.toml's extra: FastAPI and uvicorn
 
 FIELDS = ("text", "texts", "heads", "min_confidence")  # what a /tag request may hold
 EXAMPLE = '{"text": "..."} or {"texts": ["...", "..."]}'
@@ -473,9 +472,11 @@ def require_serve() -> None:
         import starlette.requests  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as err:
+        from bioner_mtl.training.cli import install_command
+
         missing = (err.name or "").partition(".")[0] or "one of its libraries"
         raise InputError(f"serving needs FastAPI and uvicorn, the [serve] extra ({missing} is "
-                         f"not installed): {INSTALL}") from None
+                         f"not installed): {install_command('uvicorn')}") from None
 
 
 def create_app(tagger, limits: Limits = Limits(), name: str | None = None,
