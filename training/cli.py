@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.errors import EXTRAS, InputError, install_command
 from bioner_mtl.training import quiet_tensorflow
 from bioner_mtl.training.fit.results import (
     ResultsFile,
@@ -63,17 +63,6 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
         READ_RUN_FILE.reset(reading)
         if verbose and previous is None:
             os.environ.pop(quiet_tensorflow.VERBOSE_ENV, None)
-
-
-# the optional dependencies (pyproject.toml's extras) by the top-level name they import as
-EXTRAS = {"fastapi": "serve", "starlette": "serve", "uvicorn": "serve", "ray": "ray",
-          "tensorboard": "tensorboard", "torch": "bench", "flair": "bench",
-          "transformers": "bench"}
-
-
-def install_command(library: str) -> str:
-    """The pip command that installs the extra holding `library` (an EXTRAS key)."""
-    return f"pip install 'bioner-mtl[{EXTRAS[library]}]'"
 
 
 def command_main(module: str) -> Callable[[list[str] | None], int | None]:

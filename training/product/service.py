@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from bioner_mtl.data.errors import InputError
+from bioner_mtl.data.errors import InputError, install_command
 from bioner_mtl.data.text import split_sentences
 
 try:  # module level: FastAPI reads handlers' annotations from this module's names
@@ -472,8 +472,6 @@ def require_serve() -> None:
         import starlette.requests  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as err:
-        from bioner_mtl.training.cli import install_command
-
         missing = (err.name or "").partition(".")[0] or "one of its libraries"
         raise InputError(f"serving needs FastAPI and uvicorn, the [serve] extra ({missing} is "
                          f"not installed): {install_command('uvicorn')}") from None
