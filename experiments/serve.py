@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-batch-sentences", type=int, default=DEFAULTS.max_batch_sentences,
                    help="sentences per model pass (default "
                         f"{DEFAULTS.max_batch_sentences}; a request is never split)")
+    p.add_argument("--max-queued-sentences", type=int, default=DEFAULTS.max_queued_sentences,
+                   help="sentences that may wait for the model; a request beyond them is "
+                        f"answered 503 with Retry-After (default {DEFAULTS.max_queued_sentences})")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="a Host name to answer besides localhost, 127.0.0.1 and [::1] when "
                         "listening on loopback (a proxy's name; repeat for more); other "
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: must be 0 to 65535 (0: any free port)")
     limits = Limits(args.max_chars, args.max_texts, args.max_batch_sentences,
-                    args.batch_window_ms)
+                    args.batch_window_ms, args.max_queued_sentences)
     limits.check()
     if not 0 <= args.drain_seconds <= 3600 or math.isnan(args.drain_seconds):
         raise InputError(f"--drain-seconds {args.drain_seconds:g}: must be between 0 and 3600 "

@@ -22,6 +22,7 @@ from bioner_mtl.training.cli import run
 from bioner_mtl.training.product.bundle import load
 from bioner_mtl.training.product.service import (
     Batcher,
+    Busy,
     Limits,
     allowed_hosts,
     listen,
@@ -702,6 +703,8 @@ def test_command_line_mistakes_are_one_line(tmp_path, capsys):
     for flags, message in ((["--max-chars", 0], "--max-chars 0: must be at least 1"),
                            (["--port", 70000], "--port 70000: must be 0 to 65535"),
                            (["--batch-window-ms", -1], "--batch-window-ms -1.0: must be"),
+                           (["--max-queued-sentences", 0],
+                            "--max-queued-sentences 0: must be at least 1"),
                            (["--drain-seconds", "nan"], "--drain-seconds nan: must be between"),
                            (["--allow-host", "tagger.lab:8000"],
                             "--allow-host 'tagger.lab:8000': not a host name"),
@@ -907,3 +910,82 @@ def test_the_threshold_reads_the_confidence_before_it_is_rounded():
     found = [[("H", "Gene", 0, 1, 0.49996), ("H", "Gene", 1, 2, 0.5)]]
     rows = entity_rows(TagRequest((text,), None, 0.5), sentences, found)
     assert [(r["text"], r["confidence"]) for r in rows] == [("helps", 0.5)]
+
+
+def test_a_full_queue_turns_requests_away_at_once_and_takes_them_again_once_drained():
+    """More sentences than --max-queued-sentences waiting: the next request is refused (503,
+    Retry-After) before it queues; a request alone in the queue is taken whatever its size."""
+    release = threading.Event()
+
+    class Held(Recorder):
+        def entities(self, sentences, heads, documents=None):
+            release.wait(5)
+            return super().entities(sentences, heads)
+
+    async def main():
+        batcher = Batcher(Held(), Limits(max_batch_sentences=2, batch_window_ms=0,
+                                         max_queued_sentences=3))
+        worker = asyncio.create_task(batcher.run())
+        first = asyncio.create_task(batcher.tag([["a"]] * 2, None))  # in the pass, held
+        await asyncio.sleep(0.05)
+        waiting = asyncio.create_task(batcher.tag([["b"]] * 3, None))  # queued: 3 wait
+        await asyncio.sleep(0.05)
+        queued = batcher.queued
+        with pytest.raises(Busy):
+            await batcher.tag([["c"]], None)  # 3 + 1 > 3
+        release.set()
+        done = [len(await first), len(await waiting)]
+        alone = len(await batcher.tag([["d"]] * 5, None))  # over the limit, but alone
+        worker.cancel()
+        batcher.close()
+        return queued, done, alone, batcher.queued
+
+    assert asyncio.run(main()) == (3, [2, 3], 5, 0)
+
+
+def test_a_busy_service_answers_503_in_json_with_retry_after():
+    from types import SimpleNamespace
+
+    from starlette.testclient import TestClient
+
+    from bioner_mtl.training.product.service import create_app
+
+    gate = threading.Event()
+
+    class Held:  # a stand-in Tagger whose passes wait for the gate (the warm-up does not)
+        meta, main, precision = {"model": "held"}, "H", None
+        heads = {"H": SimpleNamespace(tagset=SimpleNamespace(labels=("O", "B-T", "I-T")))}
+
+        def heads_for(self, heads):
+            return list(heads or ["H"])
+
+        def entities(self, sentences, heads, documents=None):
+            if sentences != [["warm", "-", "up"]]:
+                gate.wait(10)
+            return [[] for _ in sentences]
+
+    app = create_app(Held(), Limits(batch_window_ms=0, max_queued_sentences=1))
+    with TestClient(app) as client:
+        def post():
+            return client.post("/tag", json={"text": "One sentence."})
+
+        def until(key, value):
+            deadline = time.monotonic() + 10
+            while client.get("/health").json()["batching"][key] != value:
+                assert time.monotonic() < deadline, f"{key} never reached {value}"
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=post) for _ in range(2)]
+        threads[0].start()
+        until("passes", 1)  # the first request is in a pass
+        threads[1].start()
+        until("queued_sentences", 1)  # the second waits for the model
+        answer = post()
+        gate.set()
+        for thread in threads:
+            thread.join()
+        health = client.get("/health").json()
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert answer.json()["error"].startswith("busy: 1 sentences wait for the model")
+    assert health["batching"]["max_queued_sentences"] == 1
+    assert health["batching"]["queued_sentences"] == 0

@@ -17,7 +17,8 @@ arrive within a few milliseconds (and of all that queued while the model was bus
 number of sentences, runs the Tagger once per choice of heads in a worker thread (the event
 loop keeps accepting requests meanwhile) and hands each request its own sentences' entities.
 Every user mistake (malformed JSON, wrong types, unknown heads, unknown fields, requests over
-the limits) is a 4xx answer with a one-line `{"error": "..."}`, never a traceback.
+the limits) is a 4xx answer with a one-line `{"error": "..."}`, never a traceback; a request
+arriving while more than `max_queued_sentences` wait is answered 503 with Retry-After.
 
 Bound to a loopback address, the service answers only requests whose Host header names
 loopback (localhost, 127.0.0.1, [::1], any port; `hosts` adds names): a web page whose name is
@@ -75,6 +76,7 @@ class Limits:
     max_texts: int = 32  # texts per request
     max_batch_sentences: int = 512  # sentences per model pass (one request is never split)
     batch_window_ms: float = 5.0  # how long a pass waits for more requests to join it
+    max_queued_sentences: int = 8192  # sentences waiting for a pass; more: 503, retry later
 
     @property
     def max_body_bytes(self) -> int:
@@ -84,7 +86,8 @@ class Limits:
 
     def check(self) -> None:
         for name, flag in (("max_chars", "--max-chars"), ("max_texts", "--max-texts"),
-                           ("max_batch_sentences", "--max-batch-sentences")):
+                           ("max_batch_sentences", "--max-batch-sentences"),
+                           ("max_queued_sentences", "--max-queued-sentences")):
             if getattr(self, name) < 1:
                 raise InputError(f"{flag} {getattr(self, name)}: must be at least 1")
         if not 0 <= self.batch_window_ms <= 1000 or math.isnan(self.batch_window_ms):
@@ -102,6 +105,11 @@ class RequestError(Exception):
 
 class Stopping(Exception):
     """The server stopped before this request's model pass was done: answered 503."""
+
+
+class Busy(Exception):
+    """More sentences wait for the model than the limit: answered 503 with Retry-After, so a
+    flood of requests is turned away at once instead of waiting without bound in memory."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +231,7 @@ class Batcher:
         self.stopped = False  # set by stop(): every request from then on raises Stopping
         self._carry: Job | None = None  # taken from the queue but over the batch's size
         self._running: list[Job] = []  # the jobs of the batch being tagged
+        self.queued = 0  # sentences in the queue and the carried job, not yet in a pass
 
     async def tag(self, sentences: list[list[str]], heads: tuple[str, ...] | None,
                   documents: list[int] | None = None) -> list[list[tuple]]:
@@ -232,8 +241,11 @@ class Batcher:
             raise Stopping
         if not sentences:
             return []
+        if self.queued and self.queued + len(sentences) > self.limits.max_queued_sentences:
+            raise Busy(self.queued)  # a lone request of any size is still taken
         future = asyncio.get_running_loop().create_future()
         documents = list(range(len(sentences))) if documents is None else list(documents)
+        self.queued += len(sentences)
         await self.queue.put(Job(sentences, heads, future, documents))
         return await future
 
@@ -253,6 +265,7 @@ class Batcher:
                 jobs.append(job)
                 size += len(job.sentences)
             self._running = jobs
+            self.queued -= size
             try:
                 await self._tag(jobs)
             except Exception as err:  # never leave a request waiting on a dead worker
@@ -271,6 +284,7 @@ class Batcher:
         self._carry = None
         while not self.queue.empty():
             jobs.append(self.queue.get_nowait())
+        self.queued = 0
         for job in jobs:
             if not job.future.done():
                 job.future.set_exception(Stopping())
@@ -518,6 +532,13 @@ def create_app(tagger, limits: Limits = Limits(), name: str | None = None,
                                       "(--drain-seconds); send it again once it is back"},
                             status_code=503, headers={"Connection": "close"})
 
+    @app.exception_handler(Busy)
+    async def busy(request: Request, err: Busy):
+        return JSONResponse({"error": f"busy: {err.args[0]} sentences wait for the model "
+                                      f"(--max-queued-sentences {limits.max_queued_sentences});"
+                                      " send the request again in a moment"},
+                            status_code=503, headers={"Retry-After": "1"})
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException):
         return JSONResponse({"error": f"{err.detail}: {request.method} {request.url.path}; "
@@ -544,6 +565,8 @@ def create_app(tagger, limits: Limits = Limits(), name: str | None = None,
                            "max_body_bytes": limits.max_body_bytes},
                 "batching": {"window_ms": limits.batch_window_ms,
                              "max_sentences": limits.max_batch_sentences,
+                             "max_queued_sentences": limits.max_queued_sentences,
+                             "queued_sentences": batcher.queued if batcher else 0,
                              "passes": batcher.passes if batcher else 0,
                              "requests": batcher.requests if batcher else 0}}
 
