@@ -360,3 +360,25 @@ def test_missing_default_package_says_what_to_install(monkeypatch):
     with pytest.raises(InputError, match="requirements-encoder.txt") as caught:
         load_encoder(None)
     assert REQUIREMENTS_HINT in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_checkpoint_with_a_config_json_reloads_from_its_bundle_as_a_checkpoint(tiny, tmp_path):
+    """A Google checkpoint whose config is named config.json (not bert_config.json): the
+    bundle's copy of its config must reload as Google's, whose "gelu" is the tanh one; read
+    as Hugging Face's it would compute the exact GELU, and tag differently."""
+    from types import SimpleNamespace
+
+    from bioner_mtl.training.fit.subword_features import SubwordFeaturizer
+
+    source = tmp_path / "checkpoint"
+    shutil.copytree(tiny[1], source)
+    (source / "bert_config.json").rename(source / "config.json")
+    featurizer = SubwordFeaturizer(SimpleNamespace(encoder=str(source), max_length=16,
+                                                   precision="float32"))
+    assert featurizer.encoder.format == TF_FORMAT
+    featurizer.state(tmp_path / "bundle")
+    again = load_encoder(tmp_path / "bundle" / "encoder", weights=False)
+    again.backbone.set_weights(featurizer.encoder.backbone.get_weights())  # a bundle's weights
+    assert again.format == TF_FORMAT
+    np.testing.assert_array_equal(run(again, IDS, SEGMENTS, MASK)[0],
+                                  run(featurizer.encoder, IDS, SEGMENTS, MASK)[0])

@@ -21,7 +21,7 @@ from bioner_mtl.data import derived_labels
 from bioner_mtl.data.errors import InputError
 from bioner_mtl.data.reader import Sentence
 from bioner_mtl.models.base import Features
-from bioner_mtl.models.bert_encoder import load_encoder
+from bioner_mtl.models.bert_encoder import TF_FORMAT, load_encoder
 from bioner_mtl.training.fit.batches import TagSet
 from bioner_mtl.training.fit.subword_alignment import align, pack_sentences, predicts_from_last
 
@@ -172,6 +172,11 @@ class SubwordFeaturizer:
         for name in self.ENCODER_FILES:
             if (source / name).exists():
                 shutil.copy(source / name, target / name)
+        if self.encoder.format == TF_FORMAT and not (target / "bert_config.json").exists():
+            # a checkpoint's config named config.json: without its checkpoint files the copy
+            # would reload as a Hugging Face config, whose "gelu" is the exact one, not the
+            # tanh approximation Google's BERT computes
+            shutil.copy(source / "config.json", target / "bert_config.json")
         return {"encoder": "encoder"}
 
     @classmethod
