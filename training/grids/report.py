@@ -159,7 +159,11 @@ class Group:
 
     def base_settings(self) -> tuple:
         """The settings without the partners' loss weight: those of its single-task cell."""
-        return tuple(item for item in self.settings if item[0] != "loss_weights")
+        return tuple(item for item in self.settings if item not in self.loss_weights())
+
+    def loss_weights(self) -> tuple:
+        """The partners' loss weights among the settings (none for a single-task cell)."""
+        return tuple(item for item in self.settings if item[0] == "loss_weights")
 
     @property
     def train_on(self) -> str:
@@ -746,8 +750,8 @@ def ablation_section(groups: list[Group], modal: dict, out_dir: Path) -> tuple[l
         # one family per plan of rounds: two grids at one fraction are two series, not one
         key = (g.preset, g.main, baseline_of(g.model), g.decoding, g.base_settings(), g.plan)
         # partners' loss weights set a series apart (two --aux-weight grids: two lines)
-        weights = tuple(item for item in g.settings if item[0] == "loss_weights")
-        families.setdefault(key, {}).setdefault((g.model, g.aux, *weights), {})[g.fraction] = g
+        families.setdefault(key, {}).setdefault((g.model, g.aux, *g.loss_weights()),
+                                                {})[g.fraction] = g
     keep = {k: v for k, v in families.items() if any(len(s) > 1 for s in v.values())}
     if not keep:
         return [], []
