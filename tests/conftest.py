@@ -1,4 +1,9 @@
-"""Shared test setup: quiet TensorFlow, a throw-away cache, and tiny run configurations."""
+"""Shared test setup: quiet TensorFlow, a throw-away cache, and tiny run configurations.
+
+A fixture that trains or builds bundles is session-scoped even where one module uses it:
+under xdist's worksteal a module's tests are split between the workers and interleaved with
+others, and a module-scoped fixture is built again each time a worker comes back to its
+module (seen: test_export's bundles built three times, about 60 s of the suite)."""
 
 from __future__ import annotations
 

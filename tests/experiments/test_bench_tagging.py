@@ -77,7 +77,7 @@ def test_tagging_specs_add_a_predict_side_per_bundle_with_the_cores(tmp_path, mo
     assert bench.WORKERS["ours-predict"][1] == "tag_with_predict"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bundle(tiny_run, tmp_path_factory):
     """A small window CNN that finds entities."""
     from bioner_mtl.training.fit.trainer import Trainer

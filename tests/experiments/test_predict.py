@@ -188,7 +188,7 @@ def test_min_confidence_drops_less_certain_entities(bundle, tmp_path, capsys):
 AGREEMENT = 0.99  # share of token tags bfloat16 must keep (a trained MiniLM: 99.98%)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bert_bundle(tiny_run, tmp_path_factory):
     """A two-layer MiniLM tagger trained until it finds entities, saved as a bundle (its
     stored precision auto: float32 on a CPU)."""

@@ -46,7 +46,7 @@ def texts(count: int) -> list[str]:
 TEXTS = texts(16)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(two_head_bundle):
     """A two-head bundle (MAIN, AUX; tests/conftest.py), served by uvicorn in a thread; yields
     (url, expected rows per text)."""

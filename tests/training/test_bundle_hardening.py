@@ -16,7 +16,7 @@ from bioner_mtl.training.product.bundle import BUNDLE_FILE, WEIGHTS_FILE, load, 
 MAIN = "NCBI-disease"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def saved(tiny_run, tmp_path_factory):
     """A bundle of a few training steps: enough to load, not to tag well."""
     path = tmp_path_factory.mktemp("bundle") / "model"

@@ -27,7 +27,7 @@ def grid_runs(args):
     return pairwise.build_runs(pairwise.parser().parse_args(args))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reference(tmp_path_factory):
     """The tiny 3-cell grid trained here, one cell after another: test F1 by cell key."""
     results = ResultsFile(tmp_path_factory.mktemp("inprocess") / "results.jsonl")

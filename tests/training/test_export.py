@@ -95,7 +95,7 @@ def shake(model) -> None:
         weight.assign(weight.numpy() + rng.normal(0, 0.3, weight.shape).astype(weight.dtype))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def exported(tiny_run, tmp_path_factory):
     """Tiny bundles (two heads each for the word models), each exported, and one fresh
     TensorFlow-only process that tags the test sentences with every SavedModel. The window

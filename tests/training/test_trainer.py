@@ -40,7 +40,7 @@ def same_weights(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tiny_run):
     trainer = Trainer(tiny_run(MAIN, (AUX,), steps=STEPS, eval_every=EVERY), progress=False)
     record, snapshots = fit_with_snapshots(trainer)
