@@ -181,9 +181,9 @@ def _kind(group) -> dict[str, str]:
 def twice(main: str, partner: str, first_dir: Path, first, second_dir: Path, second) -> str:
     """The line refusing a (main, partner) collected twice: the same cell in two directories,
     or two kinds of cell (their first difference named)."""
-    pair = f"main {main} with partner {partner}"
     from bioner_mtl.training.fit.results import shown_kind_value
 
+    pair = f"main {main} with partner {partner}"
     a, b = _kind(first), _kind(second)
     differs = sorted((k for k in set(a) | set(b) if a.get(k) != b.get(k)),
                      key=lambda k: (k not in ("model", "preset", "train_fraction"), k))

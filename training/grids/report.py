@@ -159,10 +159,11 @@ class Group:
 
     def base_settings(self) -> tuple:
         """The settings without the partners' loss weight: those of its single-task cell."""
-        return tuple(item for item in self.settings if item not in self.loss_weights())
+        return tuple(item for item in self.settings if item[0] != "loss_weights")
 
     def loss_weights(self) -> tuple:
-        """The partners' loss weights among the settings (none for a single-task cell)."""
+        """The partners' loss weights among the settings (none for a single-task cell):
+        what base_settings leaves out."""
         return tuple(item for item in self.settings if item[0] == "loss_weights")
 
     @property
