@@ -22,8 +22,15 @@ MAIN_TRAIN_SENTENCES = 250  # about this many main-corpus training sentences in 
 
 @pytest.fixture(scope="session", autouse=True)
 def bioner_cache(tmp_path_factory):
-    """Word2vec vectors (and any other cache) go to a session temp dir, never to ~/.cache."""
-    path = tmp_path_factory.mktemp("bioner-cache")
+    """Word2vec vectors (and any other cache) go to a session temp dir, never to ~/.cache;
+    one dir for all xdist workers of the run (their base temps share a parent), so vectors one
+    worker trained the other reads (cache files are written atomically)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        path = base.parent / "bioner-cache"
+        path.mkdir(exist_ok=True)
+    else:
+        path = tmp_path_factory.mktemp("bioner-cache")
     previous = os.environ.get("BIONER_CACHE")
     os.environ["BIONER_CACHE"] = str(path)
     yield path

@@ -355,10 +355,10 @@ def test_rounds_give_more_seeds_only_to_undecided_partners(tmp_path, monkeypatch
     assert by_partner["NCBI-disease"].gain.verdict == "undecided"
 
 
-def test_max_seeds_defaults_to_six_or_the_first_round():
+def test_max_seeds_defaults_to_fourteen_or_the_first_round():
     from bioner_mtl.training.cli import check_verdict_arguments
 
-    for seeds, expected in ((3, 6), (12, 12)):
+    for seeds, expected in ((3, 14), (20, 20)):
         args = pairwise.parser().parse_args(["--main", "A", "--seeds", str(seeds)])
         assert check_verdict_arguments(args) == pytest.approx(0.01)
         assert args.max_seeds == expected

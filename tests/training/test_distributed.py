@@ -47,7 +47,8 @@ def test_two_replicas_take_the_same_step_as_one_device(bioner_cache):
     assert result["steps"] == 4
 
 
-def test_asking_for_more_gpus_than_exist_is_a_one_line_error(tmp_path, capsys):
+def test_asking_for_more_gpus_than_exist_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # none, on any machine
     from bioner_mtl.experiments import train
     from bioner_mtl.training.cli import run
 

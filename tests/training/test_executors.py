@@ -109,7 +109,11 @@ def test_pool_worker_initializer_pins_its_gpu(monkeypatch):
     counter = multiprocessing.get_context("spawn").Value("i", 0)
     monkeypatch.setattr(executors.logging, "basicConfig", lambda **kwargs: None)
     monkeypatch.setattr(executors, "_exit_with", lambda parent: None)  # no watcher thread here
-    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    # set through monkeypatch first, so that the variables _init_worker writes are undone
+    # (a later test on this worker would otherwise see a GPU)
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "")
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     seen = []
     for _ in range(3):
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)

@@ -33,6 +33,9 @@ def test_each_pool_worker_pins_its_own_group(monkeypatch):
     counter = multiprocessing.get_context("spawn").Value("i", 0)
     monkeypatch.setattr(executors.logging, "basicConfig", lambda **kwargs: None)
     monkeypatch.setattr(executors, "_exit_with", lambda parent: None)
+    # set through monkeypatch first, so that the variables _init_worker writes are undone
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     seen = []
     for _ in range(3):
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
