@@ -351,7 +351,7 @@ MAX_SEEDS = 14  # --max-seeds: looks at 3, 6, 10 and 14 seeds (stats.ladder); th
 # last look spends most of alpha, so a plan should end where the run can
 MAX_SEEDS_LIMIT = 1000  # more is a typo, not a plan (training.stats.MAX_SEEDS)
 # --budget: a cap, not a target (the grid stops once every partner is decided): the README's
-# main job (a baseline and three partners, two cores) takes 8-12 minutes to 14 seeds, and a
+# main job (a baseline and three partners, two cores) took 10 minutes to 14 seeds, and a
 # round after the first starts only when its estimated time fits
 BUDGET_MINUTES = 15.0
 
